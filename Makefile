@@ -1,0 +1,59 @@
+# tinyrobust: make setup | lint | format | test | models | flash | bench | report
+PYTHON ?= python3
+MODEL ?= cifar10-resnet8
+BOARD ?= qemu-an386
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev \
+	qemu-system-arm libgemmlowp-dev libflatbuffers-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Tests read the real data and reference models beside the checkout when they are there.
+SHARED ?= $(abspath ../shared)
+export TINYROBUST_DATA_DIR ?= $(if $(wildcard $(SHARED)/data),$(SHARED)/data,)
+export TINYROBUST_MODEL_MIRROR ?= $(if $(wildcard $(SHARED)/models),$(SHARED)/models,)
+
+.PHONY: setup apt pip lint format test test-all models flash bench report clean
+
+setup: apt pip
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+pip: .setup-stamp
+
+.setup-stamp: pyproject.toml
+	$(PYTHON) -m pip install -q -e '.[dev]'
+	@touch $@
+
+lint: pip
+	$(PYTHON) -m ruff check host tests
+	$(PYTHON) -m ruff format --check host tests
+	@files=$$(find firmware -name '*.c' -o -name '*.cc' -o -name '*.h' 2>/dev/null | grep -v '/build/'); \
+	if [ -n "$$files" ]; then clang-format --dry-run --Werror $$files; fi
+
+format: pip
+	$(PYTHON) -m ruff format host tests
+	$(PYTHON) -m ruff check --fix host tests
+	@files=$$(find firmware -name '*.c' -o -name '*.cc' -o -name '*.h' | grep -v '/build/'); \
+	if [ -n "$$files" ]; then clang-format -i $$files; fi
+
+test: setup lint
+	$(PYTHON) -m pytest
+
+test-all: setup lint
+	$(PYTHON) -m pytest -m ''
+
+models: setup
+	$(PYTHON) -m host.train --model cifar10-resnet8
+	$(PYTHON) -m host.train --model coffee-cnn
+
+flash: setup
+	$(PYTHON) -m host.flash --model $(MODEL) --board $(BOARD)
+
+bench: setup
+	$(PYTHON) -m host.bench
+
+clean:
+	rm -rf build .setup-stamp
