@@ -1,0 +1,271 @@
+// The protocol loop: answer HELLO, INFER, STATS and RESET frames from the host (docs/protocol.md).
+#include <stdint.h>
+#include <string.h>
+
+#include "board.h"
+#include "engine.h"
+#include "frame.h"
+
+#ifndef TR_RX_BUFFER_BYTES
+#define TR_RX_BUFFER_BYTES 4096
+#endif
+#ifndef TR_TX_BUFFER_BYTES
+#define TR_TX_BUFFER_BYTES 1024
+#endif
+#ifndef TR_ENGINE_NAME
+#define TR_ENGINE_NAME "tinyrobust-aot"
+#endif
+
+namespace tr {
+namespace {
+
+constexpr uint32_t kCapBatch = 1u << 0;
+constexpr uint32_t kCapStats = 1u << 1;
+constexpr uint32_t kCapReset = 1u << 2;
+constexpr uint32_t kCapCache = 1u << 3;
+constexpr uint32_t kCapLog = 1u << 4;
+constexpr uint32_t kCapCountsInstructions = 1u << 5;
+constexpr uint32_t kBatchHeaderBytes = 4;   // count u16, reserved u16
+constexpr uint32_t kResultHeaderBytes = 8;  // counter u32, argmax i16, status u16
+constexpr uint32_t kMaxBatch = 255;
+constexpr uint32_t kControlBytes = 512;
+
+alignas(8) uint8_t rx_buffer[TR_RX_BUFFER_BYTES];
+alignas(8) uint8_t tx_buffer[TR_TX_BUFFER_BYTES];  // the last INFER answer, kept as the cache
+alignas(8) uint8_t control_buffer[kControlBytes];  // every other frame the device sends
+
+struct Cache {
+  bool valid;
+  uint16_t seq;
+  uint32_t request_crc;
+  uint32_t frame_bytes;
+};
+
+struct Stats {
+  uint32_t frames_ok;
+  uint32_t frames_rejected;
+  uint32_t inferences;
+  uint32_t cache_hits;
+  uint32_t errors;
+  uint32_t last_count;
+};
+
+Cache cache;
+Stats stats;
+
+uint32_t MaxBatch() {
+  uint32_t by_rx = (sizeof(rx_buffer) - kFrameOverhead - kBatchHeaderBytes) / tr_model.input.bytes;
+  uint32_t by_tx = (sizeof(tx_buffer) - kFrameOverhead - kBatchHeaderBytes) /
+                   (kResultHeaderBytes + tr_model.output.bytes);
+  uint32_t batch = by_rx < by_tx ? by_rx : by_tx;
+  return batch < kMaxBatch ? batch : kMaxBatch;
+}
+
+void SendControl(uint8_t type, uint16_t seq, uint32_t length) {
+  SendEncoded(control_buffer, SealFrame(control_buffer, type, seq, length));
+}
+
+void SendNak(NakReason reason, uint16_t seq) {
+  uint8_t* p = control_buffer + kHeaderBytes;
+  p[0] = reason;
+  p[1] = 0;
+  PutU16(p + 2, seq);
+  SendControl(kNak, seq, 4);
+}
+
+void SendText(uint8_t type, uint16_t seq, uint16_t code, const char* text) {
+  uint8_t* p = control_buffer + kHeaderBytes;
+  uint32_t n = 0;
+  if (type == kError) {
+    PutU16(p, code);
+    PutU16(p + 2, seq);
+    n = 4;
+    stats.errors++;
+  }
+  uint32_t text_bytes = strlen(text);
+  if (text_bytes > kControlBytes - kFrameOverhead - n) {
+    text_bytes = kControlBytes - kFrameOverhead - n;
+  }
+  memcpy(p + n, text, text_bytes);
+  SendControl(type, seq, n + text_bytes);
+}
+
+uint8_t* PutTensor(uint8_t* p, const tr_tensor_info& t) {
+  p[0] = static_cast<uint8_t>(t.type);
+  p[1] = static_cast<uint8_t>(t.rank);
+  PutU16(p + 2, 0);
+  for (int i = 0; i < 6; i++) {
+    PutU32(p + 4 + 4 * i, static_cast<uint32_t>(i < t.rank ? t.dims[i] : 0));
+  }
+  uint32_t scale_bits;
+  memcpy(&scale_bits, &t.scale, 4);
+  PutU32(p + 28, scale_bits);
+  PutU32(p + 32, static_cast<uint32_t>(t.zero_point));
+  PutU32(p + 36, t.bytes);
+  return p + 40;
+}
+
+uint8_t* PutString(uint8_t* p, const char* s) {
+  size_t n = strlen(s);
+  n = n > 63 ? 63 : n;
+  p[0] = static_cast<uint8_t>(n);
+  memcpy(p + 1, s, n);
+  return p + 1 + n;
+}
+
+void SendHello(uint16_t seq, bool boot) {
+  uint8_t* p = control_buffer + kHeaderBytes;
+  uint32_t caps = kCapBatch | kCapStats | kCapReset | kCapCache | kCapLog;
+  if (tr_counter_is_instructions()) {
+    caps |= kCapCountsInstructions;
+  }
+  PutU32(p, caps);
+  p[4] = boot ? 1 : 0;
+  p[5] = p[6] = p[7] = 0;
+  PutU32(p + 8, sizeof(rx_buffer));
+  PutU16(p + 12, static_cast<uint16_t>(MaxBatch()));
+  PutU16(p + 14, 0);
+  PutU32(p + 16, tr_model.arena_bytes);
+  PutU32(p + 20, tr_model.weight_bytes);
+  PutU32(p + 24, tr_model.op_count);
+  PutU32(p + 28, tr_cpu_hz());
+  memcpy(p + 32, tr_model.sha256, 32);
+  uint8_t* q = PutTensor(p + 64, tr_model.input);
+  q = PutTensor(q, tr_model.output);
+  q = PutString(q, tr_board_name());
+  q = PutString(q, TR_ENGINE_NAME);
+  q = PutString(q, tr_model.name);
+  SendControl(kHello, seq, static_cast<uint32_t>(q - p));
+}
+
+void SendStats(uint16_t seq) {
+  uint8_t* p = control_buffer + kHeaderBytes;
+  const uint32_t values[] = {stats.frames_ok,  stats.frames_rejected, stats.inferences,
+                             stats.cache_hits, stats.errors,          stats.last_count};
+  for (uint32_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+    PutU32(p + 4 * i, values[i]);
+  }
+  SendControl(kStats, seq, sizeof(values));
+}
+
+int16_t Argmax(const uint8_t* out) {
+  const tr_tensor_info& t = tr_model.output;
+  uint32_t n = t.type == 2 ? t.bytes / 2 : t.bytes;
+  int32_t best = 0;
+  int32_t best_value = INT32_MIN;
+  for (uint32_t i = 0; i < n; i++) {
+    int32_t v;
+    if (t.type == 2) {
+      int16_t x;
+      memcpy(&x, out + 2 * i, 2);
+      v = x;
+    } else {
+      v = static_cast<int8_t>(out[i]);
+    }
+    if (v > best_value) {
+      best_value = v;
+      best = static_cast<int32_t>(i);
+    }
+  }
+  return static_cast<int16_t>(best);
+}
+
+void HandleInfer(const Frame& f, uint32_t request_crc) {
+  if (cache.valid && cache.seq == f.seq && cache.request_crc == request_crc) {
+    stats.cache_hits++;
+    SendEncoded(tx_buffer, cache.frame_bytes);
+    return;
+  }
+  if (f.length < kBatchHeaderBytes) {
+    SendText(kError, f.seq, kErrBadPayload, "INFER payload shorter than its header");
+    return;
+  }
+  uint32_t count = GetU16(f.payload);
+  if (count == 0 || count > MaxBatch()) {
+    SendText(kError, f.seq, kErrBatchTooLarge, "INFER count is 0 or above max_batch");
+    return;
+  }
+  if (f.length != kBatchHeaderBytes + count * tr_model.input.bytes) {
+    SendText(kError, f.seq, kErrBadPayload, "INFER length is not count * input bytes");
+    return;
+  }
+  cache.valid = false;
+  uint8_t* out = tx_buffer + kHeaderBytes;
+  PutU16(out, static_cast<uint16_t>(count));
+  PutU16(out + 2, 0);
+  uint8_t* slot = out + kBatchHeaderBytes;
+  const uint8_t* in = f.payload + kBatchHeaderBytes;
+  for (uint32_t i = 0; i < count; i++) {
+    uint8_t* result = slot + kResultHeaderBytes;
+    uint64_t start = tr_counter_ticks();
+    int status = tr_model_invoke(in, result);
+    uint64_t count_value = tr_counter_count(tr_counter_ticks() - start);
+    uint32_t clipped = count_value > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<uint32_t>(count_value);
+    stats.inferences++;
+    stats.last_count = clipped;
+    PutU32(slot, clipped);
+    PutU16(slot + 4, static_cast<uint16_t>(status == 0 ? Argmax(result) : -1));
+    PutU16(slot + 6, static_cast<uint16_t>(status));
+    in += tr_model.input.bytes;
+    slot = result + tr_model.output.bytes;
+  }
+  uint32_t length = static_cast<uint32_t>(slot - out);
+  cache.frame_bytes = SealFrame(tx_buffer, kResult, f.seq, length);
+  cache.seq = f.seq;
+  cache.request_crc = request_crc;
+  cache.valid = true;
+  SendEncoded(tx_buffer, cache.frame_bytes);
+}
+
+void HandleFrame(const Frame& f, uint32_t request_crc) {
+  if (f.version != kProtocolVersion) {
+    SendText(kError, f.seq, kErrBadVersion, "unsupported protocol version");
+    return;
+  }
+  switch (f.type) {
+    case kHelloRequest:
+      cache.valid = false;  // a new session starts: never answer it from an old cache
+      SendHello(f.seq, false);
+      break;
+    case kInfer:
+      HandleInfer(f, request_crc);
+      break;
+    case kStatsRequest:
+      SendStats(f.seq);
+      break;
+    case kReset:
+      SendControl(kResetAck, f.seq, 0);
+      tr_board_reset();
+      break;
+    default:
+      SendText(kError, f.seq, kErrUnknownType, "unknown frame type");
+      break;
+  }
+}
+
+}  // namespace
+
+void Run() {
+  tr_board_init();
+  SendHello(kNoSeq, true);
+  SendText(kLog, kNoSeq, 0, "tinyrobust firmware ready");
+  FrameDecoder decoder(rx_buffer, sizeof(rx_buffer));
+  for (;;) {
+    FrameDecoder::Status status = decoder.Push(tr_uart_read());
+    if (status == FrameDecoder::kFrameReady) {
+      stats.frames_ok++;
+      const Frame& f = decoder.frame();
+      HandleFrame(f, GetU32(f.payload + f.length));
+    } else if (status == FrameDecoder::kRejected) {
+      stats.frames_rejected++;
+      SendNak(decoder.reason(), decoder.rejected_seq());
+    }
+  }
+}
+
+}  // namespace tr
+
+int main() {
+  tr::Run();
+  return 0;
+}

@@ -1,0 +1,34 @@
+// Cortex-M core registers shared by every board (ARMv7-M architecture reference manual).
+#ifndef TINYROBUST_BOARDS_CORTEX_M_H_
+#define TINYROBUST_BOARDS_CORTEX_M_H_
+
+#include <stdint.h>
+
+#define TR_REG(address) (*(volatile uint32_t*)(address))
+
+// System control block.
+#define SCB_CPACR TR_REG(0xE000ED88u)
+#define SCB_AIRCR TR_REG(0xE000ED0Cu)
+#define SCB_DEMCR TR_REG(0xE000EDFCu)
+// SysTick.
+#define SYST_CSR TR_REG(0xE000E010u)
+#define SYST_RVR TR_REG(0xE000E014u)
+#define SYST_CVR TR_REG(0xE000E018u)
+// Data watchpoint and trace unit (cycle counter).
+#define DWT_CTRL TR_REG(0xE0001000u)
+#define DWT_CYCCNT TR_REG(0xE0001004u)
+
+// Enables the FPU (CP10 and CP11 full access).
+void tr_fpu_enable(void);
+// Starts SysTick on the core clock with an overflow interrupt (24-bit counter extended in RAM).
+void tr_systick_start(void);
+// Ticks of the core clock since tr_systick_start().
+uint64_t tr_systick_ticks(void);
+// Starts the DWT cycle counter (real hardware only: QEMU does not model the DWT).
+void tr_dwt_start(void);
+// DWT cycles since tr_dwt_start(), extended to 64 bits by the caller polling often enough.
+uint64_t tr_dwt_ticks(void);
+// Requests a system reset and waits for it.
+void tr_system_reset(void);
+
+#endif  // TINYROBUST_BOARDS_CORTEX_M_H_

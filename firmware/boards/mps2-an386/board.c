@@ -1,0 +1,42 @@
+// QEMU mps2-an386 (Cortex-M4): CMSDK UART0 and SysTick under -icount shift=0.
+#include "board.h"
+
+#include "cortex_m.h"
+
+#define UART0_DATA TR_REG(0x40004000u)
+#define UART0_STATE TR_REG(0x40004004u)
+#define UART0_CTRL TR_REG(0x40004008u)
+#define UART0_BAUDDIV TR_REG(0x40004010u)
+#define UART_STATE_TX_FULL 0x1u
+#define UART_STATE_RX_FULL 0x2u
+
+// The SysTick runs on the 25 MHz system clock; with -icount shift=0 one instruction takes 1 ns,
+// so one tick is 40 instructions.
+#define INSTRUCTIONS_PER_TICK 40u
+
+void tr_board_init(void) {
+  UART0_BAUDDIV = 16;
+  UART0_CTRL = 0x3u;  // TX and RX enable
+  tr_systick_start();
+}
+
+void tr_uart_write(const uint8_t* data, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    while (UART0_STATE & UART_STATE_TX_FULL) {
+    }
+    UART0_DATA = data[i];
+  }
+}
+
+uint8_t tr_uart_read(void) {
+  while (!(UART0_STATE & UART_STATE_RX_FULL)) {
+  }
+  return (uint8_t)UART0_DATA;
+}
+
+uint64_t tr_counter_ticks(void) { return tr_systick_ticks(); }
+uint64_t tr_counter_count(uint64_t ticks) { return ticks * INSTRUCTIONS_PER_TICK; }
+int tr_counter_is_instructions(void) { return 1; }
+uint32_t tr_cpu_hz(void) { return 0; }
+const char* tr_board_name(void) { return "mps2-an386"; }
+void tr_board_reset(void) { tr_system_reset(); }

@@ -1,0 +1,290 @@
+"""Build the firmware for one model and one board: compiler output + engine + app + board.
+
+Builds with Debian's arm-none-eabi toolchain (no PlatformIO needed for the emulated boards) and
+caches every build under ``build/firmware/<board>/<model>-<key>/``, where the key hashes the
+model file, every source file, the flags and the toolchain version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from host.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = REPO_ROOT / "firmware"
+BUILD_ROOT = REPO_ROOT / "build" / "firmware"
+TEST_MODEL = "test-model"  # the hand-written model of firmware/app/test_model (protocol tests)
+TOOL_PREFIX = "arm-none-eabi-"
+GEMMLOWP = Path("/usr/include/gemmlowp")
+
+CPU_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+COMMON_FLAGS = [
+    "-O2",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+]
+C_FLAGS = ["-std=c11"]
+CXX_FLAGS = ["-std=c++17", "-fno-exceptions", "-fno-rtti", "-fno-threadsafe-statics"]
+LINK_FLAGS = ["-nostartfiles", "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs"]
+
+
+@dataclass(frozen=True)
+class Board:
+    """One board: its sources, linker script, defines and how to run or upload it."""
+
+    name: str
+    family: str  # directory under firmware/boards
+    linker_script: str
+    ram_bytes: int
+    flash_bytes: int
+    max_batch: int  # inputs per INFER frame the firmware is built to accept
+    defines: tuple[str, ...] = ()
+    qemu_machine: str | None = None  # emulated boards
+    pio_env: str | None = None  # real boards (platformio.ini environment)
+    description: str = ""
+    aliases: tuple[str, ...] = field(default=())
+
+
+BOARDS: dict[str, Board] = {
+    board.name: board
+    for board in (
+        Board(
+            "qemu-an386",
+            "mps2-an386",
+            "board.ld",
+            4 << 20,
+            4 << 20,
+            8,
+            qemu_machine="mps2-an386",
+            description="QEMU mps2-an386, Cortex-M4, CMSDK UART (the default emulated board)",
+            aliases=("mps2-an386",),
+        ),
+        Board(
+            "qemu-stm32f405",
+            "stm32f4",
+            "stm32f405.ld",
+            128 << 10,
+            1 << 20,
+            1,
+            defines=("TR_STM32_USART=1", "TR_STM32_QEMU=1", 'TR_BOARD_NAME="netduinoplus2"'),
+            qemu_machine="netduinoplus2",
+            description="QEMU netduinoplus2, STM32F405 (1 MB flash, 128 KB RAM), USART1",
+            aliases=("netduinoplus2", "qemu-netduinoplus2"),
+        ),
+        Board(
+            "disco-f407vg",
+            "stm32f4",
+            "stm32f405.ld",
+            128 << 10,
+            1 << 20,
+            1,
+            defines=("TR_STM32_USART=2", "TR_STM32_QEMU=0", 'TR_BOARD_NAME="disco-f407vg"'),
+            pio_env="disco_f407vg",
+            description="STM32F4DISCOVERY (STM32F407VG), USART2 on PA2/PA3, DWT cycles",
+        ),
+        Board(
+            "nucleo-f446re",
+            "stm32f4",
+            "stm32f446re.ld",
+            128 << 10,
+            512 << 10,
+            1,
+            defines=("TR_STM32_USART=2", "TR_STM32_QEMU=0", 'TR_BOARD_NAME="nucleo-f446re"'),
+            pio_env="nucleo_f446re",
+            description="NUCLEO-F446RE, ST-LINK virtual COM port (USART2), DWT cycles",
+        ),
+    )
+}
+
+
+def board(name: str) -> Board:
+    """The board called ``name`` (or one of its aliases); a UserError listing the known ones."""
+    for entry in BOARDS.values():
+        if name == entry.name or name in entry.aliases:
+            return entry
+    raise UserError(f"unknown board {name!r}; known: {', '.join(BOARDS)}")
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """A built firmware image and what went into it."""
+
+    elf: Path
+    board: Board
+    model: str
+    key: str
+    text_bytes: int
+    data_bytes: int
+    bss_bytes: int
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.data_bytes + self.bss_bytes
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.text_bytes + self.data_bytes
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(TOOL_PREFIX + name)
+    if path is None:
+        raise UserError(f"{TOOL_PREFIX}{name} not found; install it with `make apt`")
+    return path
+
+
+def model_path(model: str) -> Path | None:
+    """The int8 .tflite of a zoo model (None for the built-in test model)."""
+    if model == TEST_MODEL:
+        return None
+    from host import zoo
+
+    return zoo.model_file(model, "int8")
+
+
+def io_bytes(path: Path) -> tuple[int, int]:
+    """Bytes of the first input and the first output tensor of a .tflite model."""
+    from host.tflite_graph import check_model_bytes, read_model_bytes
+
+    model = check_model_bytes(read_model_bytes(path), str(path))
+    graph = model.subgraphs[0]
+    sizes = []
+    for index in (graph.inputs[0], graph.outputs[0]):
+        tensor = graph.tensors[index]
+        itemsize = 2 if tensor.type == 7 else 1  # TensorType INT16 = 7, INT8 = 9
+        count = 1
+        for dim in tensor.shape:
+            count *= int(dim)
+        sizes.append(count * itemsize)
+    return sizes[0], sizes[1]
+
+
+def _sources(entry: Board, with_engine: bool) -> list[Path]:
+    dirs = [FIRMWARE / "app", FIRMWARE / "boards" / "common", FIRMWARE / "boards" / entry.family]
+    if with_engine:
+        dirs.append(FIRMWARE / "engine")
+    return [p for d in dirs for p in sorted(d.glob("*")) if p.suffix in (".c", ".cc")]
+
+
+def _hashed_inputs(entry: Board) -> list[Path]:
+    roots = [FIRMWARE / "app", FIRMWARE / "boards", FIRMWARE / "engine", FIRMWARE / "templates"]
+    files = [p for r in roots if r.is_dir() for p in sorted(r.rglob("*")) if p.is_file()]
+    for name in ("compiler.py", "firmware.py"):
+        if (REPO_ROOT / "host" / name).is_file():
+            files.append(REPO_ROOT / "host" / name)
+    return files
+
+
+def _generate_model(path: Path, out_dir: Path) -> list[Path]:
+    """Compile a .tflite model to C++ sources in ``out_dir`` (host/compiler.py)."""
+    try:
+        from host import compiler
+    except ImportError as error:
+        raise UserError(f"the model compiler host/compiler.py is not available: {error}") from error
+    compiler.generate(path, out_dir)
+    return sorted(p for p in out_dir.rglob("*") if p.suffix in (".c", ".cc"))
+
+
+def _build_key(entry: Board, model: str, path: Path | None, defines: list[str]) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps([entry.name, model, defines, CPU_FLAGS, COMMON_FLAGS]).encode())
+    version = subprocess.run(
+        [_tool("gcc"), "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    digest.update(version.encode())
+    if path is not None:
+        digest.update(path.read_bytes())
+    for file in _hashed_inputs(entry):
+        digest.update(str(file.relative_to(REPO_ROOT)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _compile(source: Path, obj: Path, include_dirs: list[Path], defines: list[str]) -> None:
+    is_cxx = source.suffix == ".cc"
+    command = [_tool("g++" if is_cxx else "gcc"), *CPU_FLAGS, *COMMON_FLAGS]
+    command += CXX_FLAGS if is_cxx else C_FLAGS
+    command += [f"-I{d}" for d in include_dirs] + [f"-D{d}" for d in defines]
+    if GEMMLOWP.is_dir():
+        command += ["-isystem", str(GEMMLOWP)]  # fixedpoint/fixedpoint.h (libgemmlowp-dev)
+    command += ["-c", str(source), "-o", str(obj)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise UserError(f"compiling {source.name} failed:\n{result.stderr.strip()}")
+
+
+def _size(elf: Path) -> tuple[int, int, int]:
+    result = subprocess.run([_tool("size"), str(elf)], capture_output=True, text=True, check=True)
+    text, data, bss = result.stdout.splitlines()[1].split()[:3]
+    return int(text), int(data), int(bss)
+
+
+def build(model: str, board_name: str, max_batch: int | None = None, jobs: int = 2) -> Firmware:
+    """Build (or reuse from the cache) the firmware of ``model`` for ``board_name``."""
+    entry = board(board_name)
+    path = model_path(model)
+    batch = max_batch or entry.max_batch
+    if path is None:
+        in_bytes, out_bytes = 192, 10
+    else:
+        in_bytes, out_bytes = io_bytes(path)
+    defines = list(entry.defines) + [
+        f"TR_RX_BUFFER_BYTES={16 + batch * in_bytes}",
+        f"TR_TX_BUFFER_BYTES={16 + batch * (8 + out_bytes)}",
+    ]
+    key = _build_key(entry, model, path, defines)
+    out = BUILD_ROOT / entry.name / f"{model}-{key}"
+    elf = out / "firmware.elf"
+    if not elf.is_file():
+        _build_into(out, entry, path, defines, jobs)
+    text, data, bss = _size(elf)
+    return Firmware(elf, entry, model, key, text, data, bss)
+
+
+def _build_into(out: Path, entry: Board, path: Path | None, defines: list[str], jobs: int) -> None:
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "obj").mkdir(parents=True)
+    if path is None:
+        model_sources = [FIRMWARE / "app" / "test_model" / "test_model.cc"]
+        model_dir = FIRMWARE / "app" / "test_model"
+    else:
+        model_dir = tmp / "model"
+        model_dir.mkdir()
+        model_sources = _generate_model(path, model_dir)
+    sources = _sources(entry, with_engine=path is not None) + model_sources
+    include_dirs = [
+        FIRMWARE / "app",
+        FIRMWARE / "engine",
+        FIRMWARE / "boards" / "common",
+        FIRMWARE / "boards" / entry.family,
+        model_dir,
+    ]
+    objects = [tmp / "obj" / f"{i:03d}-{s.stem}.o" for i, s in enumerate(sources)]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        jobs_done = pool.map(
+            lambda pair: _compile(pair[0], pair[1], include_dirs, defines),
+            zip(sources, objects, strict=True),
+        )
+        list(jobs_done)
+    elf = tmp / "firmware.elf"
+    command = [_tool("gcc"), *CPU_FLAGS, *LINK_FLAGS]
+    script = FIRMWARE / "boards" / entry.family / entry.linker_script
+    command += [f"-L{FIRMWARE / 'boards' / 'common'}", f"-T{script}"]
+    command += [str(o) for o in objects] + ["-o", str(elf), f"-Wl,-Map={tmp / 'firmware.map'}"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise UserError(f"linking the firmware for {entry.name} failed:\n{result.stderr.strip()}")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)

@@ -1,0 +1,313 @@
+"""The UART frame codec (docs/protocol.md): COBS framing, header, CRC-32, payload layouts.
+
+A frame on the wire is ``COBS(header + payload + crc32) + b"\\x00"``; the header is
+``version u8, type u8, seq u16, length u32`` (little endian) and the CRC-32 (zlib polynomial)
+covers header and payload. This module is pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+VERSION = 1
+HEADER = struct.Struct("<BBHI")
+CRC = struct.Struct("<I")
+OVERHEAD = HEADER.size + CRC.size
+NO_SEQ = 0xFFFF
+BATCH_HEADER = struct.Struct("<HH")  # count, reserved
+RESULT_HEADER = struct.Struct("<IhH")  # counter, argmax, status
+TENSOR = struct.Struct("<BBH6ifiI")  # type, rank, reserved, dims, scale, zero point, bytes
+HELLO_FIXED = struct.Struct("<IB3xIHHIIII32s")
+STATS_FIELDS = (
+    "frames_ok",
+    "frames_rejected",
+    "inferences",
+    "cache_hits",
+    "errors",
+    "last_count",
+)
+
+
+class FrameType(enum.IntEnum):
+    """Frame types: host to device below 0x80, device to host from 0x80."""
+
+    HELLO_REQUEST = 0x01
+    INFER = 0x02
+    STATS_REQUEST = 0x03
+    RESET = 0x04
+    HELLO = 0x81
+    RESULT = 0x82
+    STATS = 0x83
+    RESET_ACK = 0x84
+    LOG = 0x90
+    ERROR = 0x91
+    NAK = 0x92
+
+
+class NakReason(enum.IntEnum):
+    BAD_CRC = 1
+    BAD_COBS = 2
+    TOO_SHORT = 3
+    TOO_LONG = 4
+    BAD_LENGTH = 5
+
+
+class ErrorCode(enum.IntEnum):
+    UNKNOWN_TYPE = 1
+    BAD_VERSION = 2
+    BAD_PAYLOAD = 3
+    BATCH_TOO_LARGE = 4
+    ENGINE = 5
+
+
+class Capability(enum.IntFlag):
+    BATCH = 1 << 0
+    STATS = 1 << 1
+    RESET = 1 << 2
+    CACHE = 1 << 3
+    LOG = 1 << 4
+    COUNTS_INSTRUCTIONS = 1 << 5
+
+
+DTYPES = {1: np.dtype(np.int8), 2: np.dtype(np.int16)}
+
+
+class FrameError(ValueError):
+    """Bytes between two delimiters that are not a valid frame."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: int
+    seq: int
+    payload: bytes
+    version: int = VERSION
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """COBS-encode ``data`` (no delimiter added)."""
+    out = bytearray()
+    start = 0
+    while True:
+        end = start
+        while end < len(data) and data[end] != 0 and end - start < 254:
+            end += 1
+        out.append(end - start + 1)
+        out += data[start:end]
+        if end >= len(data):
+            return bytes(out)
+        if data[end] == 0:
+            start = end + 1
+            if start == len(data):
+                out.append(1)
+                return bytes(out)
+        else:
+            start = end
+
+
+def cobs_decode(data: bytes) -> bytes:
+    """Decode one COBS block sequence (without its delimiter); FrameError when malformed."""
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        code = data[i]
+        if code == 0:
+            raise FrameError("zero byte inside a COBS frame")
+        end = i + code
+        if end > len(data):
+            raise FrameError("COBS block runs past the end of the frame")
+        out += data[i + 1 : end]
+        i = end
+        if code != 0xFF and i < len(data):
+            out.append(0)
+    return bytes(out)
+
+
+def encode_frame(frame_type: int, seq: int, payload: bytes = b"") -> bytes:
+    """One frame as sent on the wire, delimiter included."""
+    raw = HEADER.pack(VERSION, int(frame_type), seq & 0xFFFF, len(payload)) + bytes(payload)
+    return cobs_encode(raw + CRC.pack(zlib.crc32(raw))) + b"\x00"
+
+
+def decode_frame(encoded: bytes) -> Frame:
+    """The frame in ``encoded`` (the bytes between two delimiters); FrameError when invalid."""
+    raw = cobs_decode(encoded)
+    if len(raw) < OVERHEAD:
+        raise FrameError(f"frame of {len(raw)} bytes is shorter than its header and CRC")
+    version, frame_type, seq, length = HEADER.unpack_from(raw)
+    if length != len(raw) - OVERHEAD:
+        raise FrameError(f"length field {length} does not match {len(raw) - OVERHEAD} bytes")
+    (crc,) = CRC.unpack_from(raw, len(raw) - CRC.size)
+    if zlib.crc32(raw[: -CRC.size]) != crc:
+        raise FrameError("bad CRC")
+    return Frame(frame_type, seq, raw[HEADER.size : -CRC.size], version)
+
+
+class FrameReader:
+    """Splits a byte stream at delimiters; keeps the partial frame between calls."""
+
+    def __init__(self, max_bytes: int = 1 << 22):
+        self._pending = bytearray()
+        self._max = max_bytes
+        self.rejected = 0  # chunks that were not valid frames (garbage, banners, corruption)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Frames completed by ``data``; invalid chunks are counted and dropped."""
+        frames = []
+        self._pending += data
+        while True:
+            end = self._pending.find(0)
+            if end < 0:
+                if len(self._pending) > self._max:
+                    self._pending.clear()
+                    self.rejected += 1
+                return frames
+            chunk = bytes(self._pending[:end])
+            del self._pending[: end + 1]
+            if not chunk:
+                continue
+            try:
+                frames.append(decode_frame(chunk))
+            except FrameError:
+                self.rejected += 1
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Shape, dtype and quantization of one model tensor, as the device reports it."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    scale: float
+    zero_point: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Hello:
+    """The device's HELLO: what it runs and how much it accepts."""
+
+    capabilities: Capability
+    boot: bool
+    max_frame: int
+    max_batch: int
+    arena_bytes: int
+    weight_bytes: int
+    op_count: int
+    cpu_hz: int
+    model_sha256: str
+    input: TensorInfo
+    output: TensorInfo
+    board: str
+    engine: str
+    model: str
+
+    @property
+    def counter_unit(self) -> str:
+        """``instructions`` on an emulator (QEMU -icount), ``cycles`` on hardware."""
+        if self.capabilities & Capability.COUNTS_INSTRUCTIONS:
+            return "instructions"
+        return "cycles"
+
+
+def _tensor(payload: bytes, offset: int) -> tuple[TensorInfo, int]:
+    type_code, rank, _, *rest = TENSOR.unpack_from(payload, offset)
+    dims, (scale, zero_point, size) = rest[:6], rest[6:]
+    if type_code not in DTYPES:
+        raise FrameError(f"unknown tensor type code {type_code}")
+    info = TensorInfo(DTYPES[type_code], tuple(dims[:rank]), scale, zero_point, size)
+    return info, offset + TENSOR.size
+
+
+def _string(payload: bytes, offset: int) -> tuple[str, int]:
+    n = payload[offset]
+    return payload[offset + 1 : offset + 1 + n].decode("utf-8", "replace"), offset + 1 + n
+
+
+def parse_hello(payload: bytes) -> Hello:
+    """Decode a HELLO payload; FrameError when it is malformed."""
+    try:
+        caps, boot, max_frame, max_batch, _, arena, weights, ops, hz, sha = HELLO_FIXED.unpack_from(
+            payload
+        )
+        input_info, offset = _tensor(payload, HELLO_FIXED.size)
+        output_info, offset = _tensor(payload, offset)
+        board, offset = _string(payload, offset)
+        engine, offset = _string(payload, offset)
+        model, offset = _string(payload, offset)
+    except (struct.error, IndexError) as error:
+        raise FrameError(f"malformed HELLO payload: {error}") from error
+    return Hello(
+        Capability(caps),
+        bool(boot),
+        max_frame,
+        max_batch,
+        arena,
+        weights,
+        ops,
+        hz,
+        sha.hex(),
+        input_info,
+        output_info,
+        board,
+        engine,
+        model,
+    )
+
+
+def infer_payload(inputs: np.ndarray) -> bytes:
+    """An INFER payload for a batch of raw integer inputs (first axis = examples)."""
+    data = np.ascontiguousarray(inputs)
+    return BATCH_HEADER.pack(len(data), 0) + data.tobytes()
+
+
+@dataclass(frozen=True)
+class Result:
+    """One inference: the raw output, its argmax, the engine status and the counter value."""
+
+    output: np.ndarray
+    argmax: int
+    status: int
+    count: int
+
+
+def parse_result(payload: bytes, output: TensorInfo) -> list[Result]:
+    """Decode a RESULT payload into one Result per input."""
+    try:
+        (count, _) = BATCH_HEADER.unpack_from(payload)
+    except struct.error as error:
+        raise FrameError("RESULT payload shorter than its header") from error
+    step = RESULT_HEADER.size + output.bytes
+    if len(payload) != BATCH_HEADER.size + count * step:
+        raise FrameError(f"RESULT payload of {len(payload)} bytes does not hold {count} results")
+    results = []
+    for i in range(count):
+        offset = BATCH_HEADER.size + i * step
+        counter, argmax, status = RESULT_HEADER.unpack_from(payload, offset)
+        start = offset + RESULT_HEADER.size
+        values = np.frombuffer(payload[start : start + output.bytes], dtype=output.dtype)
+        results.append(Result(values.reshape(output.shape[1:]), argmax, status, counter))
+    return results
+
+
+def parse_stats(payload: bytes) -> dict[str, int]:
+    """Decode a STATS payload into named counters."""
+    values = struct.unpack_from(f"<{len(STATS_FIELDS)}I", payload)
+    return dict(zip(STATS_FIELDS, values, strict=True))
+
+
+def parse_nak(payload: bytes) -> tuple[int, int]:
+    """(reason, seq of the refused frame or NO_SEQ) from a NAK payload."""
+    reason, _, seq = struct.unpack_from("<BBH", payload)
+    return reason, seq
+
+
+def parse_error(payload: bytes) -> tuple[int, int, str]:
+    """(code, seq, text) from an ERROR payload."""
+    code, seq = struct.unpack_from("<HH", payload)
+    return code, seq, payload[4:].decode("utf-8", "replace")
