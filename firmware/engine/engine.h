@@ -1,0 +1,42 @@
+// tinyrobust inference engine: the C interface of one compiled model.
+// The model source is generated ahead of time by host/compiler.py from a .tflite file.
+#ifndef TINYROBUST_ENGINE_H_
+#define TINYROBUST_ENGINE_H_
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// One input or output tensor.
+typedef struct {
+  int32_t rank;
+  int32_t dims[6];
+  int32_t type; /*1=int8, 2=int16*/
+  float scale;
+  int32_t zero_point;
+  uint32_t bytes;
+} tr_tensor_info;
+
+// One compiled model.
+typedef struct {
+  const char* name;
+  uint8_t sha256[32];
+  uint32_t arena_bytes;
+  uint32_t weight_bytes;
+  tr_tensor_info input;
+  tr_tensor_info output;
+  uint32_t op_count;
+} tr_model_info;
+
+extern const tr_model_info tr_model;  // generated
+
+// Runs the model; input and output are raw integers in C order. Returns 0 on success.
+int tr_model_invoke(const void* input, void* output);  // generated
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // TINYROBUST_ENGINE_H_

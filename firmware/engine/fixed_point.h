@@ -1,0 +1,59 @@
+// Fixed-point helpers with TFLite Micro's rounding rules (double rounding, the default build).
+#ifndef TINYROBUST_FIXED_POINT_H_
+#define TINYROBUST_FIXED_POINT_H_
+
+#include <stdint.h>
+
+namespace tr {
+
+// (a * b * 2) >> 32 with round-half-away-from-zero, saturating the single overflow case.
+inline int32_t SaturatingRoundingDoublingHighMul(int32_t a, int32_t b) {
+  if (a == b && a == INT32_MIN) return INT32_MAX;
+  const int64_t ab = static_cast<int64_t>(a) * static_cast<int64_t>(b);
+  const int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+  return static_cast<int32_t>((ab + nudge) / (int64_t{1} << 31));
+}
+
+// x / 2^exponent, rounding half away from zero.
+inline int32_t RoundingDivideByPOT(int32_t x, int exponent) {
+  const int32_t mask = static_cast<int32_t>((int64_t{1} << exponent) - 1);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+// x * multiplier * 2^shift for an int32 accumulator (shift > 0: left, < 0: right).
+inline int32_t MultiplyByQuantizedMultiplier(int32_t x, int32_t multiplier, int shift) {
+  const int left = shift > 0 ? shift : 0;
+  const int right = shift > 0 ? 0 : -shift;
+  const int32_t shifted = static_cast<int32_t>(static_cast<uint32_t>(x) << left);
+  return RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(shifted, multiplier), right);
+}
+
+// The int64 accumulator variant (int16x8 kernels): a 16-bit multiplier and one rounding.
+inline int32_t MultiplyByQuantizedMultiplier64(int64_t x, int32_t multiplier, int shift) {
+  const int32_t reduced = multiplier < 0x7FFF0000 ? ((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+  const int total_shift = 15 - shift;
+  const int64_t round = int64_t{1} << (total_shift - 1);
+  return static_cast<int32_t>((x * reduced + round) >> total_shift);
+}
+
+inline int32_t Clamp(int32_t x, int32_t lo, int32_t hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
+// int32 accumulator -> int8 output (conv, depthwise, fully connected).
+inline int8_t RequantizeS8(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset,
+                           int32_t lo, int32_t hi) {
+  return static_cast<int8_t>(
+      Clamp(MultiplyByQuantizedMultiplier(acc, multiplier, shift) + offset, lo, hi));
+}
+
+// int64 accumulator -> int16 output (int16x8 conv, depthwise, fully connected; zero point 0).
+inline int16_t RequantizeS16(int64_t acc, int32_t multiplier, int32_t shift, int32_t lo,
+                             int32_t hi) {
+  return static_cast<int16_t>(
+      Clamp(MultiplyByQuantizedMultiplier64(acc, multiplier, shift), lo, hi));
+}
+
+}  // namespace tr
+
+#endif  // TINYROBUST_FIXED_POINT_H_

@@ -1,0 +1,95 @@
+// Kernel parameters (precomputed by the host compiler) and kernel entry points.
+// Every kernel computes, byte for byte, what TFLite Micro's reference kernel computes.
+#ifndef TINYROBUST_KERNELS_H_
+#define TINYROBUST_KERNELS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace tr {
+
+// CONV_2D and DEPTHWISE_CONV_2D (NHWC input, batch 1).
+// int8: bias32 is the int32 bias; bias_folded holds bias + input_offset * sum(filter) for
+// windows that padding does not cut. int16: bias64 is the int64 bias, inputs have zero point 0.
+struct ConvParams {
+  int32_t in_h, in_w, in_c;
+  int32_t out_h, out_w, out_c;
+  int32_t k_h, k_w;
+  int32_t stride_h, stride_w;
+  int32_t dil_h, dil_w;
+  int32_t pad_h, pad_w;
+  int32_t depth_multiplier;  // depthwise only
+  int32_t input_offset;      // -input zero point (int8 only)
+  int32_t output_offset;     // output zero point (int8 only)
+  int32_t act_min, act_max;
+  const int8_t* filter;        // conv: [out_c][k_h][k_w][in_c]; depthwise: [k_h][k_w][out_c]
+  const int32_t* bias32;       // int8 kernels
+  const int32_t* bias_folded;  // int8 kernels
+  const int64_t* bias64;       // int16 kernels
+  const int32_t* multiplier;   // per output channel
+  const int32_t* shift;        // per output channel
+};
+
+// FULLY_CONNECTED: rows x depth input, units outputs per row.
+struct FullyConnectedParams {
+  int32_t rows, depth, units;
+  int32_t output_offset;
+  int32_t act_min, act_max;
+  const int8_t* filter;        // [units][depth]
+  const int32_t* bias_folded;  // int8: bias + input_offset * sum(filter row)
+  const int64_t* bias64;       // int16
+  const int32_t* multiplier;   // per unit (per-tensor models repeat the value)
+  const int32_t* shift;
+};
+
+// ADD of two tensors of the same shape.
+struct AddParams {
+  int32_t size;
+  int32_t input1_offset, input2_offset, output_offset;
+  int32_t left_shift;
+  int32_t input1_multiplier, input1_shift;
+  int32_t input2_multiplier, input2_shift;
+  int32_t output_multiplier, output_shift;
+  int32_t act_min, act_max;
+};
+
+// AVERAGE_POOL_2D and MAX_POOL_2D (batch 1).
+struct PoolParams {
+  int32_t in_h, in_w, channels;
+  int32_t out_h, out_w;
+  int32_t k_h, k_w;
+  int32_t stride_h, stride_w;
+  int32_t pad_h, pad_w;
+  int32_t act_min, act_max;
+};
+
+// SOFTMAX over the last dimension.
+struct SoftmaxParams {
+  int32_t rows, depth;
+  int32_t input_multiplier, input_left_shift;
+  int32_t diff_min;          // int8 input
+  const int16_t* exp_lut;    // int16 input: 513 entries
+  const int16_t* recip_lut;  // int16 input: 513 entries, 1 / (1 + x)
+};
+
+void ConvS8(const ConvParams& p, const int8_t* input, int8_t* output);
+void ConvS16(const ConvParams& p, const int16_t* input, int16_t* output);
+void DepthwiseConvS8(const ConvParams& p, const int8_t* input, int8_t* output);
+void DepthwiseConvS16(const ConvParams& p, const int16_t* input, int16_t* output);
+void FullyConnectedS8(const FullyConnectedParams& p, const int8_t* input, int8_t* output);
+void FullyConnectedS16(const FullyConnectedParams& p, const int16_t* input, int16_t* output);
+void AddS8(const AddParams& p, const int8_t* input1, const int8_t* input2, int8_t* output);
+void AddS16(const AddParams& p, const int16_t* input1, const int16_t* input2, int16_t* output);
+void AveragePoolS8(const PoolParams& p, const int8_t* input, int8_t* output);
+void AveragePoolS16(const PoolParams& p, const int16_t* input, int16_t* output);
+void MaxPoolS8(const PoolParams& p, const int8_t* input, int8_t* output);
+void MaxPoolS16(const PoolParams& p, const int16_t* input, int16_t* output);
+void SoftmaxS8(const SoftmaxParams& p, const int8_t* input, int8_t* output);
+void SoftmaxS8S16(const SoftmaxParams& p, const int8_t* input, int16_t* output);
+void SoftmaxS16(const SoftmaxParams& p, const int16_t* input, int16_t* output);
+// RESHAPE (and any other pure copy): bytes from input to output; a no-op when they alias.
+void Copy(const void* input, void* output, size_t bytes);
+
+}  // namespace tr
+
+#endif  // TINYROBUST_KERNELS_H_
