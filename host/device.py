@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import struct
 import time
 from dataclasses import dataclass, field
 
@@ -71,7 +72,8 @@ class Device:
         self.retries = retries
         self.base_timeout = base_timeout
         self.bytes_per_s = link_bytes_per_s(url, baudrate)
-        self.seconds_per_inference = 2.0  # until measured
+        self.seconds_per_inference = 2.0  # until measured (then a moving average)
+        self._measured = False
         self.stats = ClientStats()
         self._reader = protocol.FrameReader()
         self._frames: list[Frame] = []
@@ -181,14 +183,24 @@ class Device:
                 self.info = protocol.parse_hello(frame.payload)
                 return self.info
 
-    def infer(self, inputs: np.ndarray) -> list[protocol.Result]:
-        """Run a batch of raw integer inputs (first axis = examples); one Result per input."""
+    def echo(self, payload: bytes) -> None:
+        """Send ``payload`` and wait for the device to confirm it: the link without compute."""
+        if len(payload) + protocol.OVERHEAD > self.info.max_frame:
+            raise UserError(f"ECHO of {len(payload)} bytes exceeds the device's max frame")
+        timeout = self.timeout_for(len(payload), protocol.OVERHEAD + 8, 0)
+        frame = self.request(FrameType.ECHO, payload, FrameType.ECHO_REPLY, timeout)
+        if struct.unpack_from("<I", frame.payload)[0] != len(payload):
+            raise DeviceError("ECHO reply does not match the bytes sent")
+
+    def infer(self, inputs: np.ndarray, batch: int | None = None) -> list[protocol.Result]:
+        """Run raw integer inputs (first axis = examples), ``batch`` per frame (default: the
+        device's max_batch); one Result per input, in order."""
         info = self.info.input
         data = np.ascontiguousarray(inputs, dtype=info.dtype)
         if data.shape[1:] != info.shape[1:]:
             raise UserError(f"inputs of shape {data.shape[1:]} for a model of {info.shape[1:]}")
         results: list[protocol.Result] = []
-        step = max(1, self.info.max_batch)
+        step = max(1, min(batch or self.info.max_batch, self.info.max_batch))
         for start in range(0, len(data), step):
             chunk = data[start : start + step]
             results.extend(self._infer_chunk(chunk))
@@ -204,6 +216,9 @@ class Device:
         if len(results) != len(chunk):
             raise DeviceError(f"{len(results)} results for {len(chunk)} inputs")
         transfer = (len(payload) + rx_bytes) / self.bytes_per_s
-        measured = max(0.0, time.monotonic() - began - transfer) / len(chunk)
-        self.seconds_per_inference = max(0.05, 0.5 * self.seconds_per_inference + measured)
+        measured = max(0.01, time.monotonic() - began - transfer) / len(chunk)
+        if self._measured:
+            measured = 0.7 * self.seconds_per_inference + 0.3 * measured
+        self.seconds_per_inference = measured
+        self._measured = True
         return results

@@ -153,6 +153,11 @@ def model_path(model: str) -> Path | None:
     return zoo.model_file(model, "int8")
 
 
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file (what the firmware reports as its model hash)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def io_bytes(path: Path) -> tuple[int, int]:
     """Bytes of the first input and the first output tensor of a .tflite model."""
     from host.tflite_graph import check_model_bytes, read_model_bytes
@@ -172,28 +177,33 @@ def io_bytes(path: Path) -> tuple[int, int]:
 
 def _sources(entry: Board, with_engine: bool) -> list[Path]:
     dirs = [FIRMWARE / "app", FIRMWARE / "boards" / "common", FIRMWARE / "boards" / entry.family]
+    files = [p for d in dirs for p in sorted(d.glob("*")) if p.suffix in (".c", ".cc")]
     if with_engine:
-        dirs.append(FIRMWARE / "engine")
-    return [p for d in dirs for p in sorted(d.glob("*")) if p.suffix in (".c", ".cc")]
+        files += _compiler().engine_sources()
+    return files
 
 
 def _hashed_inputs(entry: Board) -> list[Path]:
     roots = [FIRMWARE / "app", FIRMWARE / "boards", FIRMWARE / "engine", FIRMWARE / "templates"]
     files = [p for r in roots if r.is_dir() for p in sorted(r.rglob("*")) if p.is_file()]
-    for name in ("compiler.py", "firmware.py"):
-        if (REPO_ROOT / "host" / name).is_file():
-            files.append(REPO_ROOT / "host" / name)
+    files += sorted((REPO_ROOT / "host").glob("compiler*.py"))
+    files.append(REPO_ROOT / "host" / "firmware.py")
     return files
 
 
-def _generate_model(path: Path, out_dir: Path) -> list[Path]:
-    """Compile a .tflite model to C++ sources in ``out_dir`` (host/compiler.py)."""
+def _compiler():
     try:
         from host import compiler
     except ImportError as error:
         raise UserError(f"the model compiler host/compiler.py is not available: {error}") from error
-    compiler.generate(path, out_dir)
-    return sorted(p for p in out_dir.rglob("*") if p.suffix in (".c", ".cc"))
+    return compiler
+
+
+def _generate_model(model: str, path: Path, out_dir: Path) -> list[Path]:
+    """Compile a .tflite model to C++ sources in ``out_dir`` (host/compiler.py)."""
+    compiled = _compiler().compile_model(path, name=model)
+    (out_dir / "model.cc").write_text(compiled.source)
+    return [out_dir / "model.cc"]
 
 
 def _build_key(entry: Board, model: str, path: Path | None, defines: list[str]) -> str:
@@ -247,12 +257,14 @@ def build(model: str, board_name: str, max_batch: int | None = None, jobs: int =
     out = BUILD_ROOT / entry.name / f"{model}-{key}"
     elf = out / "firmware.elf"
     if not elf.is_file():
-        _build_into(out, entry, path, defines, jobs)
+        _build_into(out, entry, model, path, defines, jobs)
     text, data, bss = _size(elf)
     return Firmware(elf, entry, model, key, text, data, bss)
 
 
-def _build_into(out: Path, entry: Board, path: Path | None, defines: list[str], jobs: int) -> None:
+def _build_into(
+    out: Path, entry: Board, model: str, path: Path | None, defines: list[str], jobs: int
+) -> None:
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "obj").mkdir(parents=True)
@@ -262,7 +274,7 @@ def _build_into(out: Path, entry: Board, path: Path | None, defines: list[str], 
     else:
         model_dir = tmp / "model"
         model_dir.mkdir()
-        model_sources = _generate_model(path, model_dir)
+        model_sources = _generate_model(model, path, model_dir)
     sources = _sources(entry, with_engine=path is not None) + model_sources
     include_dirs = [
         FIRMWARE / "app",

@@ -40,10 +40,12 @@ class FrameType(enum.IntEnum):
     INFER = 0x02
     STATS_REQUEST = 0x03
     RESET = 0x04
+    ECHO = 0x05
     HELLO = 0x81
     RESULT = 0x82
     STATS = 0x83
     RESET_ACK = 0x84
+    ECHO_REPLY = 0x85
     LOG = 0x90
     ERROR = 0x91
     NAK = 0x92
@@ -101,13 +103,13 @@ def cobs_encode(data: bytes) -> bytes:
         out += data[start:end]
         if end >= len(data):
             return bytes(out)
-        if data[end] == 0:
-            start = end + 1
-            if start == len(data):
-                out.append(1)
-                return bytes(out)
+        if end - start == 254:
+            start = end  # a full block carries no zero
         else:
-            start = end
+            start = end + 1  # the block ended at a zero
+            if start == len(data):
+                out.append(1)  # the data ended in a zero: an empty final block carries it
+                return bytes(out)
 
 
 def cobs_decode(data: bytes) -> bytes:

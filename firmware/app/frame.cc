@@ -130,9 +130,12 @@ void SendEncoded(const uint8_t* raw, uint32_t n) {
     if (end >= n) {
       break;
     }
-    // A zero is consumed by the block; a full block (code 0xFF) consumes nothing.
-    start = raw[end] == 0 ? end + 1 : end;
-    if (start == n && raw[end] == 0) {
+    if (code == 0xFF) {
+      start = end;  // a full block carries no zero
+      continue;
+    }
+    start = end + 1;  // the block ended at a zero
+    if (start == n) {
       uint8_t last = 1;  // the frame ended in a zero: an empty final block carries it
       tr_uart_write(&last, 1);
       break;

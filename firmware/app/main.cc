@@ -233,6 +233,11 @@ void HandleFrame(const Frame& f, uint32_t request_crc) {
     case kStatsRequest:
       SendStats(f.seq);
       break;
+    case kEcho:  // transfer without compute: the host times the link with it
+      PutU32(control_buffer + kHeaderBytes, f.length);
+      PutU32(control_buffer + kHeaderBytes + 4, request_crc);
+      SendControl(kEchoReply, f.seq, 8);
+      break;
     case kReset:
       SendControl(kResetAck, f.seq, 0);
       tr_board_reset();

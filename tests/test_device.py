@@ -1,0 +1,299 @@
+"""The firmware in QEMU: protocol behaviour, fault recovery and bit-exactness with TFLite Micro.
+
+Every test builds the firmware (cached under build/firmware), runs it in QEMU on a free port and
+stops QEMU at teardown. Exactness streams real CIFAR-10 test images through the UART and compares
+the raw outputs with the tflite-micro wheel byte for byte.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from host import emulator, firmware, protocol, zoo
+from host.device import Device, DeviceError
+from host.errors import UserError
+from host.protocol import FrameType
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc (make apt)",
+)
+
+BOARDS = ("qemu-an386", "qemu-stm32f405")
+CIFAR_MODELS = ("mlperf-resnet8", "cifar10-resnet8")
+N_IMAGES = 100
+
+
+# ---------------------------------------------------------------- fixtures and helpers
+
+
+class Boards:
+    """Starts each (model, board) emulator once per module and stops them all at the end."""
+
+    def __init__(self) -> None:
+        self._running: dict[tuple[str, str], emulator.Emulator] = {}
+
+    def get(self, model: str, board: str) -> emulator.Emulator:
+        key = (model, board)
+        if key not in self._running:
+            image = firmware.build(model, board)
+            self._running[key] = emulator.Emulator(image.board.qemu_machine, image.elf).start()
+        return self._running[key]
+
+    def stop_all(self) -> None:
+        for emu in self._running.values():
+            emu.stop()
+        self._running.clear()
+
+
+@pytest.fixture(scope="module")
+def boards():
+    running = Boards()
+    yield running
+    running.stop_all()
+
+
+def int8_model(name: str):
+    """The int8 .tflite of a zoo model, or a skip with the reason."""
+    try:
+        return zoo.model_file(name, "int8")
+    except UserError as error:
+        pytest.skip(f"{name}: {error}")
+
+
+def reference(name: str, x_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(raw int8 inputs, TFLite Micro raw outputs) for uint8 images."""
+    from host.backends.tflm import TflmBackend
+
+    backend = TflmBackend(int8_model(name), "int8", zoo.spec(name).input_range)
+    q = backend.quantize(x_uint8.astype(np.float32) / np.float32(255.0))
+    return q, backend.predict_raw(q)
+
+
+def toy_outputs(x: np.ndarray) -> np.ndarray:
+    """What firmware/app/test_model computes: out[j] = clamp((j+1) * sum(x[i::10]) / 16)."""
+    flat = x.reshape(len(x), -1).astype(np.int64)
+    columns = [np.trunc((j + 1) * flat[:, j::10].sum(1) / 16) for j in range(10)]
+    return np.clip(np.stack(columns, 1), -128, 127).astype(np.int8)
+
+
+@pytest.fixture(scope="module")
+def cifar(data_dir) -> np.ndarray:
+    from host import data
+
+    return data.load("cifar10", "test").x[:N_IMAGES]
+
+
+class FaultyPort:
+    """A serial port wrapper that breaks chosen host writes and drops chosen device frames."""
+
+    def __init__(self, port, write_faults: dict[int, str], dropped_replies: set[int] = frozenset()):
+        self.port = port
+        self.write_faults = write_faults
+        self.dropped_replies = set(dropped_replies)
+        self.writes = 0
+        self.replies = 0
+        self._partial = bytearray()
+        self.rng = random.Random(1)
+
+    @property
+    def in_waiting(self) -> int:
+        return self.port.in_waiting
+
+    def write(self, data: bytes) -> None:
+        fault = self.write_faults.get(self.writes)
+        self.writes += 1
+        if fault == "drop":
+            return
+        if fault == "garbage":
+            noise = bytes(self.rng.randrange(256) for _ in range(40))
+            self.port.write(noise + b"\x00" + noise[:7])  # a broken chunk, then a partial one
+        if fault == "corrupt":
+            broken = bytearray(data)
+            i = len(broken) // 2
+            broken[i] = broken[i] ^ 0x10 or 0x01
+            data = bytes(broken)
+        if fault == "truncate":
+            data = data[: len(data) // 2]
+        self.port.write(data)
+
+    def read(self, size: int = 1) -> bytes:
+        data = self.port.read(size)
+        out = bytearray()
+        for byte in data:
+            self._partial.append(byte)
+            if byte == 0:
+                if self.replies not in self.dropped_replies:
+                    out += self._partial
+                self.replies += 1
+                self._partial.clear()
+        return bytes(out)
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def faulty_device(emu: emulator.Emulator, write_faults: dict, dropped: set = frozenset()):
+    from host.device import open_transport
+
+    port = FaultyPort(open_transport(emu.url), write_faults, dropped)
+    return Device(emu.url, transport=port, base_timeout=0.5), port
+
+
+# ---------------------------------------------------------------- protocol on the test model
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_hello_stats_errors_and_cache(boards: Boards, board: str) -> None:
+    emu = boards.get(firmware.TEST_MODEL, board)
+    with Device(emu.url) as dev:
+        info = dev.info
+        assert info.model == "test-model" and info.counter_unit == "instructions"
+        assert info.input.shape == (1, 8, 8, 3) and info.output.bytes == 10
+        assert info.max_frame >= protocol.OVERHEAD + 4 + info.input.bytes
+        x = np.random.default_rng(0).integers(-128, 128, (5, 8, 8, 3), dtype=np.int8)
+        results = dev.infer(x)
+        assert np.array_equal(np.stack([r.output for r in results]), toy_outputs(x))
+        assert all(r.argmax == int(np.argmax(r.output)) and r.count > 0 for r in results)
+
+        # A repeated sequence number is answered from the cache, not by a second inference.
+        before = dev.device_stats()
+        wire = protocol.encode_frame(FrameType.INFER, 4242, protocol.infer_payload(x[:1]))
+        answers = []
+        for _ in range(2):
+            dev.port.write(wire)
+            answers.append(dev._await(4242, FrameType.RESULT, dev.timeout_for(300, 30, 1) + 1))
+        after = dev.device_stats()
+        assert answers[0] == answers[1]
+        assert after["inferences"] == before["inferences"] + 1
+        assert after["cache_hits"] == before["cache_hits"] + 1
+
+        # Bad requests get ERROR frames with codes; the device keeps serving.
+        with pytest.raises(DeviceError, match="device error 4"):
+            dev.request(FrameType.INFER, protocol.infer_payload(x[:0]), FrameType.RESULT, 2.0)
+        with pytest.raises(DeviceError, match="device error 3"):
+            dev.request(FrameType.INFER, b"\x01\x00\x00\x00abc", FrameType.RESULT, 2.0)
+        with pytest.raises(DeviceError, match="device error 1"):
+            dev.request(0x33, b"", FrameType.RESULT, 2.0)
+        dev.echo(bytes(i % 256 for i in range(info.max_frame - protocol.OVERHEAD)))
+        assert dev.device_stats()["errors"] >= 3
+
+
+def test_reset_frame_reboots(boards: Boards) -> None:
+    emu = boards.get(firmware.TEST_MODEL, "qemu-an386")
+    with Device(emu.url) as dev:
+        dev.infer(np.zeros((2, 8, 8, 3), np.int8))
+        assert dev.device_stats()["inferences"] >= 2
+        info = dev.reset()
+        assert info.boot
+        assert dev.device_stats()["inferences"] == 0  # RAM was cleared by the reboot
+
+
+# ---------------------------------------------------------------- faults, real firmware and model
+
+
+FAULT_PLANS = {
+    # write index 0 is the HELLO request; the stream's INFER frames follow, one per image.
+    "garbage": ({2: "garbage", 5: "garbage", 9: "garbage"}, set()),
+    "corrupt": ({2: "corrupt", 6: "corrupt", 7: "truncate"}, set()),
+    "dropped-request": ({3: "drop", 8: "drop"}, set()),
+    "dropped-reply": ({}, {4, 9}),
+}
+
+
+@pytest.mark.parametrize("plan", FAULT_PLANS)
+def test_faults_lose_and_duplicate_nothing(boards: Boards, cifar: np.ndarray, plan: str) -> None:
+    n = 12
+    q, expected = reference("mlperf-resnet8", cifar[:n])
+    emu = boards.get("mlperf-resnet8", "qemu-an386")
+    write_faults, dropped = FAULT_PLANS[plan]
+    dev, port = faulty_device(emu, write_faults, dropped)
+    with dev:
+        before = dev.device_stats()
+        results = dev.infer(q, batch=1)
+        after = dev.device_stats()
+    outputs = np.stack([r.output for r in results]).reshape(expected.shape)
+    assert len(results) == n
+    assert np.array_equal(outputs, expected)
+    # Nothing computed twice: repeated requests were answered from the device's cache.
+    assert after["inferences"] - before["inferences"] == n
+    if plan in ("garbage", "corrupt"):
+        assert dev.stats.naks >= 1 and after["frames_rejected"] > before["frames_rejected"]
+    if plan == "dropped-request":
+        assert dev.stats.timeouts >= 2
+    if plan == "dropped-reply":
+        assert after["cache_hits"] - before["cache_hits"] >= 2
+
+
+def test_board_reset_mid_stream(boards: Boards, cifar: np.ndarray) -> None:
+    n = 16
+    q, expected = reference("mlperf-resnet8", cifar[:n])
+    emu = boards.get("mlperf-resnet8", "qemu-an386")
+    with Device(emu.url, base_timeout=0.5) as dev:
+        dev.infer(q[:1])  # measure the inference time first
+        timer = threading.Timer(1.0, emu.monitor, ["system_reset"])
+        timer.start()
+        try:
+            results = dev.infer(q, batch=1)
+        finally:
+            timer.join()
+        assert dev.stats.resets_seen >= 1
+        results += dev.infer(q[:2], batch=2)  # the board still serves after the reset
+        outputs = np.stack([r.output for r in results[:n]]).reshape(expected.shape)
+        assert len(results) == n + 2
+        assert np.array_equal(outputs, expected)
+
+
+# ---------------------------------------------------------------- bit-exactness with TFLite Micro
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("model", CIFAR_MODELS)
+def test_cifar_models_bit_exact(boards: Boards, cifar: np.ndarray, model: str, board: str):
+    q, expected = reference(model, cifar)
+    assert np.array_equal(q.astype(np.int16), cifar.astype(np.int16) - 128)  # int8 = pixel - 128
+    emu = boards.get(model, board)
+    with Device(emu.url) as dev:
+        assert dev.info.model_sha256 == firmware.sha256_file(int8_model(model))
+        results = dev.infer(q)
+    outputs = np.stack([r.output for r in results]).reshape(expected.shape)
+    exact = int(np.all(outputs == expected, axis=1).sum())
+    assert len(results) == len(q) >= N_IMAGES
+    assert exact == len(q), f"{model} on {board}: {exact}/{len(q)} identical to TFLite Micro"
+    assert [r.argmax for r in results] == list(np.argmax(expected, axis=1))
+
+
+def _vww_exact(boards: Boards, n: int) -> None:
+    from host import data
+
+    images = data.load("vww", "eval").x[:n]
+    q, expected = reference("mlperf-vww", images)
+    emu = boards.get("mlperf-vww", "qemu-an386")
+    with Device(emu.url) as dev:
+        results = dev.infer(q)
+    outputs = np.stack([r.output for r in results]).reshape(expected.shape)
+    assert np.array_equal(outputs, expected)
+
+
+def test_vww_bit_exact_on_an386(boards: Boards, data_dir) -> None:
+    _vww_exact(boards, 8)
+
+
+@pytest.mark.slow
+def test_vww_bit_exact_on_an386_100(boards: Boards, data_dir) -> None:
+    _vww_exact(boards, 100)
+
+
+def test_unknown_board_and_busy_port() -> None:
+    with pytest.raises(UserError, match="unknown board"):
+        firmware.board("nope")
+    with emulator.socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        with pytest.raises(UserError, match="busy"):
+            emulator.Emulator("mps2-an386", firmware.REPO_ROOT / "x.elf", sock.getsockname()[1])
