@@ -275,8 +275,6 @@ def _conv(index: int, name: str, op, tensors: list[Tensor]) -> Op:
         w_c, k_h, k_w, w_in = weights.shape
         if w_c != out_c or w_in != in_c:
             raise _OpError(f"weights {list(weights.shape)} do not fit {in_c} -> {out_c} channels")
-        if getattr(o, "quantizedBiasType", 0):
-            raise _OpError("a quantized bias type option is not supported")
         multiplier = 1
     if len(weights.scales) not in (1, out_c):
         raise _OpError(f"{len(weights.scales)} weight scales for {out_c} channels")
@@ -335,8 +333,8 @@ def _fully_connected(index: int, name: str, op, tensors: list[Tensor]) -> Op:
     weights = _weights(tensors, op.inputs[1])
     if o.weightsFormat != 0:
         raise _OpError("only the default weights format is supported")
-    if getattr(o, "asymmetricQuantizeInputs", False) or getattr(o, "quantizedBiasType", 0):
-        raise _OpError("hybrid or quantized-bias options are not supported")
+    if getattr(o, "asymmetricQuantizeInputs", False):
+        raise _OpError("hybrid (asymmetric input) fully connected is not supported")
     if len(weights.shape) != 2:
         raise _OpError(f"weights have shape {list(weights.shape)}, expected 2-D")
     units, depth = weights.shape
@@ -347,7 +345,7 @@ def _fully_connected(index: int, name: str, op, tensors: list[Tensor]) -> Op:
     if len(weights.scales) == 1:
         m, s = q.fc_multiplier(inp.scale, weights.scales[0], out.scale)
         mults, shifts = [m] * units, [s] * units
-    elif len(weights.scales) == units and inp.bits == 8:
+    elif len(weights.scales) == units:
         mults, shifts = q.conv_multipliers(inp.scale, weights.scales, out.scale, units)
     else:
         raise _OpError(f"{len(weights.scales)} weight scales for {units} units ({inp.type_name})")
