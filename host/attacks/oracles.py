@@ -1,0 +1,164 @@
+"""Oracles: any backend as the thing an attack queries.
+
+A white-box oracle is the float Keras model turned into a logits model on [0,1] inputs (gradient
+attacks need logits). A black-box oracle wraps ``Backend.predict`` (float, LiteRT, TFLite Micro or
+the device) for ART, counts every query per example and stops answering at the query budget:
+past the budget an example's queries get its clean scores back, so the attack sees no progress
+and keeps the best it found within budget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from host.attacks.threat import step_of
+from host.backends import Backend
+from host.errors import UserError
+
+
+def logits_model(path: str | Path, input_range: float = 1.0):
+    """A Keras model taking [0,1] images and returning the float model's logits.
+
+    The float model ends with a softmax (a Dense with softmax activation, or a Softmax/Activation
+    layer); the logits are the pre-activation, computed with the same weights. ``input_range`` is
+    folded in: the returned model multiplies its input by it first.
+    """
+    import keras
+
+    model = keras.models.load_model(path, compile=False)
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", "")
+    if isinstance(last, keras.layers.Dense) and name == "softmax":
+        body = keras.Model(model.inputs, last.input)
+        head = keras.layers.Dense(last.units, activation=None, name="logits")
+        head.build(last.input.shape)
+        head.set_weights(last.get_weights())
+    elif isinstance(last, keras.layers.Softmax) or name == "softmax":
+        body = keras.Model(model.inputs, last.input)
+        head = keras.layers.Identity(name="logits")
+    else:
+        raise UserError(f"{path}: the last layer is not a softmax; cannot find the logits")
+    inputs = keras.Input(shape=model.input_shape[1:], name="x01")
+    scaled = keras.layers.Rescaling(float(input_range))(inputs) if input_range != 1 else inputs
+    return keras.Model(inputs, head(body(scaled)), name="logits")
+
+
+def whitebox_classifier(model, nb_classes: int):
+    """ART's TensorFlow v2 classifier around a logits model, inputs in [0,1]."""
+    import tensorflow as tf
+    from art.estimators.classification import TensorFlowV2Classifier
+
+    return TensorFlowV2Classifier(
+        model=model,
+        nb_classes=nb_classes,
+        input_shape=tuple(model.input_shape[1:]),
+        loss_object=tf.keras.losses.CategoricalCrossentropy(from_logits=True),
+        clip_values=(0.0, 1.0),
+    )
+
+
+class QueryBudget:
+    """Per-example query counts and cap, rows attributed to the nearest registered original."""
+
+    def __init__(self, cap: int | None) -> None:
+        if cap is not None and cap <= 0:
+            raise UserError(f"the query budget must be positive, got {cap}")
+        self.cap = cap
+        self._originals = np.zeros((0, 1), dtype=np.float32)
+        self.counts = np.zeros(0, dtype=np.int64)
+
+    def start(self, x: np.ndarray) -> None:
+        """Register the originals of the next attack call; counts start at zero."""
+        self._originals = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+        self.counts = np.zeros(len(x), dtype=np.int64)
+
+    def owners(self, rows: np.ndarray) -> np.ndarray:
+        """Which original each queried row belongs to (nearest in L2)."""
+        if len(self._originals) == 1:
+            return np.zeros(len(rows), dtype=np.int64)
+        flat = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+        d = (flat**2).sum(1)[:, None] - 2 * flat @ self._originals.T
+        return np.argmin(d + (self._originals**2).sum(1)[None, :], axis=1)
+
+    def admit(self, owners: np.ndarray) -> np.ndarray:
+        """Count the rows still within budget and return their mask."""
+        allowed = np.ones(len(owners), dtype=bool)
+        for i, owner in enumerate(owners):
+            if self.cap is not None and self.counts[owner] >= self.cap:
+                allowed[i] = False
+            else:
+                self.counts[owner] += 1
+        return allowed
+
+
+class Oracle:
+    """A backend as an attack target: scores, labels, counted queries, ART wrappers."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        nb_classes: int,
+        float_path: str | Path | None = None,
+        queries: int | None = None,
+    ) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.nb_classes = nb_classes
+        self.integer = backend.precision != "float"
+        self.step = step_of(backend)
+        self.budget = QueryBudget(queries)
+        self._float_path = float_path
+        self._whitebox = None
+        self._clean_scores: np.ndarray | None = None
+
+    def scores(self, x01: np.ndarray) -> np.ndarray:
+        """Float scores of the backend (dequantized outputs), not counted as attack queries."""
+        raw = self.backend.predict(np.asarray(x01, dtype=np.float32))
+        return self.backend.dequantize_output(raw).reshape(len(x01), -1)
+
+    def labels(self, x01: np.ndarray) -> np.ndarray:
+        return self.scores(x01).argmax(axis=1)
+
+    def start(self, x: np.ndarray) -> None:
+        """Begin an attack call on originals x: reset counts and remember the clean scores."""
+        self.budget.start(x)
+        self._clean_scores = self.scores(x) if self.budget.cap is not None else None
+
+    def counted_predict(self, x01: np.ndarray) -> np.ndarray:
+        """The black-box query function: count per example, answer clean scores past the cap."""
+        x01 = np.asarray(x01, dtype=np.float32)
+        owners = self.budget.owners(x01)
+        allowed = self.budget.admit(owners)
+        out = np.empty((len(x01), self.nb_classes), dtype=np.float32)
+        if allowed.any():
+            out[allowed] = self.scores(x01[allowed])
+        if not allowed.all():
+            out[~allowed] = self._clean_scores[owners[~allowed]]
+        return out
+
+    def blackbox(self):
+        """ART's black-box classifier (NHWC) around the counted query function."""
+        from art.estimators.classification import BlackBoxClassifierNeuralNetwork
+
+        return BlackBoxClassifierNeuralNetwork(
+            self.counted_predict,
+            input_shape=tuple(self.backend.input_shape),
+            nb_classes=self.nb_classes,
+            channels_first=False,
+            clip_values=(0.0, 1.0),
+        )
+
+    def whitebox(self):
+        """ART's differentiable classifier on the float logits model (float oracles only)."""
+        if self.integer or self._float_path is None:
+            raise UserError(
+                f"oracle {self.name} has no gradients: gradient attacks run on the float model "
+                "(--mode transfer)"
+            )
+        if self._whitebox is None:
+            model = logits_model(self._float_path, self.backend.input_range)
+            self._whitebox = whitebox_classifier(model, self.nb_classes)
+        return self._whitebox

@@ -1,0 +1,226 @@
+"""Attacks on a small sample: every registered attack runs, and sanity checks that can fail.
+
+MLPerf ResNet-8 (float, white-box via its logits) and its int8 model on LiteRT's default kernels
+(fast; the same lattice as TFLite Micro) are the oracles. Budgets are tiny; heavier variants are
+marked slow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from host import data, zoo
+from host.attacks import ATTACKS, Oracle, make_attack
+from host.attacks.oracles import QueryBudget
+from host.attacks.threat import (
+    distortion,
+    finite_difference_step,
+    lattice_distortion,
+    project,
+    step_of,
+    to_lattice,
+)
+from host.backends import get_backend
+from host.errors import UserError
+
+MODEL = "mlperf-resnet8"
+N = 8
+PAPER_ATTACKS = {
+    "pgd",
+    "fgsm",
+    "deepfool",
+    "jsma",
+    "cw-l2",
+    "cw-linf",
+    "ead",
+    "autoattack",
+    "zoo",
+    "square-linf",
+    "square-l2",
+    "boundary",
+    "geoda",
+    "hopskipjump",
+}
+# Tiny budgets for CI: every attack runs end to end in seconds.
+SMALL = {
+    "pgd": {"max_iter": 10},
+    "fgsm": {},
+    "deepfool": {"max_iter": 10, "nb_grads": 3},
+    "jsma": {"gamma": 0.05},
+    "cw-l2": {"binary_search_steps": 2, "max_iter": 5},
+    "cw-linf": {"max_iter": 3},
+    "ead": {"binary_search_steps": 1, "max_iter": 5},
+    "autoattack": {"apgd_iter": 5, "square_iter": 20},
+    "zoo": {"max_iter": 2, "nb_parallel": 32},
+    "square-linf": {"max_iter": 30},
+    "square-l2": {"max_iter": 30},
+    "boundary": {"max_iter": 10, "num_trial": 5, "sample_size": 5, "init_size": 20},
+    "geoda": {"max_iter": 300, "sub_dim": 5},
+    "hopskipjump": {"max_iter": 2, "max_eval": 40, "init_eval": 10, "init_size": 20},
+}
+EPS = 8 / 255
+BUDGET = 120
+
+
+@pytest.fixture(scope="module")
+def sample(data_dir) -> tuple[np.ndarray, np.ndarray]:
+    dataset = data.load("cifar10", "test").take(32)
+    return dataset.x.astype(np.float32) / np.float32(255.0), dataset.y
+
+
+@pytest.fixture(scope="module")
+def float_oracle() -> Oracle:
+    return Oracle(get_backend(MODEL, "float"), 10, zoo.model_file(MODEL, "float"), BUDGET)
+
+
+@pytest.fixture(scope="module")
+def int8_oracle() -> Oracle:
+    return Oracle(get_backend(MODEL, "litert-int8"), 10, None, BUDGET)
+
+
+def _run(attack_name, oracle, x, y, epsilons=None, **params):
+    attack = make_attack(attack_name, **{**SMALL[attack_name], **params})
+    if epsilons is None:
+        epsilons = [EPS] if attack.bounded else [None]
+    return attack(oracle, x, y, epsilons, seed=3, targets=(y + 1) % 10)
+
+
+def _rate(result) -> float:
+    return float(np.mean(result.success))
+
+
+# ---------------------------------------------------------------- threat model
+
+
+def test_registry_has_every_attack_of_the_paper() -> None:
+    assert PAPER_ATTACKS <= set(ATTACKS)
+
+
+def test_bad_attack_configuration_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="unknown attack"):
+        make_attack("fab")
+    with pytest.raises(UserError, match="does not support norm linf"):
+        make_attack("deepfool", norm="linf")
+    with pytest.raises(UserError, match="no parameter"):
+        make_attack("pgd", iterations=3)
+
+
+def test_lattice_erases_perturbations_under_half_a_step(sample) -> None:
+    backend = get_backend(MODEL, "litert-int8")
+    x = sample[0]
+    step = step_of(backend)
+    assert step == pytest.approx(1 / 255)
+    rng = np.random.default_rng(0)
+    below = x + rng.choice([-1, 1], x.shape).astype(np.float32) * np.float32(0.49 * step)
+    above = x + rng.choice([-1, 1], x.shape).astype(np.float32) * np.float32(0.51 * step)
+    q_clean, back = to_lattice(backend, x)
+    assert np.array_equal(back, x)  # clean images lie on the lattice
+    assert np.array_equal(to_lattice(backend, np.clip(below, 0, 1))[0], q_clean)
+    moved = to_lattice(backend, np.clip(above, 0, 1))[0].astype(int) - q_clean
+    inside = (x > 0) & (x < 1)  # the box clips the others
+    assert np.all(np.abs(moved[inside]) == 1)
+    steps = lattice_distortion(backend, x, np.clip(above, 0, 1))
+    assert max(row["steps"]["linf"] for row in steps) == 1.0
+    before = distortion(x, np.clip(above, 0, 1), step)
+    assert before[0]["steps"]["linf"] == pytest.approx(0.51, abs=1e-3)
+
+
+def test_projection_and_finite_difference_step() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.2, 0.8, (3, 4, 4, 3)).astype(np.float32)
+    x_adv = x + rng.normal(0, 0.2, x.shape).astype(np.float32)
+    for norm, order in (("linf", np.inf), ("l2", 2), ("l1", 1)):
+        delta = (project(x_adv, x, norm, 0.05) - x).reshape(3, -1)
+        assert np.all(np.linalg.norm(delta, ord=order, axis=1) <= 0.05 + 1e-5)
+    assert np.all(np.count_nonzero(project(x_adv, x, "l0", 5) - x, axis=(1, 2, 3)) <= 5)
+    assert finite_difference_step(1e-4, 1 / 255) == 1 / 255
+    assert finite_difference_step(0.01, 1 / 255) == 0.01
+
+
+def test_query_budget_counts_per_example_and_caps() -> None:
+    budget = QueryBudget(cap=2)
+    originals = np.stack([np.zeros((2, 2, 1)), np.ones((2, 2, 1))]).astype(np.float32)
+    budget.start(originals)
+    rows = np.concatenate([originals + 0.01, originals - 0.01, originals[:1]])
+    owners = budget.owners(rows)
+    assert owners.tolist() == [0, 1, 0, 1, 0]
+    assert budget.admit(owners).tolist() == [True, True, True, True, False]
+    assert budget.counts.tolist() == [2, 2]
+    with pytest.raises(UserError):
+        QueryBudget(cap=0)
+
+
+# ---------------------------------------------------------------- every attack runs
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_ATTACKS))
+def test_attack_runs_on_float_and_int8(name, sample, float_oracle, int8_oracle) -> None:
+    x, y = sample[0][:N], sample[1][:N]
+    attack = make_attack(name)
+    if attack.kind == "gradient":
+        oracle, other = float_oracle, int8_oracle  # crafted on float, transferred to int8
+    else:
+        oracle, other = int8_oracle, float_oracle  # queried directly on int8
+    (result,) = _run(name, oracle, x, y)
+    assert result.x_adv.shape == x.shape and result.success.shape == (N,)
+    assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
+    if attack.bounded:
+        linf = np.abs(result.x_adv - x).max()
+        assert linf <= EPS + (oracle.step / 2 if oracle.integer else 1e-6)
+    if oracle.integer:  # what the oracle received lies on its input lattice
+        assert np.array_equal(to_lattice(oracle.backend, result.x_adv)[1], result.x_adv)
+    if attack.kind == "gradient":
+        assert result.queries.sum() == 0
+        assert _rate(result) > 0, f"{name} fooled no image of the float model"
+    else:
+        assert np.all(result.queries > 0) and np.all(result.queries <= BUDGET)
+    transferred = other.labels(result.x_adv)
+    assert transferred.shape == (N,)
+    print(
+        f"{name}: {oracle.name} success {_rate(result):.2f}, "
+        f"median L2 {np.median(np.linalg.norm((result.x_adv - x).reshape(N, -1), axis=1)):.3f}, "
+        f"{other.name} accuracy {np.mean(transferred == y):.2f}, queries {result.queries.tolist()}"
+    )
+
+
+# ---------------------------------------------------------------- sanity checks that can fail
+
+
+def test_success_never_falls_as_eps_grows(sample, float_oracle) -> None:
+    x, y = sample[0][:N], sample[1][:N]
+    grid = [0.5 / 255, 1 / 255, 2 / 255, 4 / 255, 16 / 255]
+    for name in ("pgd", "fgsm", "deepfool"):
+        epsilons = grid if make_attack(name).bounded else [0.05, 0.1, 0.2, 0.5, None]
+        rates = [_rate(r) for r in _run(name, float_oracle, x, y, epsilons)]
+        assert rates == sorted(rates), f"{name}: success {rates} falls as eps grows"
+        assert rates[-1] > rates[0], f"{name}: success {rates} does not grow with eps"
+
+
+def test_unbounded_pgd_reaches_99_percent_on_float(sample, float_oracle) -> None:
+    x, y = sample
+    (result,) = _run("pgd", float_oracle, x, y, [1.0], max_iter=20)
+    assert _rate(result) >= 0.99
+
+
+def test_iterative_pgd_beats_single_step_fgsm(sample, float_oracle) -> None:
+    x, y = sample
+    eps = [1 / 255]
+    pgd = _rate(_run("pgd", float_oracle, x, y, eps, max_iter=20)[0])
+    fgsm = _rate(_run("fgsm", float_oracle, x, y, eps)[0])
+    assert pgd > fgsm, f"PGD {pgd:.2f} does not beat FGSM {fgsm:.2f}"
+
+
+def test_decision_attack_distortion_falls_with_budget(sample) -> None:
+    x, y = sample[0][:4], sample[1][:4]
+    backend = get_backend(MODEL, "litert-int8")
+    medians = []
+    for budget in (60, 600):
+        oracle = Oracle(backend, 10, None, budget)
+        (result,) = _run(
+            "hopskipjump", oracle, x, y, max_iter=12, max_eval=60, init_eval=10, init_size=20
+        )
+        assert np.all(result.queries <= budget)
+        l2 = np.linalg.norm((result.x_adv - x).reshape(len(x), -1), axis=1)
+        medians.append(float(np.median(l2[result.success])))
+    assert medians[1] < medians[0], f"L2 {medians} does not fall with 10x the queries"
