@@ -23,6 +23,7 @@ FIRMWARE = REPO_ROOT / "firmware"
 BUILD_ROOT = REPO_ROOT / "build" / "firmware"
 TEST_MODEL = "test-model"  # the hand-written model of firmware/app/test_model (protocol tests)
 TOOL_PREFIX = "arm-none-eabi-"
+MAX_BATCH = 8  # inputs per INFER frame at most (more saves nothing on a UART)
 GEMMLOWP = Path("/usr/include/gemmlowp")
 
 CPU_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
@@ -48,7 +49,7 @@ class Board:
     linker_script: str
     ram_bytes: int
     flash_bytes: int
-    max_batch: int  # inputs per INFER frame the firmware is built to accept
+    frame_budget: int  # RAM for the receive buffer: inputs per INFER = budget // input bytes
     defines: tuple[str, ...] = ()
     qemu_machine: str | None = None  # emulated boards
     pio_env: str | None = None  # real boards (platformio.ini environment)
@@ -65,7 +66,7 @@ BOARDS: dict[str, Board] = {
             "board.ld",
             4 << 20,
             4 << 20,
-            8,
+            256 << 10,
             qemu_machine="mps2-an386",
             description="QEMU mps2-an386, Cortex-M4, CMSDK UART (the default emulated board)",
             aliases=("mps2-an386",),
@@ -76,7 +77,7 @@ BOARDS: dict[str, Board] = {
             "stm32f405.ld",
             128 << 10,
             1 << 20,
-            1,
+            16 << 10,
             defines=("TR_STM32_USART=1", "TR_STM32_QEMU=1", 'TR_BOARD_NAME="netduinoplus2"'),
             qemu_machine="netduinoplus2",
             description="QEMU netduinoplus2, STM32F405 (1 MB flash, 128 KB RAM), USART1",
@@ -88,7 +89,7 @@ BOARDS: dict[str, Board] = {
             "stm32f405.ld",
             128 << 10,
             1 << 20,
-            1,
+            16 << 10,
             defines=("TR_STM32_USART=2", "TR_STM32_QEMU=0", 'TR_BOARD_NAME="disco-f407vg"'),
             pio_env="disco_f407vg",
             description="STM32F4DISCOVERY (STM32F407VG), USART2 on PA2/PA3, DWT cycles",
@@ -99,7 +100,7 @@ BOARDS: dict[str, Board] = {
             "stm32f446re.ld",
             128 << 10,
             512 << 10,
-            1,
+            16 << 10,
             defines=("TR_STM32_USART=2", "TR_STM32_QEMU=0", 'TR_BOARD_NAME="nucleo-f446re"'),
             pio_env="nucleo_f446re",
             description="NUCLEO-F446RE, ST-LINK virtual COM port (USART2), DWT cycles",
@@ -175,6 +176,15 @@ def io_bytes(path: Path) -> tuple[int, int]:
     return sizes[0], sizes[1]
 
 
+def buffer_bytes(path: Path | None, entry: Board, batch: int | None = None) -> tuple[int, int]:
+    """RX and TX frame buffer sizes: ``batch`` inputs per INFER frame, by default as many as
+    the board's frame budget holds (1 to MAX_BATCH)."""
+    in_bytes, out_bytes = (192, 10) if path is None else io_bytes(path)
+    if batch is None:
+        batch = max(1, min(MAX_BATCH, entry.frame_budget // in_bytes))
+    return 16 + batch * in_bytes, 16 + batch * (8 + out_bytes)
+
+
 def _sources(entry: Board, with_engine: bool) -> list[Path]:
     dirs = [FIRMWARE / "app", FIRMWARE / "boards" / "common", FIRMWARE / "boards" / entry.family]
     files = [p for d in dirs for p in sorted(d.glob("*")) if p.suffix in (".c", ".cc")]
@@ -244,15 +254,8 @@ def build(model: str, board_name: str, max_batch: int | None = None, jobs: int =
     """Build (or reuse from the cache) the firmware of ``model`` for ``board_name``."""
     entry = board(board_name)
     path = model_path(model)
-    batch = max_batch or entry.max_batch
-    if path is None:
-        in_bytes, out_bytes = 192, 10
-    else:
-        in_bytes, out_bytes = io_bytes(path)
-    defines = list(entry.defines) + [
-        f"TR_RX_BUFFER_BYTES={16 + batch * in_bytes}",
-        f"TR_TX_BUFFER_BYTES={16 + batch * (8 + out_bytes)}",
-    ]
+    rx, tx = buffer_bytes(path, entry, max_batch)
+    defines = [*entry.defines, f"TR_RX_BUFFER_BYTES={rx}", f"TR_TX_BUFFER_BYTES={tx}"]
     key = _build_key(entry, model, path, defines)
     out = BUILD_ROOT / entry.name / f"{model}-{key}"
     elf = out / "firmware.elf"

@@ -25,6 +25,7 @@ from host.protocol import FrameError, FrameType
         bytes(600),
         bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8)),
     ],
+    ids=["empty", "zero", "zeros", "mixed", "254", "255", "254+zero", "600-zeros", "random"],
 )
 def test_cobs_round_trip_has_no_zero(data: bytes) -> None:
     encoded = protocol.cobs_encode(data)

@@ -6,6 +6,11 @@
 #include "engine.h"
 #include "frame.h"
 
+// Builds without -D flags (PlatformIO) get the buffer sizes from a header written by host.flash.
+#if __has_include("tr_build_config.h")
+#include "tr_build_config.h"
+#endif
+
 #ifndef TR_RX_BUFFER_BYTES
 #define TR_RX_BUFFER_BYTES 4096
 #endif

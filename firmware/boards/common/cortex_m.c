@@ -48,6 +48,18 @@ uint64_t tr_dwt_ticks(void) {
   return dwt_high | now;
 }
 
+void tr_sleep_until_irq(uint32_t irq) {
+  NVIC_ICPR(irq / 32u) = 1u << (irq % 32u);
+  NVIC_ISER(irq / 32u) = 1u << (irq % 32u);
+  __asm volatile("dsb\n wfi" ::: "memory");
+}
+
+void tr_irq_handler(void) {
+  for (uint32_t n = 0; n < 4; n++) {
+    NVIC_ICER(n) = 0xFFFFFFFFu;  // wake-up only: the interrupted code polls the peripheral
+  }
+}
+
 void tr_system_reset(void) {
   __asm volatile("dsb" ::: "memory");
   SCB_AIRCR = (0x05FAu << 16) | (1u << 2);  // VECTKEY, SYSRESETREQ

@@ -14,6 +14,10 @@
 #define SYST_CSR TR_REG(0xE000E010u)
 #define SYST_RVR TR_REG(0xE000E014u)
 #define SYST_CVR TR_REG(0xE000E018u)
+// NVIC set-enable, clear-enable and clear-pending registers (32 lines each).
+#define NVIC_ISER(n) TR_REG(0xE000E100u + 4u * (n))
+#define NVIC_ICER(n) TR_REG(0xE000E180u + 4u * (n))
+#define NVIC_ICPR(n) TR_REG(0xE000E280u + 4u * (n))
 // Data watchpoint and trace unit (cycle counter).
 #define DWT_CTRL TR_REG(0xE0001000u)
 #define DWT_CYCCNT TR_REG(0xE0001004u)
@@ -28,6 +32,13 @@ uint64_t tr_systick_ticks(void);
 void tr_dwt_start(void);
 // DWT cycles since tr_dwt_start(), extended to 64 bits by the caller polling often enough.
 uint64_t tr_dwt_ticks(void);
+// Sleeps (WFI) until interrupt line `irq` is raised. Call with interrupts masked (cpsid i) right
+// after finding nothing to do; the caller unmasks them afterwards. The shared IRQ handler only
+// disables the line again: the caller re-checks its peripheral.
+void tr_sleep_until_irq(uint32_t irq);
+// Masks and unmasks interrupts (PRIMASK).
+static inline void tr_irq_mask(void) { __asm volatile("cpsid i" ::: "memory"); }
+static inline void tr_irq_unmask(void) { __asm volatile("cpsie i" ::: "memory"); }
 // Requests a system reset and waits for it.
 void tr_system_reset(void);
 

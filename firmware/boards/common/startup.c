@@ -12,6 +12,9 @@ extern void (*__init_array_end[])(void);
 int main(void);
 void Reset_Handler(void);
 void SysTick_Handler(void);
+void tr_irq_handler(void);
+
+#define IRQ_LINES 96
 
 // Any fault resets the board: the host sees the boot HELLO and resends its request.
 static void Fault_Handler(void) { tr_system_reset(); }
@@ -33,7 +36,7 @@ void Reset_Handler(void) {
   tr_system_reset();
 }
 
-__attribute__((section(".vectors"), used)) static void (*const vectors[16])(void) = {
+__attribute__((section(".vectors"), used)) static void (*const vectors[16 + IRQ_LINES])(void) = {
     (void (*)(void))(&__stack_top__),
     Reset_Handler,
     Fault_Handler,  // NMI
@@ -50,4 +53,5 @@ __attribute__((section(".vectors"), used)) static void (*const vectors[16])(void
     0,
     Ignore_Handler,  // PendSV
     SysTick_Handler,
+    [16 ... 16 + IRQ_LINES - 1] = tr_irq_handler,  // every peripheral line only wakes the core
 };

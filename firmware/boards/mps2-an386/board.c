@@ -6,7 +6,12 @@
 #define UART0_DATA TR_REG(0x40004000u)
 #define UART0_STATE TR_REG(0x40004004u)
 #define UART0_CTRL TR_REG(0x40004008u)
+#define UART0_INTCLEAR TR_REG(0x4000400Cu)
 #define UART0_BAUDDIV TR_REG(0x40004010u)
+#define UART0_RX_IRQ 0u
+#define UART_CTRL_TX_RX_ENABLE 0x3u
+#define UART_CTRL_RX_IRQ_ENABLE 0x8u
+#define UART_INT_RX 0x2u
 #define UART_STATE_TX_FULL 0x1u
 #define UART_STATE_RX_FULL 0x2u
 
@@ -16,7 +21,7 @@
 
 void tr_board_init(void) {
   UART0_BAUDDIV = 16;
-  UART0_CTRL = 0x3u;  // TX and RX enable
+  UART0_CTRL = UART_CTRL_TX_RX_ENABLE | UART_CTRL_RX_IRQ_ENABLE;
   tr_systick_start();
 }
 
@@ -28,10 +33,22 @@ void tr_uart_write(const uint8_t* data, uint32_t n) {
   }
 }
 
+// Waits for a byte asleep (WFI), so an idle board costs the emulator no CPU time.
 uint8_t tr_uart_read(void) {
-  while (!(UART0_STATE & UART_STATE_RX_FULL)) {
+  for (;;) {
+    tr_irq_mask();
+    int ready = (UART0_STATE & UART_STATE_RX_FULL) != 0;
+    if (!ready) {
+      UART0_INTCLEAR = UART_INT_RX;
+      if (!(UART0_STATE & UART_STATE_RX_FULL)) {  // a byte may have come before the clear
+        tr_sleep_until_irq(UART0_RX_IRQ);
+      }
+    }
+    tr_irq_unmask();
+    if (ready) {
+      return (uint8_t)UART0_DATA;
+    }
   }
-  return (uint8_t)UART0_DATA;
 }
 
 uint64_t tr_counter_ticks(void) { return tr_systick_ticks(); }

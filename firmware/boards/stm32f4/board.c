@@ -30,8 +30,10 @@
 
 #if TR_STM32_USART == 1
 #define USART_BASE 0x40011000u
+#define USART_IRQ 37u
 #else
 #define USART_BASE 0x40004400u
+#define USART_IRQ 38u
 #endif
 #define USART_SR TR_REG(USART_BASE + 0x0u)
 #define USART_DR TR_REG(USART_BASE + 0x4u)
@@ -40,6 +42,7 @@
 #define USART_SR_RXNE (1u << 5)
 #define USART_SR_TXE (1u << 7)
 #define USART_CR1_UE (1u << 13)
+#define USART_CR1_RXNEIE (1u << 5)
 #define USART_CR1_TE (1u << 3)
 #define USART_CR1_RE (1u << 2)
 
@@ -69,7 +72,7 @@ void tr_board_init(void) {
   gpioa_usart_pins(2, 3);
 #endif
   USART_BRR = (HSI_HZ + BAUD / 2) / BAUD;
-  USART_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE;
+  USART_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
 #if TR_STM32_QEMU
   tr_systick_start();
 #else
@@ -85,10 +88,19 @@ void tr_uart_write(const uint8_t* data, uint32_t n) {
   }
 }
 
+// Waits for a byte asleep (WFI): the RXNE interrupt wakes the core, the loop reads the byte.
 uint8_t tr_uart_read(void) {
-  while (!(USART_SR & USART_SR_RXNE)) {
+  for (;;) {
+    tr_irq_mask();
+    int ready = (USART_SR & USART_SR_RXNE) != 0;
+    if (!ready) {
+      tr_sleep_until_irq(USART_IRQ);
+    }
+    tr_irq_unmask();
+    if (ready) {
+      return (uint8_t)USART_DR;
+    }
   }
-  return (uint8_t)USART_DR;
 }
 
 #if TR_STM32_QEMU

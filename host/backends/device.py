@@ -1,0 +1,77 @@
+"""The device backend: the model running on a board (or QEMU) over the UART protocol.
+
+The board is found by URL: ``$TINYROBUST_DEVICE`` (``socket://127.0.0.1:PORT``, ``/dev/ttyACM0``)
+or else the emulated board started by ``python -m host.emulator start`` / ``make flash``.
+The board must run the same .tflite (the HELLO's model hash is checked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from host.backends.base import Backend
+from host.errors import UserError
+
+DEVICE_ENV = "TINYROBUST_DEVICE"
+
+
+def device_url() -> str:
+    """The URL of the board to use: $TINYROBUST_DEVICE, else the running emulated board."""
+    from host import emulator
+
+    url = os.environ.get(DEVICE_ENV) or emulator.running_board()
+    if not url:
+        raise UserError(
+            f"no device: start the emulated board with `make flash` or set {DEVICE_ENV}=URL"
+        )
+    return url
+
+
+class DeviceBackend(Backend):
+    """Raw integer inputs over the UART, raw integer outputs back; counts recorded per input."""
+
+    def __init__(
+        self, path: Path, precision: str, input_range: float = 1.0, url: str | None = None
+    ):
+        from host.device import Device
+
+        self.url = url or device_url()
+        self.device = Device(self.url)
+        info = self.device.info
+        expected = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        if info.model_sha256 != expected:
+            self.device.close()
+            raise UserError(
+                f"the board at {self.url} runs model {info.model!r} (sha256 "
+                f"{info.model_sha256[:12]}), not {path} ({expected[:12]}); flash it first"
+            )
+        self.name = f"device-{precision}"
+        self.precision = precision
+        self.kernels = f"{info.engine} on {info.board}"
+        self.input_range = float(input_range)
+        self.input_dtype = info.input.dtype
+        self.input_shape = info.input.shape[1:]
+        self.input_scale, self.input_zero_point = info.input.scale, info.input.zero_point
+        self.output_scale, self.output_zero_point = info.output.scale, info.output.zero_point
+        self.counter_unit = info.counter_unit  # "instructions" (QEMU) or "cycles"
+        self.last_counts: list[int] = []
+
+    def predict_raw(self, q: np.ndarray) -> np.ndarray:
+        results = self.device.infer(np.asarray(q, dtype=self.input_dtype))
+        self.last_counts = [r.count for r in results]
+        bad = [i for i, r in enumerate(results) if r.status != 0]
+        if bad:
+            raise UserError(f"the device engine failed on inputs {bad[:5]}")
+        return np.stack([r.output for r in results])
+
+    def close(self) -> None:
+        self.device.close()
+
+
+def factory(path: Path, precision: str, input_range: float = 1.0) -> DeviceBackend:
+    """Backend registry entry (``device-int8``, ``device-int16``)."""
+    return DeviceBackend(path, precision, input_range)

@@ -1,0 +1,113 @@
+"""``make bench``: throughput of the emulated board, split into transfer and compute.
+
+For each model: stream N real inputs through the UART (INFER), then send the same bytes again as
+ECHO frames (transfer only, no inference). Compute time is the difference. Instructions per
+inference come from the firmware's counter (QEMU ``-icount shift=0``: instructions, not cycles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from host import data, emulator, firmware, protocol, zoo
+from host.backends.base import quantize_input
+from host.device import Device
+from host.errors import UserError, cli_main
+
+DEFAULT_MODELS = ("mlperf-resnet8", "cifar10-resnet8", "mlperf-vww", "mlperf-kws")
+DATASETS = {"cifar10": ("cifar10", "test"), "vww": ("vww", "eval"), "kws": ("kws", "eval")}
+
+
+@dataclass
+class BenchResult:
+    model: str
+    board: str
+    images: int
+    total_s: float
+    transfer_s: float
+    instructions: float  # mean per inference
+    unit: str
+
+    @property
+    def compute_s(self) -> float:
+        return max(0.0, self.total_s - self.transfer_s)
+
+
+def raw_inputs(
+    model: str, hello: protocol.Hello, n: int, data_dir: str | None = None
+) -> np.ndarray:
+    """N real inputs of the model's data set, quantized as the device expects."""
+    entry = zoo.spec(model)
+    x = data.load(*DATASETS[entry.dataset], data_dir).x[:n]
+    if x.dtype == hello.input.dtype:
+        return x.reshape((len(x), *hello.input.shape[1:]))
+    x01 = x.astype(np.float32) / np.float32(255.0)
+    return quantize_input(
+        x01, entry.input_range, hello.input.scale, hello.input.zero_point, hello.input.dtype
+    )
+
+
+def bench_model(model: str, board_name: str, n: int, data_dir: str | None = None) -> BenchResult:
+    """Run one model on a fresh emulated board and time it."""
+    image = firmware.build(model, board_name)
+    with emulator.Emulator(image.board.qemu_machine, image.elf) as emu, Device(emu.url) as dev:
+        q = raw_inputs(model, dev.info, n, data_dir)
+        dev.infer(q[:1])  # warm up: first connection, timeout estimate
+        began = time.monotonic()
+        results = dev.infer(q)
+        total = time.monotonic() - began
+        began = time.monotonic()
+        for start in range(0, len(q), dev.info.max_batch):
+            dev.echo(protocol.infer_payload(q[start : start + dev.info.max_batch]))
+        transfer = time.monotonic() - began
+        counts = [r.count for r in results]
+        return BenchResult(
+            model, image.board.name, len(q), total, transfer, float(np.mean(counts)),
+            dev.info.counter_unit,
+        )  # fmt: skip
+
+
+def print_table(results: list[BenchResult]) -> None:
+    print(
+        f"{'model':<16} {'board':<15} {'n':>4} {'img/s':>7} {'transfer s/img':>15} "
+        f"{'compute s/img':>14} {'M per inference':>16}"
+    )
+    for r in results:
+        print(
+            f"{r.model:<16} {r.board:<15} {r.images:>4} {r.images / r.total_s:>7.2f} "
+            f"{r.transfer_s / r.images:>15.3f} {r.compute_s / r.images:>14.3f} "
+            f"{r.instructions / 1e6:>10.2f} {r.unit[:5]}"
+        )
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m host.bench", description=__doc__)
+    parser.add_argument("--board", default="qemu-an386", help="emulated board")
+    parser.add_argument("--models", nargs="+", default=None, help="zoo models (default: all)")
+    parser.add_argument("-n", type=int, default=20, help="inputs per model (default 20)")
+    parser.add_argument("--data-dir", default=None, help="offline data directory")
+    args = parser.parse_args(argv)
+    if firmware.board(args.board).qemu_machine is None:
+        raise UserError(f"bench runs on emulated boards; {args.board} is a real board")
+    results = []
+    for model in args.models or DEFAULT_MODELS:
+        try:
+            zoo.model_file(model, "int8")
+        except UserError as error:
+            if args.models:
+                raise
+            print(f"skipped {model}: {error}", file=sys.stderr)
+            continue
+        results.append(bench_model(model, args.board, args.n, args.data_dir))
+    print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
