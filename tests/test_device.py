@@ -296,6 +296,41 @@ def test_vww_bit_exact_on_an386_100(boards: Boards, data_dir) -> None:
     _vww_exact(boards, 100, "qemu-an386")
 
 
+def test_kws_bit_exact_on_both_boards(boards: Boards, data_dir) -> None:
+    """MLPerf KWS DS-CNN: the inputs are already int8 MFCC features."""
+    from host import data
+    from host.backends.tflm import TflmBackend
+
+    q = data.load("kws", "eval").x[:20]
+    expected = TflmBackend(int8_model("mlperf-kws"), "int8").predict_raw(q)
+    for board in BOARDS:
+        _, outputs = stream(boards.get("mlperf-kws", board), q)
+        assert np.array_equal(outputs.reshape(expected.shape), expected), board
+
+
+def test_device_backend_and_emulator_cli(cifar: np.ndarray, monkeypatch, tmp_path) -> None:
+    """``make flash`` (host.flash) starts a board that the device-int8 backend finds by itself."""
+    from host import flash
+    from host.backends import get_backend
+
+    monkeypatch.setattr(emulator, "STATE_FILE", tmp_path / "emulator.json")
+    monkeypatch.delenv("TINYROBUST_DEVICE", raising=False)
+    try:
+        assert flash.main(["--model", "mlperf-resnet8", "--board", "qemu-an386"]) == 0
+        assert emulator.running_board().startswith("socket://127.0.0.1:")
+        assert emulator.main(["status"]) == 0
+        device = get_backend("mlperf-resnet8", "device-int8")
+        reference_backend = get_backend("mlperf-resnet8", "tflm-int8")
+        x01 = cifar[:6].astype(np.float32) / np.float32(255.0)
+        assert np.array_equal(device.predict(x01), reference_backend.predict(x01))
+        assert len(device.last_counts) == 6 and device.counter_unit == "instructions"
+        device.close()
+    finally:
+        emulator.main(["stop"])
+    assert emulator.running_board() is None
+    assert flash.main(["--model", "mlperf-resnet8", "--board", "no-such-board"]) == 2
+
+
 def test_unknown_board_and_busy_port() -> None:
     with pytest.raises(UserError, match="unknown board"):
         firmware.board("nope")
