@@ -179,18 +179,24 @@ def running_board() -> str | None:
     return state.url if state else None
 
 
-def start(model: str, board_name: str, port: int | None = None) -> EmulatorState:
-    """Build the firmware (cached) and start it in the background, replacing a running one."""
+def start(
+    model: str, board_name: str, port: int | None = None, elf: Path | None = None
+) -> EmulatorState:
+    """Build the firmware (cached; or take a built ``elf``) and start it in the background,
+    replacing a running board."""
     from host import firmware
 
     entry = firmware.board(board_name)
     if entry.qemu_machine is None:
         raise UserError(f"board {entry.name} is a real board; use `make flash BOARD={entry.name}`")
-    image = firmware.build(model, entry.name)
+    if elf is None:
+        elf = firmware.build(model, entry.name).elf
+    elif not Path(elf).is_file():
+        raise UserError(f"firmware file {elf} does not exist")
     stop()
-    emulator = Emulator(entry.qemu_machine, image.elf, port).start(detach=True)
+    emulator = Emulator(entry.qemu_machine, Path(elf), port).start(detach=True)
     state = EmulatorState(
-        emulator.process.pid, emulator.url, entry.name, model, str(image.elf), emulator.monitor_port
+        emulator.process.pid, emulator.url, entry.name, model, str(elf), emulator.monitor_port
     )
     STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
     STATE_FILE.write_text(json.dumps(asdict(state), indent=2) + "\n")
@@ -221,11 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     start_parser.add_argument("--model", default="cifar10-resnet8", help="zoo model name")
     start_parser.add_argument("--board", default="qemu-an386", help="emulated board")
     start_parser.add_argument("--port", type=int, default=None, help="TCP port (default: free)")
+    start_parser.add_argument("--elf", type=Path, default=None, help="run this built firmware")
     commands.add_parser("stop", help="stop the running board")
     commands.add_parser("status", help="show the running board")
     args = parser.parse_args(argv)
     if args.command == "start":
-        state = start(args.model, args.board, args.port)
+        model = args.model if args.elf is None else f"{args.elf.name} (prebuilt)"
+        state = start(model, args.board, args.port, args.elf)
         print(f"{state.board} running {state.model} at {state.url} (pid {state.pid})")
     elif args.command == "stop":
         print("stopped" if stop() else "no emulated board was running")

@@ -8,6 +8,7 @@ Emulated boards (``qemu-*``) are built with the Debian toolchain and started in 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -35,12 +36,44 @@ def write_pio_sources(model: str, board: firmware.Board) -> Path:
     return PIO_MODEL_DIR
 
 
+def ensure_pio_scons() -> None:
+    """On an offline machine, let PlatformIO run the pip-installed SCons as its ``tool-scons``.
+
+    PlatformIO downloads tool-scons before any build; where it cannot (no internet) and the
+    ``scons`` pip package is installed, a small package pointing at it is written instead.
+    """
+    from platformio.package.manager.core import get_core_package_dir
+    from platformio.package.manager.tool import ToolPackageManager
+
+    if get_core_package_dir("tool-scons", auto_install=False):
+        return
+    try:
+        import SCons
+    except ImportError:
+        return  # PlatformIO downloads tool-scons itself
+    major, minor, patch = (int(v) for v in SCons.__version__.split(".")[:3])
+    version = f"4.{major}{minor:02d}{patch:02d}.0"  # PlatformIO's numbering of SCons releases
+    package = Path(ToolPackageManager().package_dir) / "tool-scons"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "scons.py").write_text(
+        "import sys\n\nfrom SCons.Script.Main import main\n\nsys.exit(main())\n"
+    )
+    (package / "package.json").write_text(
+        json.dumps({"name": "tool-scons", "version": version, "description": "pip SCons"})
+    )
+    spec = {"owner": "platformio", "id": None, "name": "tool-scons", "requirements": None}
+    meta = {"type": "tool", "name": "tool-scons", "version": version, "spec": {**spec, "uri": None}}
+    (package / ".piopm").write_text(json.dumps(meta))
+
+
 def upload(model: str, board: firmware.Board, port: str | None) -> None:
-    """Build and upload through PlatformIO."""
+    """Build and upload through PlatformIO (for QEMU boards, "upload" starts the emulator)."""
     pio = shutil.which("platformio") or shutil.which("pio")
     if pio is None:
         raise UserError("platformio not found; install it with `make setup`")
     write_pio_sources(model, board)
+    if board.qemu_machine is not None:
+        ensure_pio_scons()
     command = [pio, "run", "-e", board.pio_env, "-t", "upload"]
     if port:
         command += ["--upload-port", port]
@@ -64,18 +97,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--build-only", action="store_true", help="build with the Debian toolchain, print the ELF"
     )
+    parser.add_argument(
+        "--platformio",
+        action="store_true",
+        help="build a QEMU board through its platformio.ini environment instead",
+    )
     args = parser.parse_args(argv)
     board = firmware.board(args.board)
     if args.build_only:
         image = firmware.build(args.model, board.name)
         print(f"{image.elf} (flash {image.flash_bytes} B, static RAM {image.ram_bytes} B)")
-    elif board.qemu_machine is not None:
+    elif board.qemu_machine is not None and not args.platformio:
         state = emulator.start(args.model, board.name, int(args.port) if args.port else None)
         print(f"{board.name} running {state.model} at {state.url} (pid {state.pid})")
         print("stop it with `python -m host.emulator stop`")
     else:
         upload(args.model, board, args.port)
-        print(f"{args.model} flashed to {board.name}")
+        print(f"{args.model} flashed to {board.name} (PlatformIO env {board.pio_env})")
     return 0
 
 
