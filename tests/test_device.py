@@ -162,6 +162,12 @@ def test_hello_stats_errors_and_cache(boards: Boards, board: str) -> None:
         assert np.array_equal(np.stack([r.output for r in results]), toy_outputs(x))
         assert all(r.argmax == int(np.argmax(r.output)) and r.count > 0 for r in results)
 
+        # The counter counts instructions: the test model spins 2 instructions x 1000 x in[0].
+        spin = np.zeros((2, 8, 8, 3), np.int8)
+        spin[1, 0, 0, 0] = 100
+        counts = [r.count for r in dev.infer(spin)]
+        assert abs(counts[1] - counts[0] - 200_000) <= 80, counts
+
         # A repeated sequence number is answered from the cache, not by a second inference.
         before = dev.device_stats()
         wire = protocol.encode_frame(FrameType.INFER, 4242, protocol.infer_payload(x[:1]))

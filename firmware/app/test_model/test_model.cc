@@ -1,5 +1,7 @@
 // A tiny hand-written model behind the engine interface, for protocol tests without a compiler.
 // Input int8 [1,8,8,3]; output int8 [1,10]: out[j] = clamp((j + 1) * sum(in[i], i % 10 == j) / 16).
+// It also runs a loop of exactly 2 instructions per iteration, 1000 * (uint8)in[0] times, so tests
+// can check that the firmware's counter counts instructions.
 #include <stdint.h>
 
 #include "engine.h"
@@ -19,6 +21,15 @@ const tr_model_info tr_model = {
 int tr_model_invoke(const void* input, void* output) {
   const int8_t* in = static_cast<const int8_t*>(input);
   int8_t* out = static_cast<int8_t*>(output);
+  uint32_t spins = 1000u * static_cast<uint8_t>(in[0]);
+  if (spins != 0) {
+    __asm volatile(
+        "1: subs %0, %0, #1\n"
+        "   bne 1b"
+        : "+r"(spins)
+        :
+        : "cc");
+  }
   int32_t sums[10] = {0};
   for (int32_t i = 0; i < 192; i++) {
     sums[i % 10] += in[i];
