@@ -1,0 +1,45 @@
+"""Float Keras backend: the model before quantization, batched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from host.backends.base import Backend
+from host.errors import UserError
+
+BATCH = 256
+
+
+class KerasBackend(Backend):
+    """A float Keras model (.keras or .h5); inputs are x01 * input_range, outputs float scores."""
+
+    name = "float"
+    precision = "float"
+    kernels = "keras"
+
+    def __init__(self, path: str | Path, input_range: float = 1.0) -> None:
+        import keras  # slow import: only when a float backend is asked for
+
+        self.kernels = f"keras {keras.__version__}"
+        self.input_range = float(input_range)
+        try:
+            self._model = keras.models.load_model(path, compile=False)
+        except (OSError, ValueError, TypeError) as error:
+            raise UserError(f"Keras cannot load {path}: {error}") from error
+        self.input_shape = tuple(int(d) for d in self._model.input_shape[1:])
+
+    def quantize(self, x01: np.ndarray) -> np.ndarray:
+        """The float model's input: pixels in [0, input_range], float32."""
+        return np.asarray(x01, dtype=np.float32) * np.float32(self.input_range)
+
+    def predict_raw(self, q: np.ndarray) -> np.ndarray:
+        return np.asarray(self._model.predict(q, batch_size=BATCH, verbose=0), dtype=np.float32)
+
+    def dequantize_output(self, raw: np.ndarray) -> np.ndarray:
+        return np.asarray(raw, dtype=np.float32)
+
+
+def factory(path: Path, precision: str, input_range: float) -> KerasBackend:
+    return KerasBackend(path, input_range)
