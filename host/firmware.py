@@ -21,6 +21,7 @@ from host.errors import UserError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = REPO_ROOT / "firmware"
 BUILD_ROOT = REPO_ROOT / "build" / "firmware"
+OBJECT_CACHE = BUILD_ROOT / "objects"
 TEST_MODEL = "test-model"  # the hand-written model of firmware/app/test_model (protocol tests)
 TOOL_PREFIX = "arm-none-eabi-"
 MAX_BATCH = 8  # inputs per INFER frame at most (more saves nothing on a UART)
@@ -233,17 +234,36 @@ def _build_key(entry: Board, model: str, path: Path | None, defines: list[str]) 
     return digest.hexdigest()[:16]
 
 
-def _compile(source: Path, obj: Path, include_dirs: list[Path], defines: list[str]) -> None:
+def _headers_hash() -> str:
+    digest = hashlib.sha256()
+    for header in sorted(FIRMWARE.rglob("*.h")):
+        digest.update(str(header.relative_to(FIRMWARE)).encode() + header.read_bytes())
+    return digest.hexdigest()
+
+
+def _compile(source: Path, include_dirs: list[Path], defines: list[str], headers: str) -> Path:
+    """Compile one source into the shared object cache (keyed by everything that shapes the
+    object, so engine and board objects are reused across models); returns the object."""
     is_cxx = source.suffix == ".cc"
     command = [_tool("g++" if is_cxx else "gcc"), *CPU_FLAGS, *COMMON_FLAGS]
     command += CXX_FLAGS if is_cxx else C_FLAGS
     command += [f"-I{d}" for d in include_dirs] + [f"-D{d}" for d in defines]
     if GEMMLOWP.is_dir():
         command += ["-isystem", str(GEMMLOWP)]  # fixedpoint/fixedpoint.h (libgemmlowp-dev)
-    command += ["-c", str(source), "-o", str(obj)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    key_parts = [c for c in command if not c.startswith(f"-I{BUILD_ROOT}")]
+    digest = hashlib.sha256(json.dumps([key_parts, headers]).encode() + source.read_bytes())
+    obj = OBJECT_CACHE / f"{source.stem}-{digest.hexdigest()[:20]}.o"
+    if obj.is_file():
+        return obj
+    OBJECT_CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = obj.with_suffix(f".tmp{os.getpid()}")
+    result = subprocess.run(
+        [*command, "-c", str(source), "-o", str(tmp)], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise UserError(f"compiling {source.name} failed:\n{result.stderr.strip()}")
+    tmp.replace(obj)
+    return obj
 
 
 def _size(elf: Path) -> tuple[int, int, int]:
@@ -272,7 +292,8 @@ def _build_into(
 ) -> None:
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "obj").mkdir(parents=True)
+    tmp.mkdir(parents=True)
+    board_defines = list(entry.defines)
     if path is None:
         model_sources = [FIRMWARE / "app" / "test_model" / "test_model.cc"]
         model_dir = FIRMWARE / "app" / "test_model"
@@ -288,13 +309,15 @@ def _build_into(
         FIRMWARE / "boards" / entry.family,
         model_dir,
     ]
-    objects = [tmp / "obj" / f"{i:03d}-{s.stem}.o" for i, s in enumerate(sources)]
+    headers = _headers_hash()
+
+    def compile_one(source: Path) -> Path:
+        # Only the app sees the frame buffer sizes: engine and board objects stay shareable.
+        own = defines if source.parent == FIRMWARE / "app" else board_defines
+        return _compile(source, include_dirs, own, headers)
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        jobs_done = pool.map(
-            lambda pair: _compile(pair[0], pair[1], include_dirs, defines),
-            zip(sources, objects, strict=True),
-        )
-        list(jobs_done)
+        objects = list(pool.map(compile_one, sources))
     elf = tmp / "firmware.elf"
     command = [_tool("gcc"), *CPU_FLAGS, *LINK_FLAGS]
     script = FIRMWARE / "boards" / entry.family / entry.linker_script
