@@ -1,23 +1,11 @@
 // CONV_2D, int8 and int16x8 (TFLite Micro reference: per-channel requantization).
+#include "dot.h"
 #include "fixed_point.h"
 #include "kernels.h"
 #include "window.h"
 
 namespace tr {
 namespace {
-
-// Sum of w * x over n contiguous values.
-template <typename T, typename Acc>
-inline Acc Dot(const T* x, const int8_t* w, int32_t n) {
-  Acc acc = 0;
-  int32_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    acc += static_cast<int32_t>(x[i]) * w[i] + static_cast<int32_t>(x[i + 1]) * w[i + 1] +
-           static_cast<int32_t>(x[i + 2]) * w[i + 2] + static_cast<int32_t>(x[i + 3]) * w[i + 3];
-  }
-  for (; i < n; ++i) acc += static_cast<int32_t>(x[i]) * w[i];
-  return acc;
-}
 
 // Sum of w * (x + offset) over n contiguous int8 values (windows cut by padding).
 inline int32_t DotOffset(const int8_t* x, const int8_t* w, int32_t n, int32_t offset) {
@@ -46,7 +34,7 @@ void ConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
           acc = p.bias_folded[oc];
           for (int32_t ky = 0; ky < p.k_h; ++ky) {
             const int8_t* x = input + ((y0 + ky * p.dil_h) * p.in_w + x0) * p.in_c;
-            acc += Dot<int8_t, int32_t>(x, filter + ky * row, row);
+            acc += DotS8(x, filter + ky * row, row);
           }
         } else {
           acc = p.bias32[oc];
@@ -79,7 +67,7 @@ void ConvS16(const ConvParams& p, const int16_t* input, int16_t* output) {
         for (int32_t ky = ky0; ky < ky1; ++ky) {
           for (int32_t kx = kx0; kx < kx1; ++kx) {
             const int16_t* x = input + ((y0 + ky * p.dil_h) * p.in_w + x0 + kx * p.dil_w) * p.in_c;
-            acc += Dot<int16_t, int64_t>(x, filter + (ky * p.k_w + kx) * p.in_c, p.in_c);
+            acc += DotS16(x, filter + (ky * p.k_w + kx) * p.in_c, p.in_c);
           }
         }
         acc += p.bias64[oc];
