@@ -19,7 +19,7 @@ env.Replace(
     SIZEPRINTCMD="$SIZETOOL -B -d $SOURCES",
     PROGSUFFIX=".elf",
 )
-cpu = ["-mcpu=%s" % board.get("build.cpu"), "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+cpu = [f"-mcpu={board.get('build.cpu')}", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 env.Append(CCFLAGS=cpu, ASFLAGS=cpu, LINKFLAGS=cpu)
 
 program = env.BuildProgram()
@@ -27,8 +27,8 @@ upload = env.Alias(
     "upload",
     program,
     env.VerboseAction(
-        '"%s" -m host.emulator start --board %s --elf "$SOURCE"'
-        % (sys.executable, board.get("build.qemu_board")),
+        f'"{sys.executable}" -m host.emulator start --board {board.get("build.qemu_board")}'
+        ' --elf "$SOURCE"',
         "Starting $SOURCE in QEMU",
     ),
 )
