@@ -114,6 +114,9 @@ def quantize_model(
     model = load_float_model(name)
     out = zoo.model_dir(name)
     for precision in precisions:
+        if precision in entry.imports:
+            print(f"{name}: {precision} is the imported official file; not re-quantized")
+            continue
         print(f"{name}: converting to {precision} ({len(indices)} calibration images)")
         (out / f"{precision}.tflite").write_bytes(convert(model, calibration, precision))
     return write_model_manifest(name, indices, train_set, data_dir)
@@ -125,7 +128,9 @@ def write_model_manifest(
     """Manifest: hashes, quantization, accuracy per backend, versions, provenance."""
     entry = zoo.spec(name)
     out = zoo.model_dir(name)
-    files = {p.name: sha256(p) for p in sorted(out.glob("*")) if p.suffix in (".keras", ".tflite")}
+    files = {
+        p.name: sha256(p) for p in sorted(out.glob("*")) if p.suffix in (".keras", ".h5", ".tflite")
+    }
     variants = {
         precision: tensor_quantization(out / f"{precision}.tflite")
         for precision in ("int8", "int16")

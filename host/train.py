@@ -102,7 +102,7 @@ def train(
     import keras
     from tqdm import tqdm
 
-    from host.architectures import ARCHITECTURES
+    from host.architectures import ARCHITECTURES, rebatch
 
     entry = zoo.spec(name)
     if entry.origin != "own":
@@ -139,6 +139,13 @@ def train(
             "history": [],
             "seconds": 0,
         }
+    if state["recipe"]["epochs"] != recipe.epochs:  # resumed with another length: record it
+        change = {
+            "at_epoch": state["epoch"],
+            "from": state["recipe"]["epochs"],
+            "to": recipe.epochs,
+        }
+        state.setdefault("schedule_changes", []).append(change)
     state["recipe"] = asdict(recipe)
 
     x_test = test_set.x.astype(np.float32) / 255.0
@@ -176,7 +183,7 @@ def train(
         state_path.write_text(json.dumps(state, indent=2))
 
     final = out_dir / "float.keras"
-    model.save(final)
+    rebatch(model, entry.architecture, batch_size=None).save(final)  # weights only, no optimizer
     (out_dir / "training.json").write_text(
         json.dumps(
             {
@@ -186,6 +193,7 @@ def train(
                 "train_examples": len(train_set),
                 "training_seconds": round(state["seconds"], 1),
                 "history": state["history"],
+                "schedule_changes": state.get("schedule_changes", []),
                 "note": "the last epoch is kept; no checkpoint selection on test data",
             },
             indent=2,
