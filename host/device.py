@@ -78,7 +78,11 @@ class Device:
         self._reader = protocol.FrameReader()
         self._frames: list[Frame] = []
         self._seq = random.randrange(0x10000 - 1)  # a new session never collides with an old one
-        self.info: Hello = self.hello()
+        try:
+            self.info: Hello = self.hello()
+        except (DeviceError, serial.SerialException) as error:
+            self.close()
+            raise UserError(f"no tinyrobust firmware answers at {url}: {error}") from error
 
     # ------------------------------------------------------------------ transport
 

@@ -105,3 +105,14 @@ def test_hello_and_result_payloads() -> None:
 def test_infer_payload() -> None:
     x = np.arange(6, dtype=np.int8).reshape(2, 3)
     assert protocol.infer_payload(x) == b"\x02\x00\x00\x00" + x.tobytes()
+
+
+def test_client_without_firmware_is_a_user_error() -> None:
+    """loop:// echoes the host's own frames back: never taken for an answer."""
+    from host.device import Device
+    from host.errors import UserError
+
+    with pytest.raises(UserError, match="no tinyrobust firmware answers at loop://"):
+        Device("loop://", retries=1, base_timeout=0.1)
+    with pytest.raises(UserError, match="cannot open"):
+        Device("nosuchscheme://x")
