@@ -96,23 +96,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def choose_backends(target: Target, requested: str | None) -> list[str]:
-    """The requested backend names (checked), or the host ones plus a running board."""
+def choose_backends(target: Target, requested: str | None) -> tuple[list[str], set[str]]:
+    """The requested backend names (checked), or the host ones plus a running board.
+
+    Also returns the names added on the off chance (the board): skipped when they cannot load.
+    """
     if requested:
         names = [name.strip() for name in requested.split(",") if name.strip()]
         if not names:
             raise UserError("--backends is empty")
         for name in names:
             backends.parse_name(name)
-        return list(dict.fromkeys(names))
+        return list(dict.fromkeys(names)), set()
     names = target.default_backends()
     board = _running_board()
     if board is not None and target.model:
         names.append("device-int8")
         print(f"board found: {board}; adding device-int8")
-    else:
-        print(NO_BOARD)
-    return names
+        return names, {"device-int8"}
+    print(NO_BOARD)
+    return names, set()
 
 
 def _running_board():
@@ -223,15 +226,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.n is not None and args.n <= 0:
         raise UserError(f"--n must be positive, got {args.n}")
     target = Target(args)
-    names = choose_backends(target, args.backends)
+    names, optional = choose_backends(target, args.backends)
     dataset = data.load(target.dataset, target.split, args.data_dir)
     indices = select_examples(dataset, args.n, args.seed)
     x, y = dataset.x[indices], dataset.y[indices]
 
     loaded = {}
     for name in names:
-        loaded[name] = target.backend(name)
+        try:
+            loaded[name] = target.backend(name)
+        except UserError as error:
+            if name not in optional:
+                raise
+            print(f"skipping {name}: {error}")
+            continue
         check_shape(loaded[name], x, target.dataset)
+    names = list(loaded)
     raw, seconds = {}, {}
     for name, backend in loaded.items():
         start = time.perf_counter()
