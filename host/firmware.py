@@ -312,8 +312,14 @@ def _build_into(
     headers = _headers_hash()
 
     def compile_one(source: Path) -> Path:
-        # Only the app sees the frame buffer sizes: engine and board objects stay shareable.
-        own = defines if source.parent == FIRMWARE / "app" else board_defines
+        # The app sees the buffer sizes, the board code its options, the engine and the model
+        # nothing: their objects are shared by every board and build.
+        if source.parent == FIRMWARE / "app":
+            own = defines
+        elif FIRMWARE / "boards" in source.parents:
+            own = board_defines
+        else:
+            own = []
         return _compile(source, include_dirs, own, headers)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:

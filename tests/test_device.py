@@ -337,6 +337,15 @@ def test_device_backend_and_emulator_cli(cifar: np.ndarray, monkeypatch, tmp_pat
     assert flash.main(["--model", "mlperf-resnet8", "--board", "no-such-board"]) == 2
 
 
+@pytest.mark.parametrize("board", ["disco-f407vg", "nucleo-f446re"])
+def test_real_board_firmware_links(board: str) -> None:
+    """The real STM32F4 boards' firmware (USART2, DWT) builds and fits with the same sources."""
+    int8_model("mlperf-resnet8")
+    image = firmware.build("mlperf-resnet8", board)
+    assert image.flash_bytes < image.board.flash_bytes
+    assert image.ram_bytes + 8192 <= image.board.ram_bytes
+
+
 def test_unknown_board_and_busy_port() -> None:
     with pytest.raises(UserError, match="unknown board"):
         firmware.board("nope")
