@@ -298,8 +298,9 @@ def test_vww_bit_exact(boards: Boards, data_dir, board: str) -> None:
 
 
 @pytest.mark.slow
-def test_vww_bit_exact_on_an386_100(boards: Boards, data_dir) -> None:
-    _vww_exact(boards, 100, "qemu-an386")
+@pytest.mark.parametrize("board", BOARDS)
+def test_vww_bit_exact_100(boards: Boards, data_dir, board: str) -> None:
+    _vww_exact(boards, 100, board)
 
 
 def test_kws_bit_exact_on_both_boards(boards: Boards, data_dir) -> None:
