@@ -12,7 +12,7 @@ import pytest
 
 from host import data, zoo
 from host.attacks import ATTACKS, Oracle, make_attack
-from host.attacks.oracles import QueryBudget
+from host.attacks.oracles import QueryBudget, QueryBudgetExhausted
 from host.attacks.threat import (
     distortion,
     finite_difference_step,
@@ -49,8 +49,8 @@ SMALL = {
     "deepfool": {"max_iter": 10, "nb_grads": 3},
     "jsma": {"gamma": 0.05},
     "cw-l2": {"binary_search_steps": 2, "max_iter": 5},
-    "cw-linf": {"max_iter": 3},
-    "ead": {"binary_search_steps": 1, "max_iter": 5},
+    "cw-linf": {"max_iter": 3, "initial_const": 1.0, "largest_const": 2.0, "decrease_factor": 0.3},
+    "ead": {"binary_search_steps": 1, "max_iter": 10, "initial_const": 1.0},
     "autoattack": {"apgd_iter": 5, "square_iter": 20},
     "zoo": {"max_iter": 2, "nb_parallel": 32},
     "square-linf": {"max_iter": 30},
@@ -142,11 +142,13 @@ def test_query_budget_counts_per_example_and_caps() -> None:
     budget = QueryBudget(cap=2)
     originals = np.stack([np.zeros((2, 2, 1)), np.ones((2, 2, 1))]).astype(np.float32)
     budget.start(originals)
-    rows = np.concatenate([originals + 0.01, originals - 0.01, originals[:1]])
+    rows = np.concatenate([originals + 0.01, originals - 0.01])
     owners = budget.owners(rows)
-    assert owners.tolist() == [0, 1, 0, 1, 0]
-    assert budget.admit(owners).tolist() == [True, True, True, True, False]
+    assert owners.tolist() == [0, 1, 0, 1]
+    budget.admit(owners)
     assert budget.counts.tolist() == [2, 2]
+    with pytest.raises(QueryBudgetExhausted):
+        budget.admit(owners[:1])
     with pytest.raises(UserError):
         QueryBudget(cap=0)
 
@@ -172,7 +174,8 @@ def test_attack_runs_on_float_and_int8(name, sample, float_oracle, int8_oracle) 
         assert np.array_equal(to_lattice(oracle.backend, result.x_adv)[1], result.x_adv)
     if attack.kind == "gradient":
         assert result.queries.sum() == 0
-        assert _rate(result) > 0, f"{name} fooled no image of the float model"
+        clean_error = float(np.mean(oracle.labels(x) != y))
+        assert _rate(result) > clean_error, f"{name} fooled no image of the float model"
     else:
         assert np.all(result.queries > 0) and np.all(result.queries <= BUDGET)
     transferred = other.labels(result.x_adv)
@@ -187,12 +190,15 @@ def test_attack_runs_on_float_and_int8(name, sample, float_oracle, int8_oracle) 
 # ---------------------------------------------------------------- sanity checks that can fail
 
 
-def test_success_never_falls_as_eps_grows(sample, float_oracle) -> None:
+def test_success_never_falls_as_eps_grows(sample, float_oracle, int8_oracle) -> None:
+    """PGD, Square (direct on int8) and DeepFool (projected). FGSM is left out on purpose: its
+    single step overshoots, and on this sample it fools fewer images at 16/255 than at 4/255."""
     x, y = sample[0][:N], sample[1][:N]
     grid = [0.5 / 255, 1 / 255, 2 / 255, 4 / 255, 16 / 255]
-    for name in ("pgd", "fgsm", "deepfool"):
+    for name, oracle in (("pgd", float_oracle), ("square-linf", int8_oracle), ("deepfool", None)):
+        oracle = oracle or float_oracle
         epsilons = grid if make_attack(name).bounded else [0.05, 0.1, 0.2, 0.5, None]
-        rates = [_rate(r) for r in _run(name, float_oracle, x, y, epsilons)]
+        rates = [_rate(r) for r in _run(name, oracle, x, y, epsilons)]
         assert rates == sorted(rates), f"{name}: success {rates} falls as eps grows"
         assert rates[-1] > rates[0], f"{name}: success {rates} does not grow with eps"
 
@@ -211,16 +217,21 @@ def test_iterative_pgd_beats_single_step_fgsm(sample, float_oracle) -> None:
     assert pgd > fgsm, f"PGD {pgd:.2f} does not beat FGSM {fgsm:.2f}"
 
 
-def test_decision_attack_distortion_falls_with_budget(sample) -> None:
-    x, y = sample[0][:4], sample[1][:4]
-    backend = get_backend(MODEL, "litert-int8")
-    medians = []
-    for budget in (60, 600):
+def test_decision_attack_distortion_falls_with_budget(sample, int8_oracle) -> None:
+    """HopSkipJump directly on int8: 10x the queries gives smaller perturbations."""
+    x, y = sample
+    keep = np.flatnonzero(int8_oracle.labels(x) == y)[:4]  # clean-correct images
+    x, y = x[keep], y[keep]
+    backend = int8_oracle.backend
+    distances = []
+    for budget in (150, 1500):
         oracle = Oracle(backend, 10, None, budget)
         (result,) = _run(
-            "hopskipjump", oracle, x, y, max_iter=12, max_eval=60, init_eval=10, init_size=20
+            "hopskipjump", oracle, x, y, max_iter=30, max_eval=100, init_eval=10, init_size=20
         )
         assert np.all(result.queries <= budget)
-        l2 = np.linalg.norm((result.x_adv - x).reshape(len(x), -1), axis=1)
-        medians.append(float(np.median(l2[result.success])))
-    assert medians[1] < medians[0], f"L2 {medians} does not fall with 10x the queries"
+        assert np.all(result.success), f"budget {budget}: not every image fooled"
+        distances.append(np.linalg.norm((result.x_adv - x).reshape(len(x), -1), axis=1))
+    small, large = (float(np.median(d)) for d in distances)
+    assert large < small, f"median L2 {small:.3f} -> {large:.3f} with 10x the queries"
+    print(f"hopskipjump int8: median L2 {small:.3f} at 150 queries, {large:.3f} at 1500")

@@ -103,7 +103,7 @@ class Attack(ABC):
         y = np.asarray(y, dtype=np.int64)
         if self.targeted and targets is None:
             raise UserError(f"attack {self.name} is targeted: give targets")
-        goal = y if targets is None else np.asarray(targets, dtype=np.int64)
+        goal = np.asarray(targets, dtype=np.int64) if self.targeted else y
         results = []
         if self.bounded:
             for eps in epsilons:

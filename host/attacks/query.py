@@ -1,9 +1,10 @@
 """Black-box query attacks (ART) against any oracle: score-based and decision-based.
 
 Every query goes through the oracle's counted function, so queries are counted per example and
-capped by the oracle's budget. Decision-based attacks (which ART runs one image at a time anyway)
-are called per example so their counts are exact; batched ones attribute each queried row to the
-nearest original.
+capped by the oracle's budget; an attack call stopped by the budget returns, per example, the
+closest adversarial query it made (the original when it found none). Decision-based attacks and
+ZOO (which ART runs one image at a time anyway) are called per example so their counts are
+exact; Square, batched, attributes each queried row to the nearest original.
 """
 
 from __future__ import annotations
@@ -12,21 +13,30 @@ import numpy as np
 
 from host.attacks.base import Attack, one_hot
 from host.attacks.compat import numpy_mat
+from host.attacks.oracles import QueryBudgetExhausted
 from host.attacks.threat import finite_difference_step, norm_order
 from host.errors import UserError
 
 
-def _batched(oracle, x: np.ndarray, run) -> tuple[np.ndarray, np.ndarray]:
-    oracle.start(x)
-    adv = run(x)
+def _batched(attack: Attack, art, oracle, x, y, goal) -> tuple[np.ndarray, np.ndarray]:
+    """Run on the whole chunk; past the budget, the best adversarial query of each example."""
+    oracle.start(x, goal, attack.targeted, norm_order(attack.norm))
+    try:
+        adv = art.generate(x, y=one_hot(y, oracle.nb_classes))
+    except QueryBudgetExhausted:
+        adv = oracle.best
     return adv, oracle.budget.counts.copy()
 
 
-def _per_example(oracle, x: np.ndarray, run) -> tuple[np.ndarray, np.ndarray]:
+def _per_example(attack: Attack, art, oracle, x, y, goal) -> tuple[np.ndarray, np.ndarray]:
+    """Run one example at a time, so that each count is exact."""
     advs, queries = [], []
     for i in range(len(x)):
-        oracle.start(x[i : i + 1])
-        advs.append(run(i))
+        oracle.start(x[i : i + 1], goal[i : i + 1], attack.targeted, norm_order(attack.norm))
+        try:
+            advs.append(art.generate(x[i : i + 1], y=one_hot(y[i : i + 1], oracle.nb_classes)))
+        except QueryBudgetExhausted:
+            advs.append(oracle.best)
         queries.append(int(oracle.budget.counts[0]))
     return np.concatenate(advs), np.asarray(queries, dtype=np.int64)
 
@@ -61,8 +71,7 @@ class Zoo(Attack):
         params = dict(self.params)
         params["variable_h"] = finite_difference_step(params["variable_h"], oracle.step)
         attack = ZooAttack(oracle.blackbox(), batch_size=1, verbose=False, **params)
-        labels = one_hot(y, oracle.nb_classes)
-        return _per_example(oracle, x, lambda i: attack.generate(x[i : i + 1], y=labels[i : i + 1]))
+        return _per_example(self, attack, oracle, x, y, targets)
 
 
 class Square(Attack):
@@ -78,7 +87,7 @@ class Square(Attack):
         attack = SquareAttack(
             oracle.blackbox(), norm=norm_order(self.norm), eps=eps, verbose=False, **self.params
         )
-        return _batched(oracle, x, lambda xs: attack.generate(xs, y=one_hot(y, oracle.nb_classes)))
+        return _batched(self, attack, oracle, x, y, targets)
 
 
 class SquareLinf(Square):
@@ -114,8 +123,7 @@ class Boundary(Attack):
         from art.attacks.evasion import BoundaryAttack
 
         attack = BoundaryAttack(oracle.blackbox(), targeted=False, verbose=False, **self.params)
-        labels = one_hot(y, oracle.nb_classes)
-        return _per_example(oracle, x, lambda i: attack.generate(x[i : i + 1], y=labels[i : i + 1]))
+        return _per_example(self, attack, oracle, x, y, targets)
 
 
 class GeoDA(Attack):
@@ -143,8 +151,7 @@ class GeoDA(Attack):
         params = dict(self.params)
         params["sigma"] = finite_difference_step(params["sigma"], oracle.step)
         attack = ArtGeoDA(oracle.blackbox(), norm=norm_order(self.norm), verbose=False, **params)
-        labels = one_hot(y, oracle.nb_classes)
-        return _per_example(oracle, x, lambda i: attack.generate(x[i : i + 1], y=labels[i : i + 1]))
+        return _per_example(self, attack, oracle, x, y, targets)
 
 
 class HopSkipJump(Attack):
@@ -167,5 +174,4 @@ class HopSkipJump(Attack):
             verbose=False,
             **self.params,
         )
-        labels = one_hot(y, oracle.nb_classes)
-        return _per_example(oracle, x, lambda i: attack.generate(x[i : i + 1], y=labels[i : i + 1]))
+        return _per_example(self, attack, oracle, x, y, targets)
