@@ -7,6 +7,7 @@ outputs differ (TFLite Micro's layer-by-layer debugging idea).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from itertools import combinations
@@ -14,7 +15,12 @@ from itertools import combinations
 import numpy as np
 
 from host.backends.base import Backend
-from host.tflite_graph import list_ops, truncate_after
+from host.tflite_graph import (
+    FullyConnectedParams,
+    fully_connected_params,
+    list_ops,
+    truncate_after,
+)
 
 # Builds a host backend for model bytes: (content, precision, input_range) -> Backend.
 BytesFactory = Callable[[bytes, str, float], Backend]
@@ -106,3 +112,106 @@ def localize(
 def first_divergence(rows: list[OpAgreement]) -> OpAgreement | None:
     """The first op whose outputs are not identical on every example (None: all agree)."""
     return next((row for row in rows if row.identical_pct < 100.0), None)
+
+
+# ---------------------------------------------------------------- FULLY_CONNECTED requantization
+# Candidate rules for out = requantize(acc): how the real multiplier is computed, and how
+# acc * multiplier is rounded. Python integers, so no rule can overflow.
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """A real multiplier as a Q31 integer and a power-of-two exponent (TFLite's rule)."""
+    if real == 0.0:
+        return 0, 0
+    fraction, shift = math.frexp(real)
+    quantized = round(fraction * (1 << 31))
+    if quantized == 1 << 31:
+        quantized, shift = quantized // 2, shift + 1
+    return quantized, shift
+
+
+def _double_rounding(acc: int, multiplier: int, shift: int) -> int:
+    """gemmlowp: SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT (TFLM int8)."""
+    product = acc * (1 << max(shift, 0)) * multiplier
+    nudged = product + ((1 << 30) if product >= 0 else 1 - (1 << 30))
+    high = abs(nudged) >> 31 if nudged >= 0 else -(abs(nudged) >> 31)  # C++ division
+    exponent = max(-shift, 0)
+    mask = (1 << exponent) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> exponent) + (1 if (high & mask) > threshold else 0)
+
+
+def _single_rounding(acc: int, multiplier: int, shift: int) -> int:
+    """One rounding: (acc * m + 2^(s-1)) >> s with s = 31 - shift."""
+    total = 31 - shift
+    return (acc * multiplier + (1 << (total - 1))) >> total
+
+
+def _reduced_16bit(acc: int, multiplier: int, shift: int) -> int:
+    """The int64-accumulator path: multiplier rounded to 16 bits, then one rounding."""
+    reduced = (multiplier + (1 << 15)) >> 16 if multiplier < 0x7FFF0000 else 0x7FFF
+    total = 15 - shift
+    return (acc * reduced + (1 << (total - 1))) >> total
+
+
+ROUNDINGS = {
+    "double rounding": _double_rounding,
+    "single rounding": _single_rounding,
+    "16-bit multiplier": _reduced_16bit,
+}
+MULTIPLIERS = {
+    "double(in)*double(w)/double(out)": lambda s_in, s_w, s_out: float(s_in) * float(s_w) / s_out,
+    "float32(in*w)/double(out)": lambda s_in, s_w, s_out: float(np.float32(s_in) * s_w) / s_out,
+    "float32(in*w/out)": lambda s_in, s_w, s_out: float(
+        np.float32(np.float32(s_in) * s_w) / np.float32(s_out)
+    ),
+}
+
+
+def requantize(acc: np.ndarray, params: FullyConnectedParams, multiplier: str, rounding: str):
+    """Output integers of a FULLY_CONNECTED op from its accumulators under one candidate rule."""
+    rule, rounder = MULTIPLIERS[multiplier], ROUNDINGS[rounding]
+    out = np.empty(acc.shape, dtype=np.int64)
+    for channel in range(acc.shape[1]):
+        scale = rule(params.input_scale, params.weight_scales[channel], params.output_scale)
+        m, shift = quantize_multiplier(scale)
+        out[:, channel] = [rounder(int(a), m, shift) for a in acc[:, channel]]
+    return out + params.output_zero_point
+
+
+def explain_fully_connected(
+    content: bytes,
+    op_index: int,
+    q: np.ndarray,
+    factories: dict[str, BytesFactory],
+    precision: str,
+    input_range: float = 1.0,
+) -> dict[str, dict[str, float]]:
+    """For each candidate rule, the % of examples on which it reproduces each backend's output.
+
+    The FC input is taken from the first backend (it must agree with the others there).
+    """
+    params = fully_connected_params(content, op_index)
+    if params.fused_activation != 0:
+        raise ValueError("only FULLY_CONNECTED ops without a fused activation are modelled")
+    before = truncate_after(content, op_index - 1)
+    inputs = [make(before, precision, input_range).predict_raw(q) for make in factories.values()]
+    if any(not np.array_equal(inputs[0], other) for other in inputs[1:]):
+        raise ValueError(f"the backends already differ before op {op_index}")
+    x = inputs[0].reshape(len(q), -1).astype(np.int64)
+    acc = (x - params.input_zero_point) @ params.weights.T + params.bias
+    after = truncate_after(content, op_index)
+    outputs = {
+        name: make(after, precision, input_range).predict_raw(q).reshape(len(q), -1)
+        for name, make in factories.items()
+    }
+    info = np.iinfo(np.dtype(precision))
+    table = {}
+    for multiplier in MULTIPLIERS:
+        for rounding in ROUNDINGS:
+            model = np.clip(requantize(acc, params, multiplier, rounding), info.min, info.max)
+            table[f"{multiplier}, {rounding}"] = {
+                name: 100.0 * float(np.mean(np.all(model == out, axis=1)))
+                for name, out in outputs.items()
+            }
+    return table

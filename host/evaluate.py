@@ -196,15 +196,40 @@ def localise_pairs(
             print("  no divergence: identical after every op")
         else:
             print(f"  first divergence: op {first_op.op_index} {first_op.op_name}")
+        explained = {}
+        if first_op is not None and first_op.op_name == "FULLY_CONNECTED":
+            explained = explain_fc(content, first_op.op_index, q, {a: kind_a, b: kind_b}, target)
         results.append(
             {
                 "a": a,
                 "b": b,
                 "ops": [row.as_dict() for row in rows],
                 "first_divergence": first_op.as_dict() if first_op else None,
+                "fully_connected_rules": explained,
             }
         )
     return results
+
+
+def explain_fc(
+    content: bytes, op_index: int, q: np.ndarray, kinds: dict[str, str], target: Target
+) -> dict[str, dict[str, float]]:
+    """Which requantization rules reproduce each backend's FULLY_CONNECTED output."""
+    factories = {name: backends.host_backend_for_bytes(kind) for name, kind in kinds.items()}
+    _, precision = backends.parse_name(next(iter(kinds)))
+    try:
+        table = agreement.explain_fully_connected(
+            content, op_index, q, factories, precision, target.input_range
+        )
+    except ValueError as error:
+        print(f"  (FULLY_CONNECTED requantization not modelled: {error})")
+        return {}
+    for name in kinds:
+        rules = [rule for rule, match in table.items() if match[name] == 100.0]
+        print(
+            f"  {name} FULLY_CONNECTED is reproduced by: {'; '.join(rules) or 'no modelled rule'}"
+        )
+    return table
 
 
 def write_run(out: Path, label: str, results: dict) -> Path:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import flatbuffers
+import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from host.errors import UserError
@@ -97,3 +98,55 @@ def input_type(content: bytes) -> str:
     model = check_model_bytes(content)
     graph = model.subgraphs[0]
     return _TENSOR_TYPES.get(graph.tensors[graph.inputs[0]].type, "unknown")
+
+
+@dataclass(frozen=True)
+class FullyConnectedParams:
+    """What a FULLY_CONNECTED op's requantization depends on (weights as [out, in])."""
+
+    input_scale: float
+    input_zero_point: int
+    weights: np.ndarray
+    weight_scales: np.ndarray  # one per output channel (repeated when per-tensor)
+    bias: np.ndarray
+    output_scale: float
+    output_zero_point: int
+    fused_activation: int  # 0: none
+
+
+def fully_connected_params(content: bytes, op_index: int) -> FullyConnectedParams:
+    """Scales, zero points, weights and bias of the FULLY_CONNECTED op ``op_index``."""
+    model = check_model_bytes(content)
+    graph = model.subgraphs[0]
+    op = graph.operators[op_index]
+    if op_name(model, op) != "FULLY_CONNECTED":
+        raise ValueError(f"op {op_index} is {op_name(model, op)}, not FULLY_CONNECTED")
+    tensor_in, tensor_w, tensor_out = (graph.tensors[i] for i in (*op.inputs[:2], op.outputs[0]))
+    weights = _constant(model, tensor_w).reshape(tensor_w.shape)
+    channels = weights.shape[0]
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        bias = _constant(model, graph.tensors[op.inputs[2]]).astype(np.int64)
+    else:
+        bias = np.zeros(channels, dtype=np.int64)
+    options = op.builtinOptions
+    return FullyConnectedParams(
+        float(tensor_in.quantization.scale[0]),
+        int(tensor_in.quantization.zeroPoint[0]),
+        weights.astype(np.int64),
+        np.resize(np.asarray(tensor_w.quantization.scale, dtype=np.float32), channels),
+        bias,
+        float(tensor_out.quantization.scale[0]),
+        int(tensor_out.quantization.zeroPoint[0]),
+        int(options.fusedActivationFunction) if options is not None else 0,
+    )
+
+
+_NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64}
+
+
+def _constant(model: schema.ModelT, tensor: schema.TensorT) -> np.ndarray:
+    data = model.buffers[tensor.buffer].data
+    if data is None:
+        raise ValueError(f"tensor {tensor.name!r} has no constant data")
+    dtype = _NUMPY_TYPES[_TENSOR_TYPES[tensor.type]]
+    return np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype=dtype)

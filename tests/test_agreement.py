@@ -93,12 +93,42 @@ def test_tflm_vs_litert_reference_int8_first_divergence_is_fully_connected(cifar
     assert rows[-1].op_name == "SOFTMAX" and rows[-1].max_diff_steps > 1
 
 
+def test_fully_connected_divergence_is_rounding_not_multiplier(cifar):
+    """TFLM requantizes FC with gemmlowp's double rounding, LiteRT's reference kernel rounds
+    once; every candidate multiplier rule gives the same outputs on these images."""
+    content = int8_content()
+    tflm = backends.get_backend("mlperf-resnet8", "tflm-int8")
+    q = tflm.quantize(cifar.x[:32].astype(np.float32) / 255.0)
+    factories = {kind: backends.host_backend_for_bytes(kind) for kind in ("tflm", "litert-ref")}
+    table = agreement.explain_fully_connected(content, 14, q, factories, "int8", 255.0)
+    for multiplier in agreement.MULTIPLIERS:
+        double = table[f"{multiplier}, double rounding"]
+        single = table[f"{multiplier}, single rounding"]
+        assert double["tflm"] == 100.0 and double["litert-ref"] < 100.0
+        assert single["litert-ref"] == 100.0 and single["tflm"] < 100.0
+
+
+def test_rounding_rules_on_known_values():
+    # 0.5 exactly: multiplier 2^30 (0.5 in Q31), shift 0.
+    assert agreement.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert agreement.quantize_multiplier(0.75) == (3 << 29, 0)
+    for rounder in agreement.ROUNDINGS.values():
+        assert rounder(4, 1 << 30, 0) == 2 and rounder(-4, 1 << 30, 0) == -2
+    # Multiplier 0.25 (Q31 2^30, shift -1). 5 * 0.25 = 1.25: rounding twice (2.5 -> 3, then
+    # 1.5 -> 2) gives 2, rounding once gives 1. -6 * 0.25 = -1.5: gemmlowp rounds half away
+    # from zero (-2), single rounding rounds half up (-1).
+    double, single = agreement.ROUNDINGS["double rounding"], agreement.ROUNDINGS["single rounding"]
+    assert (double(5, 1 << 30, -1), single(5, 1 << 30, -1)) == (2, 1)
+    assert (double(-6, 1 << 30, -1), single(-6, 1 << 30, -1)) == (-2, -1)
+    assert (double(6, 1 << 30, -1), single(6, 1 << 30, -1)) == (2, 2)
+
+
 def test_int16_backends_and_fully_connected_divergence(cifar, int16_model):
     names = ("tflm-int16", "litert-ref-int16", "litert-int16")
     loaded = {name: backends.backend_for_file(name, int16_model, 255.0) for name in names}
     tflm = loaded["tflm-int16"]
     assert tflm.input_dtype == np.int16 and tflm.input_zero_point == 0
-    x01 = cifar.x[:32].astype(np.float32) / 255.0
+    x01 = cifar.x[:16].astype(np.float32) / 255.0
     raw = {name: backend.predict(x01) for name, backend in loaded.items()}
     assert all(output.dtype == np.int16 for output in raw.values())
     for pair in agreement.pairwise(raw, {name: "int16" for name in names}):
