@@ -162,19 +162,16 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def localise_pairs(
-    target: Target, names: list[str], precisions: dict[str, str], x: np.ndarray
-) -> list[dict]:
+def localise_pairs(target: Target, loaded: dict[str, backends.Backend], x: np.ndarray) -> list:
     """Per-op agreement for each pair of host integer backends of the same precision."""
+    precisions = {name: backend.precision for name, backend in loaded.items()}
     results = []
-    for a, b in agreement.integer_pairs(names, precisions):
-        kind_a, precision = backends.parse_name(a)
-        kind_b, _ = backends.parse_name(b)
+    for a, b in agreement.integer_pairs(loaded, precisions):
+        (kind_a, precision), (kind_b, _) = backends.parse_name(a), backends.parse_name(b)
         if kind_a not in backends.HOST_KINDS or kind_b not in backends.HOST_KINDS:
             continue
         content = read_model_bytes(target.file(precision))
-        first = backends.backend_for_file(a, target.file(precision), target.input_range)
-        q = x if x.dtype != np.uint8 else first.quantize(x.astype(np.float32) / 255.0)
+        q = x if x.dtype != np.uint8 else loaded[a].quantize(x.astype(np.float32) / 255.0)
         rows = agreement.localize(
             content,
             q,
@@ -185,17 +182,7 @@ def localise_pairs(
             progress=lambda ops, label=f"{a} vs {b} per op": tqdm(ops, desc=label, leave=False),
         )
         first_op = agreement.first_divergence(rows)
-        print(f"\nper-op agreement {a} vs {b} (graph cut after each op):")
-        print(f"  {'op':>3}  {'name':<24} {'identical':>10}  max diff")
-        for row in rows:
-            print(
-                f"  {row.op_index:>3}  {row.op_name:<24} {row.identical_pct:>9.2f}%  "
-                f"{row.max_diff_steps}"
-            )
-        if first_op is None:
-            print("  no divergence: identical after every op")
-        else:
-            print(f"  first divergence: op {first_op.op_index} {first_op.op_name}")
+        print_op_table(a, b, rows, first_op)
         explained = {}
         if first_op is not None and first_op.op_name == "FULLY_CONNECTED":
             explained = explain_fc(content, first_op.op_index, q, {a: kind_a, b: kind_b}, target)
@@ -209,6 +196,22 @@ def localise_pairs(
             }
         )
     return results
+
+
+def print_op_table(
+    a: str, b: str, rows: list[agreement.OpAgreement], first_op: agreement.OpAgreement | None
+) -> None:
+    print(f"\nper-op agreement {a} vs {b} (graph cut after each op):")
+    print(f"  {'op':>3}  {'name':<24} {'identical':>10}  max diff")
+    for row in rows:
+        print(
+            f"  {row.op_index:>3}  {row.op_name:<24} {row.identical_pct:>9.2f}%  "
+            f"{row.max_diff_steps}"
+        )
+    if first_op is None:
+        print("  no divergence: identical after every op")
+    else:
+        print(f"  first divergence: op {first_op.op_index} {first_op.op_name}")
 
 
 def explain_fc(
@@ -266,7 +269,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {name}: {error}")
             continue
         check_shape(loaded[name], x, target.dataset)
-    names = list(loaded)
     raw, seconds = {}, {}
     for name, backend in loaded.items():
         start = time.perf_counter()
@@ -290,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{pair.max_diff_steps} steps, top-1 agreement {pair.top1_agree_pct:.2f}% "
             f"({pair.top1_flips} flips)"
         )
-    per_op = localise_pairs(target, names, precisions, x) if args.agreement_ops else []
+    per_op = localise_pairs(target, loaded, x) if args.agreement_ops else []
 
     files = {}
     for precision in sorted(set(precisions.values())):
