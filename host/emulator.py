@@ -91,6 +91,16 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 10.0) 
     raise UserError(f"QEMU did not open port {port} within {timeout:.0f} s")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, QEMU gets SIGTERM when its parent dies, so a killed
+    test run leaves no emulator behind (the parent is the thread that called start())."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class Emulator:
     """One QEMU process running a firmware; stop() (or the with-block) always ends it."""
 
@@ -114,6 +124,7 @@ class Emulator:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL if detach else subprocess.PIPE,
             start_new_session=detach,
+            preexec_fn=None if detach else _die_with_parent,
         )
         try:
             _wait_for_port(self.port, self.process)
