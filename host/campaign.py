@@ -293,8 +293,10 @@ class Runner:
                     for eps in epsilons
                     if any((cid, int(i), eps_label(eps)) not in done for i in chunk)
                 ]
-                if missing:
-                    work.append((attack, cid, chunk, missing if attack.bounded else epsilons))
+                if missing and attack.bounded:  # one eps at a time: records land sooner
+                    work.extend((attack, cid, chunk, [eps]) for eps in missing)
+                elif missing:
+                    work.append((attack, cid, chunk, epsilons))
         with self.path.open("a") as sink:
             if self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n"):
                 sink.write("\n")  # end a line torn by an interrupted run
