@@ -14,7 +14,7 @@ from itertools import combinations
 
 import numpy as np
 
-from host.backends.base import Backend
+from host.backends.base import Backend, round_half_away_from_zero
 from host.tflite_graph import (
     FullyConnectedParams,
     fully_connected_params,
@@ -179,6 +179,24 @@ def requantize(acc: np.ndarray, params: FullyConnectedParams, multiplier: str, r
     return out + params.output_zero_point
 
 
+def activation_range(params: FullyConnectedParams, precision: str) -> tuple[int, int]:
+    """The output clamp: the dtype range narrowed by a fused RELU, RELU_N1_TO_1 or RELU6."""
+    info = np.iinfo(np.dtype(precision))
+
+    def level(value: float) -> int:
+        steps = np.float32(value) / np.float32(params.output_scale)
+        return params.output_zero_point + int(round_half_away_from_zero(steps))
+
+    bounds = {0: (None, None), 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}
+    if params.fused_activation not in bounds:
+        raise ValueError(f"fused activation {params.fused_activation} is not modelled")
+    low, high = bounds[params.fused_activation]
+    return (
+        info.min if low is None else max(info.min, level(low)),
+        info.max if high is None else min(info.max, level(high)),
+    )
+
+
 def explain_fully_connected(
     content: bytes,
     op_index: int,
@@ -192,8 +210,7 @@ def explain_fully_connected(
     The FC input is taken from the first backend (it must agree with the others there).
     """
     params = fully_connected_params(content, op_index)
-    if params.fused_activation != 0:
-        raise ValueError("only FULLY_CONNECTED ops without a fused activation are modelled")
+    low, high = activation_range(params, precision)
     before = truncate_after(content, op_index - 1)
     inputs = [make(before, precision, input_range).predict_raw(q) for make in factories.values()]
     if any(not np.array_equal(inputs[0], other) for other in inputs[1:]):
@@ -205,11 +222,10 @@ def explain_fully_connected(
         name: make(after, precision, input_range).predict_raw(q).reshape(len(q), -1)
         for name, make in factories.items()
     }
-    info = np.iinfo(np.dtype(precision))
     table = {}
     for multiplier in MULTIPLIERS:
         for rounding in ROUNDINGS:
-            model = np.clip(requantize(acc, params, multiplier, rounding), info.min, info.max)
+            model = np.clip(requantize(acc, params, multiplier, rounding), low, high)
             table[f"{multiplier}, {rounding}"] = {
                 name: 100.0 * float(np.mean(np.all(model == out, axis=1)))
                 for name, out in outputs.items()

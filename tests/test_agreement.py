@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from host import agreement, backends, data, zoo
-from host.tflite_graph import list_ops, truncate_after
+from host.tflite_graph import FullyConnectedParams, list_ops, truncate_after
 
 BUILD = Path(__file__).resolve().parent.parent / "build" / "agreement"
 
@@ -144,3 +144,16 @@ def test_int16_backends_and_fully_connected_divergence(cifar, int16_model):
     first = agreement.first_divergence(rows)
     assert first is not None and first.op_name == "FULLY_CONNECTED", rows
     assert first.max_diff_steps == 1
+
+
+def test_fused_activation_ranges():
+    def params(activation: int, scale: float, zero_point: int) -> FullyConnectedParams:
+        empty = np.zeros((1, 1), dtype=np.int64)
+        return FullyConnectedParams(
+            1.0, 0, empty, np.ones(1), empty[0], scale, zero_point, activation
+        )
+
+    assert agreement.activation_range(params(0, 0.1, 3), "int8") == (-128, 127)
+    assert agreement.activation_range(params(1, 0.1, 3), "int8") == (3, 127)
+    assert agreement.activation_range(params(3, 0.1, 3), "int8") == (3, 63)
+    assert agreement.activation_range(params(2, 0.5, 0), "int16") == (-2, 2)
