@@ -164,3 +164,12 @@ def test_records_resume_and_reproduce(data_dir, tmp_path) -> None:
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert {row["attack"] for row in summary["rows"]} == {"pgd", "fgsm"}
     assert np.isfinite(summary["rows"][0]["accuracy_pct"]["tflm-int8"])
+
+
+def test_eps_in_quantization_steps(data_dir, tmp_path) -> None:
+    args = _args(eps="0.01", eps_steps="0.5,2")
+    campaign = campaign_from_args(args, "mlperf-resnet8", ["float", "tflm-int8"], 8, tmp_path)
+    assert campaign.epsilons == pytest.approx([0.01, 0.5 / 255, 2 / 255])
+    assert campaign.eps_steps[campaign.epsilons[2]] == 2
+    with pytest.raises(UserError, match="needs an integer backend"):
+        campaign_from_args(args, "mlperf-resnet8", ["float"], 8, tmp_path)
