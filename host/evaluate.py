@@ -26,6 +26,7 @@ from host.errors import UserError, cli_main
 from host.tflite_graph import input_type, read_model_bytes
 from host.versions import package_versions
 
+DEFAULT_MODEL = "cifar10-resnet8"
 CHUNK = 64
 EVAL_SPLITS = {"cifar10": "test", "vww": "eval", "coffee": "test", "kws": "eval"}
 NO_BOARD = "no board running: start one with `make flash`; evaluating on host backends only"
@@ -79,8 +80,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m host.evaluate", description=__doc__.split("\n")[0]
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="zoo model name, e.g. mlperf-resnet8")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--model",
+        help=f"zoo model name (default: the running board's model, else {DEFAULT_MODEL})",
+    )
     source.add_argument("--tflite", help="an arbitrary int8/int16 .tflite file (needs --dataset)")
     parser.add_argument("--dataset", help="data set for --tflite (cifar10, vww, coffee, kws)")
     parser.add_argument("--split", help="data split (default: the model's evaluation split)")
@@ -93,7 +97,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--agreement-ops", action="store_true", help="localise divergences op by op"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.model is None and args.tflite is None:
+        args.model = _board_model() or DEFAULT_MODEL
+    return args
+
+
+def _board_model() -> str | None:
+    """The model the running emulated board was built for, if one runs."""
+    try:
+        from host.emulator import read_state
+    except ImportError:
+        return None
+    state = read_state()
+    return state.model if state else None
 
 
 def choose_backends(target: Target, requested: str | None) -> tuple[list[str], set[str]]:
