@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,13 +139,25 @@ def compile_for_host(
     return executable
 
 
-def run_host(executable: Path, inputs: np.ndarray, output_dtype: np.dtype) -> np.ndarray:
-    """Run a host build on a batch of raw inputs (N, ...) and return raw outputs (N, -1)."""
+def run_host(
+    executable: Path, inputs: np.ndarray, output_dtype: np.dtype, jobs: int = 2
+) -> np.ndarray:
+    """Run a host build on a batch of raw inputs (N, ...) and return raw outputs (N, -1).
+
+    The batch is split over ``jobs`` processes of the executable.
+    """
     batch = np.ascontiguousarray(inputs)
-    result = subprocess.run([str(executable)], input=batch.tobytes(), capture_output=True)
-    if result.returncode != 0:
-        raise UserError(f"{executable} failed: {result.stderr.decode(errors='replace')[:500]}")
-    return np.frombuffer(result.stdout, dtype=output_dtype).reshape(len(batch), -1)
+
+    def run(chunk: np.ndarray) -> np.ndarray:
+        result = subprocess.run([str(executable)], input=chunk.tobytes(), capture_output=True)
+        if result.returncode != 0:
+            message = result.stderr.decode(errors="replace")[:500]
+            raise UserError(f"{executable} failed (exit {result.returncode}): {message}")
+        return np.frombuffer(result.stdout, dtype=output_dtype).reshape(len(chunk), -1)
+
+    chunks = [c for c in np.array_split(batch, max(1, min(jobs, len(batch)))) if len(c)]
+    with ThreadPoolExecutor(len(chunks)) as pool:
+        return np.concatenate(list(pool.map(run, chunks)))
 
 
 def arm_size(

@@ -13,11 +13,13 @@ import contextlib
 import hashlib
 import importlib.metadata
 import io
+import multiprocessing
 import os
 import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +159,16 @@ def _random_inputs(details: dict) -> np.ndarray:
     return rng.integers(info.min, info.max + 1, size=shape, dtype=details["dtype"])
 
 
+def _tflm_run(path: Path, inputs: np.ndarray) -> np.ndarray:
+    interpreter = _interpreter(path)
+    outputs = []
+    for example in inputs:
+        interpreter.set_input(example[np.newaxis], 0)
+        interpreter.invoke()
+        outputs.append(interpreter.get_output(0).reshape(-1).copy())
+    return np.stack(outputs)
+
+
 def _tflm_outputs(path: Path, inputs: np.ndarray) -> np.ndarray:
     """TFLite Micro's raw outputs, one invoke per example (cached: model, inputs, wheel)."""
     key = hashlib.sha256(path.read_bytes())
@@ -165,13 +177,10 @@ def _tflm_outputs(path: Path, inputs: np.ndarray) -> np.ndarray:
     cached = CACHE / f"reference-{key.hexdigest()[:24]}.npy"
     if cached.is_file():
         return np.load(cached)
-    interpreter = _interpreter(path)
-    outputs = []
-    for example in inputs:
-        interpreter.set_input(example[np.newaxis], 0)
-        interpreter.invoke()
-        outputs.append(interpreter.get_output(0).reshape(-1).copy())
-    result = np.stack(outputs)
+    chunks = np.array_split(inputs, 2)  # two processes: the wheel runs one example at a time
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(chunks), mp_context=context) as pool:
+        result = np.concatenate(list(pool.map(_tflm_run, [path] * len(chunks), chunks)))
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(cached, result)
     return result
@@ -218,9 +227,12 @@ def tflm_arena_bytes(path: Path) -> dict[str, int]:
 
 
 def test_engine_arena_not_larger_than_tflm(variant: Variant) -> None:
-    """Our arena plus the caller's input and output buffers fit in TFLite Micro's arena."""
-    compiled = compiler.compile_model(variant.path)
-    ours = compiled.arena_bytes + compiled.input_bytes + compiled.output_bytes
+    """Our static arena is no larger than TFLite Micro's.
+
+    Both firmwares also hold the caller's input (UART receive) and output buffers; TFLite Micro
+    copies the input into its arena, the engine reads it where it is.
+    """
+    ours = compiler.compile_model(variant.path).arena_bytes
     tflm = tflm_arena_bytes(variant.path)
     assert ours <= tflm["total"], (ours, tflm)
     if variant.name in TFLM_ARM_ARENA and variant.precision == "int8":
