@@ -156,14 +156,23 @@ def test_query_budget_counts_per_example_and_caps() -> None:
 # ---------------------------------------------------------------- every attack runs
 
 
-@pytest.mark.parametrize("name", sorted(PAPER_ATTACKS))
-def test_attack_runs_on_float_and_int8(name, sample, float_oracle, int8_oracle) -> None:
+def _cases() -> list[tuple[str, str]]:
+    """Gradient attacks: crafted on float (and transferred to int8). Query attacks: run directly
+    against float and against int8 (and transferred to the other)."""
+    cases = []
+    for name in sorted(PAPER_ATTACKS):
+        oracles = ("float",) if make_attack(name).kind == "gradient" else ("float", "int8")
+        cases.extend((name, oracle) for oracle in oracles)
+    return cases
+
+
+@pytest.mark.parametrize("name, target", _cases())
+def test_attack_runs_on_float_and_int8(name, target, sample, float_oracle, int8_oracle) -> None:
     x, y = sample[0][:N], sample[1][:N]
     attack = make_attack(name)
-    if attack.kind == "gradient":
-        oracle, other = float_oracle, int8_oracle  # crafted on float, transferred to int8
-    else:
-        oracle, other = int8_oracle, float_oracle  # queried directly on int8
+    oracle, other = float_oracle, int8_oracle
+    if target == "int8":
+        oracle, other = int8_oracle, float_oracle
     (result,) = _run(name, oracle, x, y)
     assert result.x_adv.shape == x.shape and result.success.shape == (N,)
     assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
