@@ -449,7 +449,9 @@ def format_table(rows: list[dict], backends: list[str]) -> str:
         clean = ["clean", ""] + [_pct(rows[0]["clean_pct"].get(b)) for b in backends]
         lines.append("| " + " | ".join(clean + [""] * (len(head) - len(clean))) + " |")
     for row in rows:
-        eps = row["eps"] if row["eps_steps"] is None else f"{row['eps']} ({row['eps_steps']} st)"
+        eps = row["eps"] if row["eps"] == "none" else f"{float(row['eps']):.6g}"
+        if row["eps_steps"] is not None:
+            eps += f" ({row['eps_steps']:g} steps)"
         cells = [f"{row['attack']} ({row['norm']})", eps]
         cells += [_pct(row["accuracy_pct"].get(b)) for b in backends]
         cells.append(_pct(row["oracle_success_pct"]))
