@@ -362,6 +362,7 @@ class Runner:
                     "mode": self.c.mode,
                     "oracle": self.c.oracle,
                     **attack.config(),
+                    "params_effective": attack.effective_params(self.oracle),
                     "seed": self.c.seed,
                     "query_budget": self.c.queries,
                     "eps": eps_label(result.eps),

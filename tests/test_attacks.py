@@ -244,3 +244,10 @@ def test_decision_attack_distortion_falls_with_budget(sample, int8_oracle) -> No
     small, large = (float(np.median(d)) for d in distances)
     assert large < small, f"median L2 {small:.3f} -> {large:.3f} with 10x the queries"
     print(f"hopskipjump int8: median L2 {small:.3f} at 150 queries, {large:.3f} at 1500")
+
+
+def test_finite_difference_steps_against_int8_are_at_least_one_step(int8_oracle) -> None:
+    zoo_params = make_attack("zoo").effective_params(int8_oracle)
+    geoda_params = make_attack("geoda").effective_params(int8_oracle)
+    assert zoo_params["variable_h"] == pytest.approx(1 / 255)
+    assert geoda_params["sigma"] == pytest.approx(1 / 255)

@@ -83,6 +83,10 @@ class Attack(ABC):
         """Everything that defines the attack, for records."""
         return {"attack": self.name, "norm": self.norm, "params": self.params}
 
+    def effective_params(self, oracle: Oracle) -> dict[str, Any]:
+        """The parameters as run against ``oracle`` (the threat model may raise some)."""
+        return dict(self.params)
+
     @abstractmethod
     def craft(
         self, oracle: Oracle, x: np.ndarray, y: np.ndarray, eps: float | None, targets: np.ndarray

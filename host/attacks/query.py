@@ -65,11 +65,15 @@ class Zoo(Attack):
         "variable_h": 1e-4,
     }
 
+    def effective_params(self, oracle):
+        params = dict(self.params)
+        params["variable_h"] = finite_difference_step(params["variable_h"], oracle.step)
+        return params
+
     def craft(self, oracle, x, y, eps, targets):
         from art.attacks.evasion import ZooAttack
 
-        params = dict(self.params)
-        params["variable_h"] = finite_difference_step(params["variable_h"], oracle.step)
+        params = self.effective_params(oracle)
         attack = ZooAttack(oracle.blackbox(), batch_size=1, verbose=False, **params)
         return _per_example(self, attack, oracle, x, y, targets)
 
@@ -142,14 +146,18 @@ class GeoDA(Attack):
         "batch_size": 64,
     }
 
+    def effective_params(self, oracle):
+        params = dict(self.params)
+        params["sigma"] = finite_difference_step(params["sigma"], oracle.step)
+        return params
+
     def craft(self, oracle, x, y, eps, targets):
         from art.attacks.evasion import GeoDA as ArtGeoDA
 
         numpy_mat()
         if self.params["max_iter"] < 250:
             raise UserError("geoda needs max_iter >= 250 (its query schedule has 500-query rounds)")
-        params = dict(self.params)
-        params["sigma"] = finite_difference_step(params["sigma"], oracle.step)
+        params = self.effective_params(oracle)
         attack = ArtGeoDA(oracle.blackbox(), norm=norm_order(self.norm), verbose=False, **params)
         return _per_example(self, attack, oracle, x, y, targets)
 
