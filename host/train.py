@@ -38,7 +38,7 @@ class Recipe:
 
 RECIPES = {
     "cifar10-resnet8": Recipe(
-        epochs=30,
+        epochs=42,
         batch_size=128,
         learning_rate=0.1,
         weight_decay=0.0,
