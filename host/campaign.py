@@ -63,8 +63,9 @@ class Campaign:
 # ---------------------------------------------------------------- command-line options
 
 
-def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the attack options (shared with ``python -m host.evaluate``)."""
+def add_attack_arguments(parser: argparse.ArgumentParser, seed: bool = True) -> None:
+    """Register the attack options (shared with ``python -m host.evaluate``, which has its own
+    ``--seed``: ``seed=False`` leaves it out)."""
     group = parser.add_argument_group("attacks")
     group.add_argument("--attacks", help=f"comma-separated attacks: {', '.join(ATTACKS)}")
     group.add_argument("--eps", help="comma-separated eps in [0,1] units, e.g. 0.002,0.004")
@@ -84,7 +85,8 @@ def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
         "an integer backend, default the last integer one in --backends)",
     )
     group.add_argument("--queries", type=int, help="query budget per example (query attacks)")
-    group.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
+    if seed:
+        group.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
 
 
 def _numbers(text: str | None, option: str) -> list[float]:

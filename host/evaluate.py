@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from host import agreement, backends, data, zoo
+from host import agreement, backends, campaign, data, zoo
+from host.campaign import add_attack_arguments
 from host.errors import UserError, cli_main
 from host.tflite_graph import input_type, read_model_bytes
 from host.versions import package_versions
@@ -91,12 +92,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--input-range", type=float, default=1.0, help="--tflite: pixels * this")
     parser.add_argument("--backends", help="comma-separated backend names (default: all host ones)")
     parser.add_argument("--n", type=int, help="number of examples (default: the whole split)")
-    parser.add_argument("--seed", type=int, help="draw the n examples at random with this seed")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="draw the n examples at random with this seed; with --attacks: the attacks' seed "
+        "(default 0) on the first n examples",
+    )
     parser.add_argument("--data-dir", help="offline data directory (default: $TINYROBUST_DATA_DIR)")
     parser.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
     parser.add_argument(
         "--agreement-ops", action="store_true", help="localise divergences op by op"
     )
+    add_attack_arguments(parser, seed=False)
     args = parser.parse_args(argv)
     if args.model is None and args.tflite is None:
         args.model = _board_model() or DEFAULT_MODEL
@@ -265,11 +272,31 @@ def write_run(out: Path, label: str, results: dict) -> Path:
     return path
 
 
+def evaluate_attacks(args: argparse.Namespace) -> int:
+    """``--attacks``: run an attack campaign (host.campaign) instead of a clean evaluation."""
+    if args.model is None:
+        raise UserError("--attacks needs --model (a zoo model), not --tflite")
+    if args.backends:
+        names = list(dict.fromkeys(n.strip() for n in args.backends.split(",") if n.strip()))
+    else:
+        names = campaign.default_backends(args.model)
+    if args.seed is None:
+        args.seed = 0
+    out = Path(args.out) / f"campaign-{args.model}-{args.mode}"
+    run = campaign.campaign_from_args(args, args.model, names, args.n, out, args.data_dir)
+    campaign.run_campaign(run)
+    return 0
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.n is not None and args.n <= 0:
         raise UserError(f"--n must be positive, got {args.n}")
+    if args.attacks:
+        return evaluate_attacks(args)
+    if args.eps or args.eps_steps:
+        raise UserError("--eps and --eps-steps need --attacks")
     target = Target(args)
     names, optional = choose_backends(target, args.backends)
     dataset = data.load(target.dataset, target.split, args.data_dir)

@@ -29,10 +29,10 @@ PAPER_GRID.append(0.008)
 HALF_STEP = 0.5 / 255
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
+def _cli(*args: str, command: str = "host.campaign") -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(
-        [sys.executable, "-m", "host.campaign", *args],
+        [sys.executable, "-m", command, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -52,12 +52,32 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
         (["--attacks", "pgd", "--eps", "0.01", "--param", "pgd.steps=3"], "no parameter steps"),
     ],
 )
-def test_bad_configuration_is_one_line_and_exit_2(args, message) -> None:
-    done = _cli("--model", "mlperf-resnet8", "--backends", "float,tflm-int8", *args)
+@pytest.mark.parametrize("command", ["host.campaign", "host.evaluate"])
+def test_bad_configuration_is_one_line_and_exit_2(args, message, command) -> None:
+    done = _cli(
+        "--model", "mlperf-resnet8", "--backends", "float,tflm-int8", *args, command=command
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert message in lines[0]
+
+
+def test_evaluate_runs_attacks_as_the_issue_writes_it(data_dir, tmp_path) -> None:
+    """`python -m host.evaluate --model M --attacks pgd,square-linf --eps ... --backends ...`"""
+    _model_or_skip("cifar10-resnet8")
+    done = _cli(
+        *("--model", "cifar10-resnet8", "--attacks", "pgd,square-linf", "--eps", "0.002,0.008"),
+        *("--backends", "float,tflm-int8", "--n", "4", "--queries", "40", "--out", str(tmp_path)),
+        command="host.evaluate",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = read_records(tmp_path / "campaign-cifar10-resnet8-transfer" / "records.jsonl")
+    assert {(r["attack"], r["eps"]) for r in records} >= {
+        ("pgd", "0.002"),
+        ("square-linf", "0.008"),
+    }
+    assert len(records) == 2 * 2 * 4
 
 
 def test_help() -> None:
