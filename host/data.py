@@ -272,6 +272,11 @@ def fetch(download: Download, destination: Path) -> Path:
     return destination
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 hex digest of a file (model hashes in manifests, results and on the board)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def verify_checksum(path: Path, download: Download) -> None:
     """Raise UserError when the file's checksum differs from the published one."""
     for algorithm in ("sha256", "md5"):

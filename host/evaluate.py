@@ -11,7 +11,6 @@ Everything is written as JSON into a timestamped run folder under ``runs/``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -182,10 +181,6 @@ def check_shape(backend: backends.Backend, x: np.ndarray, dataset: str) -> None:
         )
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def localise_pairs(target: Target, loaded: dict[str, backends.Backend], x: np.ndarray) -> list:
     """Per-op agreement for each pair of host integer backends of the same precision."""
     precisions = {name: backend.precision for name, backend in loaded.items()}
@@ -341,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     files = {}
     for precision in sorted(set(precisions.values())):
         path = target.file(precision)
-        files[precision] = {"path": str(path), "sha256": sha256(path)}
+        files[precision] = {"path": str(path), "sha256": data.sha256_file(path)}
     results = {
         "command": [
             sys.executable,

@@ -157,11 +157,6 @@ def model_path(model: str) -> Path | None:
     return zoo.model_file(model, "int8")
 
 
-def sha256_file(path: Path) -> str:
-    """The SHA-256 of a file (what the firmware reports as its model hash)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def io_bytes(path: Path) -> tuple[int, int]:
     """Bytes of the first input and the first output tensor of a .tflite model."""
     from host.tflite_graph import check_model_bytes, read_model_bytes

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import hashlib
 import io
 import sys
 from pathlib import Path
@@ -27,10 +26,6 @@ from host.versions import package_versions
 
 CALIBRATION_SIZE = 500
 CALIBRATION_SEED = 1234
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_float_model(name: str):
@@ -129,7 +124,9 @@ def write_model_manifest(
     entry = zoo.spec(name)
     out = zoo.model_dir(name)
     files = {
-        p.name: sha256(p) for p in sorted(out.glob("*")) if p.suffix in (".keras", ".h5", ".tflite")
+        p.name: datasets.sha256_file(p)
+        for p in sorted(out.glob("*"))
+        if p.suffix in (".keras", ".h5", ".tflite")
     }
     variants = {
         precision: tensor_quantization(out / f"{precision}.tflite")

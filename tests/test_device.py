@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from host import emulator, firmware, protocol, zoo
+from host.data import sha256_file
 from host.device import Device, DeviceError
 from host.errors import UserError
 from host.protocol import FrameType
@@ -280,7 +281,7 @@ def test_cifar_models_bit_exact(boards: Boards, cifar: np.ndarray, model: str) -
     with ThreadPoolExecutor(len(emus)) as pool:
         answers = list(pool.map(lambda emu: stream(emu, q), emus))
     for board, (info, outputs) in zip(BOARDS, answers, strict=True):
-        assert info.model_sha256 == firmware.sha256_file(int8_model(model))
+        assert info.model_sha256 == sha256_file(int8_model(model))
         exact = int(np.all(outputs.reshape(expected.shape) == expected, axis=1).sum())
         assert exact == len(q), f"{model} on {board}: {exact}/{len(q)} identical to TFLite Micro"
 

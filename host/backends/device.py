@@ -7,13 +7,13 @@ The board must run the same .tflite (the HELLO's model hash is checked).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from host.backends.base import Backend
+from host.data import sha256_file
 from host.errors import UserError
 
 DEVICE_ENV = "TINYROBUST_DEVICE"
@@ -42,7 +42,7 @@ class DeviceBackend(Backend):
         self.url = url or device_url()
         self.device = Device(self.url)
         info = self.device.info
-        expected = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        expected = sha256_file(path)
         if info.model_sha256 != expected:
             self.device.close()
             raise UserError(
