@@ -166,8 +166,6 @@ def measure_accuracy(name: str, data_dir: str | None) -> dict:
     x01 = evaluation.x.astype(np.float32) / 255.0
     results = {"split": f"{entry.dataset}/{entry.eval_split}", "examples": len(evaluation)}
     for backend_name in available_backends(name):
-        if backend_name.startswith("device"):
-            continue
         backend = get_backend(name, backend_name)
         outputs = backend.predict(x01)
         accuracy = float(np.mean(np.argmax(outputs.reshape(len(x01), -1), 1) == evaluation.y))

@@ -29,11 +29,9 @@ class Recipe:
     epochs: int
     batch_size: int
     learning_rate: float
-    weight_decay: float
     optimizer: str  # "sgd" (Nesterov momentum 0.9) or "adam"
     crop_padding: int  # random-crop padding in pixels (0: none)
     vertical_flip: bool
-    validation_fraction: float  # held out of the training split for checkpoint selection
 
 
 RECIPES = {
@@ -41,21 +39,17 @@ RECIPES = {
         epochs=42,
         batch_size=128,
         learning_rate=0.1,
-        weight_decay=0.0,
         optimizer="sgd",
         crop_padding=4,
         vertical_flip=False,
-        validation_fraction=0.0,
     ),
     "coffee-cnn": Recipe(
         epochs=60,
         batch_size=32,
         learning_rate=1e-3,
-        weight_decay=0.0,
         optimizer="adam",
         crop_padding=16,
         vertical_flip=True,
-        validation_fraction=0.0,
     ),
 }
 
