@@ -1,6 +1,6 @@
 """Agreement between integer backends: identical raw outputs, integer steps apart, top-1 flips.
 
-And first-divergence localisation: cut the graph after each op (``host.tflite_graph``), run two
+And first-divergence localisation: cut the graph after each op (``host.tflite``), run two
 host backends on the truncated models with the same raw inputs, and find the first op whose
 outputs differ (TFLite Micro's layer-by-layer debugging idea).
 """
@@ -15,7 +15,7 @@ from itertools import combinations
 import numpy as np
 
 from host.backends.base import Backend, round_half_away_from_zero
-from host.tflite_graph import (
+from host.tflite import (
     FullyConnectedParams,
     fully_connected_params,
     list_ops,

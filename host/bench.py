@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from host import data, emulator, firmware, protocol, zoo
+from host import data, zoo
 from host.backends.base import quantize_input
-from host.device import Device
+from host.board import firmware, protocol
+from host.board.client import Device
+from host.board.qemu import Emulator
 from host.errors import UserError, cli_main
 
 DEFAULT_MODELS = ("mlperf-resnet8", "cifar10-resnet8", "mlperf-vww", "mlperf-kws")
@@ -55,7 +57,7 @@ def raw_inputs(
 def bench_model(model: str, board_name: str, n: int, data_dir: str | None = None) -> BenchResult:
     """Run one model on a fresh emulated board and time it."""
     image = firmware.build(model, board_name)
-    with emulator.Emulator(image.board.qemu_machine, image.elf) as emu, Device(emu.url) as dev:
+    with Emulator(image.board.qemu_machine, image.elf) as emu, Device(emu.url) as dev:
         q = raw_inputs(model, dev.info, n, data_dir)
         dev.infer(q[:1])  # warm up: first connection, timeout estimate
         total = transfer = 0.0

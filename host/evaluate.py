@@ -21,9 +21,10 @@ import numpy as np
 from tqdm import tqdm
 
 from host import agreement, backends, campaign, data, zoo
+from host.board.qemu import read_state, running_board
 from host.campaign import add_attack_arguments
 from host.errors import UserError, cli_main
-from host.tflite_graph import input_type, read_model_bytes
+from host.tflite import input_type, read_model_bytes
 from host.versions import package_versions
 
 DEFAULT_MODEL = "cifar10-resnet8"
@@ -111,10 +112,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _board_model() -> str | None:
     """The model the running emulated board was built for, if one runs."""
-    try:
-        from host.emulator import read_state
-    except ImportError:
-        return None
     state = read_state()
     return state.model if state else None
 
@@ -132,21 +129,13 @@ def choose_backends(target: Target, requested: str | None) -> tuple[list[str], s
             backends.parse_name(name)
         return list(dict.fromkeys(names)), set()
     names = target.default_backends()
-    board = _running_board()
+    board = running_board()
     if board is not None and target.model:
         names.append("device-int8")
         print(f"board found: {board}; adding device-int8")
         return names, {"device-int8"}
     print(NO_BOARD)
     return names, set()
-
-
-def _running_board():
-    try:
-        from host.emulator import running_board
-    except ImportError:
-        return None
-    return running_board()
 
 
 def select_examples(dataset: data.Dataset, n: int | None, seed: int | None) -> np.ndarray:

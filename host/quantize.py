@@ -21,6 +21,7 @@ import numpy as np
 
 from host import data as datasets
 from host import zoo
+from host.backends import available_backends, get_backend
 from host.errors import UserError, cli_main
 from host.versions import package_versions
 
@@ -30,9 +31,9 @@ CALIBRATION_SEED = 1234
 
 def load_float_model(name: str):
     """The float Keras model of a zoo entry, rebuilt with batch size 1."""
-    import keras
+    import keras  # TensorFlow loads only when a model is built
 
-    from host.architectures import rebatch
+    from host.zoo.architectures import rebatch  # imports keras
 
     entry = zoo.spec(name)
     path = zoo.model_file(name, "float")
@@ -159,8 +160,6 @@ def write_model_manifest(
 
 def measure_accuracy(name: str, data_dir: str | None) -> dict:
     """Accuracy on the evaluation split for every backend the model has."""
-    from host.backends import available_backends, get_backend
-
     entry = zoo.spec(name)
     evaluation = datasets.load(entry.dataset, entry.eval_split, data_dir)
     x01 = evaluation.x.astype(np.float32) / 255.0

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from host import data as datasets
-from host import zoo
+from host import quantize, zoo
 from host.errors import UserError, cli_main
 
 
@@ -93,10 +93,10 @@ def train(
 
     ``limit`` trains on the first examples only (for smoke tests).
     """
-    import keras
+    import keras  # TensorFlow loads only when a model is trained
     from tqdm import tqdm
 
-    from host.architectures import ARCHITECTURES, rebatch
+    from host.zoo.architectures import ARCHITECTURES, rebatch  # imports keras
 
     entry = zoo.spec(name)
     if entry.origin != "own":
@@ -236,8 +236,6 @@ def _run(args: argparse.Namespace) -> int:
     path = train(args.model, args.seed, args.epochs, args.data_dir, out, args.limit)
     print(f"float model: {path}")
     if not args.no_quantize and out is None:
-        from host import quantize
-
         quantize.quantize_model(args.model, data_dir=args.data_dir)
     return 0
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from host import agreement, backends, data, zoo
-from host.tflite_graph import FullyConnectedParams, list_ops, truncate_after
+from host.tflite import FullyConnectedParams, list_ops, truncate_after
 
 BUILD = Path(__file__).resolve().parent.parent / "build" / "agreement"
 

@@ -11,10 +11,11 @@ import shutil
 import numpy as np
 import pytest
 
-from host import data, emulator, firmware, zoo
+from host import data, zoo
 from host.attacks import Oracle, make_attack
 from host.backends import Backend, get_backend
 from host.backends.device import DeviceBackend
+from host.board import firmware, qemu
 from host.errors import UserError
 
 pytestmark = [
@@ -68,8 +69,8 @@ def test_square_linf_direct_on_the_emulated_board(model, data_dir) -> None:
     image = firmware.build(model, "qemu-an386")
     x = data.load("cifar10", "test").take(N_IMAGES)
     x01, y = x.x.astype(np.float32) / np.float32(255.0), x.y
-    with emulator.Emulator(image.board.qemu_machine, image.elf) as emu:
-        device = DeviceBackend(path, "int8", zoo.spec(model).input_range, url=emu.url)
+    with qemu.Emulator(image.board.qemu_machine, image.elf) as emu:
+        device = DeviceBackend(path, "int8", emu.url, zoo.spec(model).input_range)
         try:
             checked = Checked(device, get_backend(model, "tflm-int8"))
             oracle = Oracle(checked, 10, None, QUERIES)

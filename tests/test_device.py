@@ -15,11 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from host import emulator, firmware, protocol, zoo
+from host import emulator, zoo
+from host.board import firmware, protocol, qemu
+from host.board.client import Device, DeviceError
+from host.board.protocol import FrameType
 from host.data import sha256_file
-from host.device import Device, DeviceError
 from host.errors import UserError
-from host.protocol import FrameType
+from host.paths import REPO_ROOT
 
 pytestmark = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
@@ -38,13 +40,13 @@ class Boards:
     """Starts each (model, board) emulator once per module and stops them all at the end."""
 
     def __init__(self) -> None:
-        self._running: dict[tuple[str, str], emulator.Emulator] = {}
+        self._running: dict[tuple[str, str], qemu.Emulator] = {}
 
-    def get(self, model: str, board: str) -> emulator.Emulator:
+    def get(self, model: str, board: str) -> qemu.Emulator:
         key = (model, board)
         if key not in self._running:
             image = firmware.build(model, board)
-            self._running[key] = emulator.Emulator(image.board.qemu_machine, image.elf).start()
+            self._running[key] = qemu.Emulator(image.board.qemu_machine, image.elf).start()
         return self._running[key]
 
     def stop_all(self) -> None:
@@ -140,8 +142,8 @@ class FaultyPort:
         self.port.close()
 
 
-def faulty_device(emu: emulator.Emulator, write_faults: dict, dropped: set = frozenset()):
-    from host.device import open_transport
+def faulty_device(emu: qemu.Emulator, write_faults: dict, dropped: set = frozenset()):
+    from host.board.client import open_transport
 
     port = FaultyPort(open_transport(emu.url), write_faults, dropped)
     return Device(emu.url, transport=port, base_timeout=0.5), port
@@ -263,7 +265,7 @@ def test_board_reset_mid_stream(boards: Boards, cifar: np.ndarray) -> None:
 # ---------------------------------------------------------------- bit-exactness with TFLite Micro
 
 
-def stream(emu: emulator.Emulator, q: np.ndarray) -> tuple[protocol.Hello, np.ndarray]:
+def stream(emu: qemu.Emulator, q: np.ndarray) -> tuple[protocol.Hello, np.ndarray]:
     """Stream raw inputs through one board; (its HELLO, the raw outputs in input order)."""
     with Device(emu.url) as dev:
         results = dev.infer(q)
@@ -324,11 +326,11 @@ def test_device_backend_and_emulator_cli(cifar: np.ndarray, monkeypatch, tmp_pat
     from host import flash
     from host.backends import get_backend
 
-    monkeypatch.setattr(emulator, "STATE_FILE", tmp_path / "emulator.json")
+    monkeypatch.setattr(qemu, "STATE_FILE", tmp_path / "emulator.json")
     monkeypatch.delenv("TINYROBUST_DEVICE", raising=False)
     try:
         assert flash.main(["--model", "mlperf-resnet8", "--board", "qemu-an386"]) == 0
-        assert emulator.running_board().startswith("socket://127.0.0.1:")
+        assert qemu.running_board().startswith("socket://127.0.0.1:")
         assert emulator.main(["status"]) == 0
         device = get_backend("mlperf-resnet8", "device-int8")
         reference_backend = get_backend("mlperf-resnet8", "tflm-int8")
@@ -338,7 +340,7 @@ def test_device_backend_and_emulator_cli(cifar: np.ndarray, monkeypatch, tmp_pat
         device.close()
     finally:
         emulator.main(["stop"])
-    assert emulator.running_board() is None
+    assert qemu.running_board() is None
     assert flash.main(["--model", "mlperf-resnet8", "--board", "no-such-board"]) == 2
 
 
@@ -354,8 +356,8 @@ def test_real_board_firmware_links(board: str) -> None:
 def test_unknown_board_and_busy_port() -> None:
     with pytest.raises(UserError, match="unknown board"):
         firmware.board("nope")
-    with emulator.socket.socket() as sock:
+    with qemu.socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         with pytest.raises(UserError, match="busy"):
-            emulator.Emulator("mps2-an386", firmware.REPO_ROOT / "x.elf", sock.getsockname()[1])
+            qemu.Emulator("mps2-an386", REPO_ROOT / "x.elf", sock.getsockname()[1])

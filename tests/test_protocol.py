@@ -8,8 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
-from host import protocol
-from host.protocol import FrameError, FrameType
+from host.board import protocol
+from host.board.protocol import FrameError, FrameType
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ def test_infer_payload() -> None:
 
 def test_client_without_firmware_is_a_user_error() -> None:
     """loop:// echoes the host's own frames back: never taken for an answer."""
-    from host.device import Device
+    from host.board.client import Device
     from host.errors import UserError
 
     with pytest.raises(UserError, match="no tinyrobust firmware answers at loop://"):

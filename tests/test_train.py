@@ -45,7 +45,7 @@ def test_small_training_run_resumes_and_converts(tmp_path, data_dir):
 
     import keras
 
-    from host.architectures import rebatch
+    from host.zoo.architectures import rebatch
 
     model = rebatch(keras.models.load_model(out / "float.keras"), "resnet8")
     calibration = np.random.default_rng(0).random((8, 32, 32, 3), dtype=np.float32)

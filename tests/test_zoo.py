@@ -41,7 +41,7 @@ def test_unknown_model_and_precision():
 
 
 def test_every_zoo_entry_names_a_known_architecture_or_import():
-    from host.architectures import ARCHITECTURES
+    from host.zoo.architectures import ARCHITECTURES
 
     for entry in zoo.ZOO.values():
         assert entry.architecture in ARCHITECTURES or entry.imports, entry.name

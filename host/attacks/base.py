@@ -46,12 +46,9 @@ def seed_for(*parts: Any) -> int:
 def fix_seed(seed: int) -> None:
     """Seed every generator ART and TensorFlow draw from."""
     np.random.seed(seed)
-    try:
-        import tensorflow as tf
+    import tensorflow as tf  # loaded on first use: most commands never seed it
 
-        tf.random.set_seed(seed)
-    except ImportError:  # pragma: no cover - TensorFlow is a dependency
-        pass
+    tf.random.set_seed(seed)
 
 
 class Attack(ABC):

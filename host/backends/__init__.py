@@ -56,6 +56,7 @@ def parse_name(name: str) -> tuple[str, str]:
 
 def _factory(kind: str) -> Factory:
     module_name, _, attribute = FACTORIES[kind].partition(":")
+    # Imported on demand: each kind pulls in its runtime (TensorFlow, LiteRT, TFLite Micro).
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
@@ -97,11 +98,11 @@ def available_backends(model_name: str) -> list[str]:
 def host_backend_for_bytes(kind: str) -> Callable[[bytes, str, float], Backend]:
     """A factory for model bytes (used to run truncated graphs) for a host integer kind."""
     if kind == "tflm":
-        from host.backends.tflm import TflmBackend
+        from host.backends.tflm import TflmBackend  # on demand, as in _factory
 
         return lambda content, precision, input_range: TflmBackend(content, precision, input_range)
     if kind in ("litert-ref", "litert"):
-        from host.backends.litert import LiteRTBackend
+        from host.backends.litert import LiteRTBackend  # on demand, as in _factory
 
         reference = kind == "litert-ref"
         return lambda content, precision, input_range: LiteRTBackend(

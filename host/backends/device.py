@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from host.backends.base import Backend
+from host.board.client import Device
+from host.board.qemu import running_board
 from host.data import sha256_file
 from host.errors import UserError
 
@@ -21,9 +23,7 @@ DEVICE_ENV = "TINYROBUST_DEVICE"
 
 def device_url() -> str:
     """The URL of the board to use: $TINYROBUST_DEVICE, else the running emulated board."""
-    from host import emulator
-
-    url = os.environ.get(DEVICE_ENV) or emulator.running_board()
+    url = os.environ.get(DEVICE_ENV) or running_board()
     if not url:
         raise UserError(
             f"no device: start the emulated board with `make flash` or set {DEVICE_ENV}=URL"
@@ -34,13 +34,9 @@ def device_url() -> str:
 class DeviceBackend(Backend):
     """Raw integer inputs over the UART, raw integer outputs back; counts recorded per input."""
 
-    def __init__(
-        self, path: Path, precision: str, input_range: float = 1.0, url: str | None = None
-    ):
-        from host.device import Device
-
-        self.url = url or device_url()
-        self.device = Device(self.url)
+    def __init__(self, path: Path, precision: str, url: str, input_range: float = 1.0) -> None:
+        self.url = url
+        self.device = Device(url)
         info = self.device.info
         expected = sha256_file(path)
         if info.model_sha256 != expected:
@@ -74,4 +70,4 @@ class DeviceBackend(Backend):
 
 def factory(path: Path, precision: str, input_range: float = 1.0) -> DeviceBackend:
     """Backend registry entry (``device-int8``, ``device-int16``)."""
-    return DeviceBackend(path, precision, input_range)
+    return DeviceBackend(path, precision, device_url(), input_range)

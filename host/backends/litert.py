@@ -9,7 +9,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from host.backends.base import Backend
 from host.errors import UserError
-from host.tflite_graph import read_model_bytes
+from host.tflite import read_model_bytes
 
 
 class LiteRTBackend(Backend):

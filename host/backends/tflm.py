@@ -13,7 +13,7 @@ from tflite_micro.python.tflite_micro import runtime
 
 from host.backends.base import Backend
 from host.errors import UserError
-from host.tflite_graph import check_model_bytes, read_model_bytes
+from host.tflite import check_model_bytes, read_model_bytes
 
 
 def tflm_version() -> str:

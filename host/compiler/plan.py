@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from host.compiler_graph import Graph
+from host.compiler.graph import Graph
 
 ALIGNMENT = 16
 INPUT = "input"

@@ -1,36 +1,27 @@
-"""Ahead-of-time compiler: a .tflite model in, C++ source for the firmware engine out.
+"""Building the generated source with real toolchains: the host runner and Cortex-M sizes.
 
-``python -m host.compiler MODEL.tflite --out DIR`` writes ``DIR/model.cc`` (weights as const
-data, the op sequence with precomputed multipliers, shifts and activation ranges, a static
-memory plan) and prints a summary. An op, type or option the engine does not support stops it
-with one line naming the op, its index and the reason.
-
-Also here: ``compile_for_host`` (an x86 executable that runs the model on raw inputs, used by
-the exactness tests) and ``arm_size`` (flash and RAM of model + engine for Cortex-M4/M7).
+``compile_for_host`` makes an x86 executable that runs a model on raw inputs (the exactness
+tests use it); ``arm_size`` cross-compiles model + engine and measures flash and RAM.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import subprocess
-import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from host.compiler_graph import load_graph
-from host.compiler_plan import plan_memory
-from host.errors import UserError, cli_main
+from host.compiler.emit import TEMPLATES_DIR
+from host.compiler.source import generate
+from host.errors import UserError
+from host.paths import BUILD, FIRMWARE
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ENGINE_DIR = REPO_ROOT / "firmware" / "engine"
-TEMPLATES_DIR = REPO_ROOT / "firmware" / "templates"
-BUILD_DIR = REPO_ROOT / "build" / "engine"
+ENGINE_DIR = FIRMWARE / "engine"
+BUILD_DIR = BUILD / "engine"
+
 GEMMLOWP_INCLUDE = Path("/usr/include/gemmlowp")
 HOST_RUNNER = "host_runner.cc"
 CXX_FLAGS = ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti"]
@@ -40,54 +31,16 @@ ARM_CPUS = {
 }
 
 
-@dataclass
-class CompiledModel:
-    """The generated source and what it needs: arena size, weight bytes, op names."""
-
-    name: str
-    source: str
-    arena_bytes: int
-    weight_bytes: int
-    ops: list[str]
-    input_bytes: int
-    output_bytes: int
-    sha256: str
-    extra: dict = field(default_factory=dict)
-
-
 def engine_sources() -> list[Path]:
     """The engine's kernel sources (the host runner excluded)."""
     return sorted(p for p in ENGINE_DIR.glob("*.cc") if p.name != HOST_RUNNER)
-
-
-def compile_model(tflite_path: str | os.PathLike, name: str | None = None) -> CompiledModel:
-    """Compile one .tflite file into C++ source (raises UserError on anything unsupported)."""
-    path = Path(tflite_path)
-    if not path.is_file():
-        raise UserError(f"model file {path} does not exist")
-    data = path.read_bytes()
-    graph = load_graph(data)
-    plan = plan_memory(graph)
-    from host.compiler_emit import render
-
-    source, weight_bytes = render(graph, plan, name or path.stem, hashlib.sha256(data).digest())
-    return CompiledModel(
-        name=name or path.stem,
-        source=source,
-        arena_bytes=plan.arena_bytes,
-        weight_bytes=weight_bytes,
-        ops=[op.name for op in graph.ops],
-        input_bytes=graph.tensors[graph.input].nbytes,
-        output_bytes=graph.tensors[graph.output].nbytes,
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
 
 
 def _toolchain_hash() -> str:
     """A hash of everything that shapes a build besides the model: engine, templates, compiler."""
     digest = hashlib.sha256()
     files = sorted(ENGINE_DIR.glob("*")) + sorted(TEMPLATES_DIR.glob("*"))
-    files += sorted(Path(__file__).parent.glob("compiler*.py"))
+    files += sorted(Path(__file__).parent.glob("*.py"))
     for path in files:
         if path.is_file():
             digest.update(path.name.encode())
@@ -105,15 +58,6 @@ def _run(command: list[str], what: str) -> None:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise UserError(f"{what} failed: {result.stderr.strip()[:2000]}")
-
-
-def generate(tflite_path: str | os.PathLike, out_dir: str | os.PathLike) -> CompiledModel:
-    """Write DIR/model.cc for a model and return what was compiled."""
-    compiled = compile_model(tflite_path)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "model.cc").write_text(compiled.source)
-    return compiled
 
 
 def compile_for_host(
@@ -192,27 +136,3 @@ def arm_size(
     total = result.stdout.strip().splitlines()[-1].split()
     text, data, bss = (int(v) for v in total[:3])
     return {"text": text, "data": data, "bss": bss, "flash": text + data, "ram": data + bss}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m host.compiler", description=__doc__)
-    parser.add_argument("model", help="a .tflite file")
-    parser.add_argument("--out", required=True, help="directory for model.cc")
-    parser.add_argument("--size", action="store_true", help="also report Cortex-M4/M7 sizes")
-    args = parser.parse_args(argv)
-    compiled = generate(args.model, args.out)
-    print(
-        f"{compiled.name}: {len(compiled.ops)} ops ({', '.join(sorted(set(compiled.ops)))}), "
-        f"arena {compiled.arena_bytes} bytes, weights {compiled.weight_bytes} bytes -> "
-        f"{Path(args.out) / 'model.cc'}"
-    )
-    if args.size:
-        with tempfile.TemporaryDirectory() as tmp:
-            for cpu in ARM_CPUS:
-                size = arm_size(args.model, cpu, tmp)
-                print(f"{cpu}: flash {size['flash']} bytes, ram {size['ram']} bytes")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli_main(main)())

@@ -16,11 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from host import compiler, zoo
 from host.errors import UserError
+from host.paths import BUILD, FIRMWARE, REPO_ROOT
+from host.tflite import check_model_bytes, read_model_bytes
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FIRMWARE = REPO_ROOT / "firmware"
-BUILD_ROOT = REPO_ROOT / "build" / "firmware"
+BUILD_ROOT = BUILD / "firmware"
 OBJECT_CACHE = BUILD_ROOT / "objects"
 TEST_MODEL = "test-model"  # the hand-written model of firmware/app/test_model (protocol tests)
 TOOL_PREFIX = "arm-none-eabi-"
@@ -152,15 +153,11 @@ def model_path(model: str) -> Path | None:
     """The int8 .tflite of a zoo model (None for the built-in test model)."""
     if model == TEST_MODEL:
         return None
-    from host import zoo
-
     return zoo.model_file(model, "int8")
 
 
 def io_bytes(path: Path) -> tuple[int, int]:
     """Bytes of the first input and the first output tensor of a .tflite model."""
-    from host.tflite_graph import check_model_bytes, read_model_bytes
-
     model = check_model_bytes(read_model_bytes(path), str(path))
     graph = model.subgraphs[0]
     sizes = []
@@ -187,29 +184,21 @@ def _sources(entry: Board, with_engine: bool) -> list[Path]:
     dirs = [FIRMWARE / "app", FIRMWARE / "boards" / "common", FIRMWARE / "boards" / entry.family]
     files = [p for d in dirs for p in sorted(d.glob("*")) if p.suffix in (".c", ".cc")]
     if with_engine:
-        files += _compiler().engine_sources()
+        files += compiler.engine_sources()
     return files
 
 
 def _hashed_inputs(entry: Board) -> list[Path]:
     roots = [FIRMWARE / "app", FIRMWARE / "boards", FIRMWARE / "engine", FIRMWARE / "templates"]
     files = [p for r in roots if r.is_dir() for p in sorted(r.rglob("*")) if p.is_file()]
-    files += sorted((REPO_ROOT / "host").glob("compiler*.py"))
-    files.append(REPO_ROOT / "host" / "firmware.py")
+    files += sorted((REPO_ROOT / "host" / "compiler").glob("*.py"))
+    files += sorted((REPO_ROOT / "host" / "board").glob("*.py"))
     return files
 
 
-def _compiler():
-    try:
-        from host import compiler
-    except ImportError as error:
-        raise UserError(f"the model compiler host/compiler.py is not available: {error}") from error
-    return compiler
-
-
 def _generate_model(model: str, path: Path, out_dir: Path) -> list[Path]:
-    """Compile a .tflite model to C++ sources in ``out_dir`` (host/compiler.py)."""
-    compiled = _compiler().compile_model(path, name=model)
+    """Compile a .tflite model to C++ sources in ``out_dir`` (host/compiler/)."""
+    compiled = compiler.compile_model(path, name=model)
     (out_dir / "model.cc").write_text(compiled.source)
     return [out_dir / "model.cc"]
 

@@ -10,14 +10,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from ai_edge_litert import schema_py_generated as schema
 
-from host import compiler_quant as q
+from host.compiler import quant as q
 from host.errors import UserError
-
-try:  # the schema ships with ai_edge_litert (lighter) and with tensorflow
-    from ai_edge_litert import schema_py_generated as schema
-except ImportError:  # pragma: no cover
-    from tensorflow.lite.python import schema_py_generated as schema
 
 OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 TYPE_NAMES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import serial
 
-from host import protocol
+from host.board import protocol
+from host.board.protocol import Frame, FrameType, Hello
 from host.errors import UserError
-from host.protocol import Frame, FrameType, Hello
 
 log = logging.getLogger(__name__)
 

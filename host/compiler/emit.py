@@ -5,9 +5,11 @@ from __future__ import annotations
 import jinja2
 import numpy as np
 
-from host.compiler_graph import Graph, Tensor
-from host.compiler_plan import INPUT, OUTPUT, Plan
+from host.compiler.graph import Graph, Tensor
+from host.compiler.plan import INPUT, OUTPUT, Plan
+from host.paths import FIRMWARE
 
+TEMPLATES_DIR = FIRMWARE / "templates"
 TEMPLATE = "model.cc.j2"
 FIELDS = {
     "ConvParams": "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w dil_h dil_w pad_h "
@@ -100,7 +102,7 @@ def render(graph: Graph, plan: Plan, name: str, sha256: bytes) -> tuple[str, int
             f"tr::{op.kernel}(k_op{op.index}, {', '.join(args)});  // op {op.index}: {op.name}"
         )
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_templates_dir())),
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -121,9 +123,3 @@ def render(graph: Graph, plan: Plan, name: str, sha256: bytes) -> tuple[str, int
         ops=", ".join(op.name for op in graph.ops),
     )
     return source, weight_bytes
-
-
-def _templates_dir():
-    from host.compiler import TEMPLATES_DIR
-
-    return TEMPLATES_DIR

@@ -1,0 +1,21 @@
+"""The ahead-of-time compiler: a .tflite model in, C++ source for the firmware engine out.
+
+Stages, one module each: ``graph`` reads the flatbuffer and prepares every op (multipliers,
+shifts, padding; ``quant`` holds TFLite's fixed-point rules), ``plan`` places activations in a
+static arena, ``emit`` renders the C++ (jinja2), ``source`` ties them together and
+``toolchain`` builds the result for the host or measures it for a Cortex-M.
+"""
+
+from host.compiler.source import CompiledModel, compile_model, generate
+from host.compiler.toolchain import ARM_CPUS, arm_size, compile_for_host, engine_sources, run_host
+
+__all__ = [
+    "ARM_CPUS",
+    "CompiledModel",
+    "arm_size",
+    "compile_for_host",
+    "compile_model",
+    "engine_sources",
+    "generate",
+    "run_host",
+]
