@@ -57,6 +57,8 @@ def raw_inputs(
 def bench_model(model: str, board_name: str, n: int, data_dir: str | None = None) -> BenchResult:
     """Run one model on a fresh emulated board and time it."""
     image = firmware.build(model, board_name)
+    if image.board.qemu_machine is None:
+        raise UserError(f"{board_name} is a real board; the benchmark runs on emulated boards")
     with Emulator(image.board.qemu_machine, image.elf) as emu, Device(emu.url) as dev:
         q = raw_inputs(model, dev.info, n, data_dir)
         dev.infer(q[:1])  # warm up: first connection, timeout estimate

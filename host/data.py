@@ -20,6 +20,7 @@ import os
 import pickle
 import tarfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,12 +152,12 @@ def decode_jpegs(
     for start, end in zip(offsets[:-1], offsets[1:], strict=True):
         image = Image.open(io.BytesIO(blob[start:end].tobytes())).convert("RGB")
         if size is not None:
-            image = image.resize(size, Image.BILINEAR)
+            image = image.resize(size, Image.Resampling.BILINEAR)
         images.append(np.asarray(image, dtype=np.uint8))
     return np.stack(images)
 
 
-def _cached_decode(key: str, blob_source: Path, make: callable) -> np.ndarray:
+def _cached_decode(key: str, blob_source: Path, make: Callable[[], np.ndarray]) -> np.ndarray:
     """Decode once and keep the pixels in the cache, keyed by the source file's size and mtime."""
     stat = blob_source.stat()
     tag = hashlib.sha256(f"{blob_source.resolve()}:{stat.st_size}:{stat.st_mtime}".encode())
@@ -300,6 +301,8 @@ def _download_loaders(name: str, split: str) -> Dataset:
     with tarfile.open(archive) as tar:
         for member in members:
             handle = tar.extractfile(f"cifar-10-batches-py/{member}")
+            if handle is None:
+                raise UserError(f"{archive} has no {member}: not the official CIFAR-10 archive")
             batch = pickle.load(handle, encoding="bytes")  # official format is a pickle
             xs.append(batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             ys.append(np.asarray(batch[b"labels"], dtype=np.int64))

@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "stop":
         print("stopped" if qemu.stop() else "no emulated board was running")
     else:
-        state = qemu.read_state()
-        if state is None:
+        found = qemu.read_state()
+        if found is None:
             print("no emulated board running")
             return 1
-        print(f"{state.board} running {state.model} at {state.url} (pid {state.pid})")
+        print(f"{found.board} running {found.model} at {found.url} (pid {found.pid})")
     return 0
 
 

@@ -60,15 +60,15 @@ def augment(x: np.ndarray, recipe: Recipe, rng: np.random.Generator) -> np.ndarr
     p = recipe.crop_padding
     if p:
         padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
-        dy = rng.integers(0, 2 * p + 1, n)
-        dx = rng.integers(0, 2 * p + 1, n)
+        dy: np.ndarray = rng.integers(0, 2 * p + 1, size=n)
+        dx: np.ndarray = rng.integers(0, 2 * p + 1, size=n)
         rows = dy[:, None] + np.arange(h)[None, :]
         cols = dx[:, None] + np.arange(w)[None, :]
         x = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-    flip = rng.random(n) < 0.5
+    flip: np.ndarray = rng.random(size=n) < 0.5
     x = np.where(flip[:, None, None, None], x[:, :, ::-1], x)
     if recipe.vertical_flip:
-        flip = rng.random(n) < 0.5
+        flip = rng.random(size=n) < 0.5
         x = np.where(flip[:, None, None, None], x[:, ::-1], x)
     return x
 
@@ -99,7 +99,7 @@ def train(
     from host.zoo.architectures import ARCHITECTURES, rebatch  # imports keras
 
     entry = zoo.spec(name)
-    if entry.origin != "own":
+    if entry.origin != "own" or entry.train_split is None:
         raise UserError(f"{name} is imported, not trained here")
     recipe = RECIPES[name]
     if epochs is not None:

@@ -74,6 +74,8 @@ def upload(model: str, board: firmware.Board, port: str | None) -> None:
     write_pio_sources(model, board)
     if board.qemu_machine is not None:
         ensure_pio_scons()
+    if board.pio_env is None:
+        raise UserError(f"board {board.name} has no PlatformIO environment")
     command = [pio, "run", "-e", board.pio_env, "-t", "upload"]
     if port:
         command += ["--upload-port", port]

@@ -197,6 +197,7 @@ def start(
         raise UserError(f"firmware file {elf} does not exist")
     stop()
     emulator = Emulator(machine, Path(elf), port).start(detach=True)
+    assert emulator.process is not None  # start() launched it
     state = EmulatorState(
         emulator.process.pid, emulator.url, board, model, str(elf), emulator.monitor_port
     )
