@@ -56,16 +56,16 @@ RECIPES = {
 
 def augment(x: np.ndarray, recipe: Recipe, rng: np.random.Generator) -> np.ndarray:
     """Random crop after reflection padding, horizontal (and vertical) flips; uint8 in and out."""
-    n, h, w, _ = x.shape
+    n, h, w = len(x), int(x.shape[1]), int(x.shape[2])
     p = recipe.crop_padding
     if p:
         padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
-        dy: np.ndarray = rng.integers(0, 2 * p + 1, size=n)
-        dx: np.ndarray = rng.integers(0, 2 * p + 1, size=n)
+        dy = rng.integers(0, 2 * p + 1, size=n)
+        dx = rng.integers(0, 2 * p + 1, size=n)
         rows = dy[:, None] + np.arange(h)[None, :]
         cols = dx[:, None] + np.arange(w)[None, :]
         x = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-    flip: np.ndarray = rng.random(size=n) < 0.5
+    flip = rng.random(size=n) < 0.5
     x = np.where(flip[:, None, None, None], x[:, :, ::-1], x)
     if recipe.vertical_flip:
         flip = rng.random(size=n) < 0.5
