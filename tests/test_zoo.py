@@ -45,3 +45,64 @@ def test_every_zoo_entry_names_a_known_architecture_or_import():
 
     for entry in zoo.ZOO.values():
         assert entry.architecture in ARCHITECTURES or entry.imports, entry.name
+
+
+def test_every_model_folder_is_a_zoo_entry():
+    folders = sorted(p.name for p in zoo.MODELS_DIR.iterdir() if p.is_dir())
+    assert folders == sorted(zoo.ZOO)
+    for name in folders:
+        assert (zoo.MODELS_DIR / name / zoo.ENTRY_FILE).is_file(), name
+
+
+def test_imported_entries_have_a_checksum_and_a_mirror_name():
+    for entry in zoo.ZOO.values():
+        if entry.origin == "own":
+            assert not entry.imports, entry.name
+            continue
+        assert entry.imports, entry.name
+        for precision, download in entry.imports.items():
+            assert download.url.startswith("https://") and len(download.sha256 or "") == 64
+            assert entry.mirrors[precision].endswith(download.url.rsplit("/", 1)[1])
+
+
+GOOD = 'architecture = "resnet8"\ndataset = "cifar10"\neval_split = "test"\norigin = "own"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD + "dataset = 'x'\n", "not valid TOML"),
+        (GOOD.replace('dataset = "cifar10"\n', ""), "missing field 'dataset'"),
+        (GOOD + "input_range = 'high'\n", "field 'input_range' must be a number"),
+        (GOOD + "colour = 'red'\n", "unknown field 'colour'"),
+        (GOOD.replace('"own"', '"hub"'), "field 'origin' has 'hub'; one of: own, mlperf"),
+        (
+            GOOD.replace('"own"', '"mlperf"') + "[imports.int8]\nurl = 'https://x/m.tflite'\n",
+            "missing field 'imports.int8.sha256'",
+        ),
+        (
+            GOOD.replace('"own"', '"mlperf"') + "[imports.int8]\nurl = 1\nsha256 = 'ab'\n",
+            "field 'imports.int8.url' must be a string",
+        ),
+    ],
+)
+def test_a_wrong_model_toml_is_a_one_line_error_naming_file_and_field(tmp_path, text, message):
+    path = tmp_path / "my-model" / zoo.ENTRY_FILE
+    path.parent.mkdir()
+    path.write_text(text)
+    with pytest.raises(UserError, match=message) as error:
+        zoo.load_zoo(tmp_path)
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+
+
+def test_a_model_toml_declares_an_entry_named_after_its_folder(tmp_path):
+    path = tmp_path / "my-model" / zoo.ENTRY_FILE
+    path.parent.mkdir()
+    path.write_text(GOOD)
+    entry = zoo.load_zoo(tmp_path)["my-model"]
+    assert (entry.name, entry.dataset, entry.train_split, entry.input_range) == (
+        "my-model",
+        "cifar10",
+        None,
+        1.0,
+    )

@@ -7,6 +7,7 @@ model file, every source file, the flags and the toolchain version.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -16,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from host import compiler, zoo
+from host import compiler, datafile, zoo
 from host.errors import UserError
 from host.paths import BUILD, FIRMWARE, REPO_ROOT
 from host.tflite import check_model_bytes, read_model_bytes
@@ -42,12 +43,12 @@ CXX_FLAGS = ["-std=c++17", "-fno-exceptions", "-fno-rtti", "-fno-threadsafe-stat
 LINK_FLAGS = ["-nostartfiles", "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Board:
     """One board: its sources, linker script, defines and how to run or upload it."""
 
-    name: str
-    family: str  # directory under firmware/boards
+    name: str  # the name of its TOML file, firmware/boards/<family>/<name>.toml
+    family: str  # the folder of its TOML file: board.c and linker scripts
     linker_script: str
     ram_bytes: int
     flash_bytes: int
@@ -59,66 +60,51 @@ class Board:
     aliases: tuple[str, ...] = field(default=())
 
 
-BOARDS: dict[str, Board] = {
-    board.name: board
-    for board in (
-        Board(
-            "qemu-an386",
-            "mps2-an386",
-            "board.ld",
-            4 << 20,
-            4 << 20,
-            256 << 10,
-            qemu_machine="mps2-an386",
-            pio_env="qemu_an386",
-            description="QEMU mps2-an386, Cortex-M4, CMSDK UART (the default emulated board)",
-            aliases=("mps2-an386",),
-        ),
-        Board(
-            "qemu-stm32f405",
-            "stm32f4",
-            "stm32f405.ld",
-            128 << 10,
-            1 << 20,
-            16 << 10,
-            defines=("TR_STM32_USART=1", "TR_STM32_QEMU=1", 'TR_BOARD_NAME="netduinoplus2"'),
-            qemu_machine="netduinoplus2",
-            pio_env="qemu_netduinoplus2",
-            description="QEMU netduinoplus2, STM32F405 (1 MB flash, 128 KB RAM), USART1",
-            aliases=("netduinoplus2", "qemu-netduinoplus2"),
-        ),
-        Board(
-            "disco-f407vg",
-            "stm32f4",
-            "stm32f405.ld",
-            128 << 10,
-            1 << 20,
-            16 << 10,
-            defines=("TR_STM32_USART=2", "TR_STM32_QEMU=0", 'TR_BOARD_NAME="disco-f407vg"'),
-            pio_env="disco_f407vg",
-            description="STM32F4DISCOVERY (STM32F407VG), USART2 on PA2/PA3, DWT cycles",
-        ),
-        Board(
-            "nucleo-f446re",
-            "stm32f4",
-            "stm32f446re.ld",
-            128 << 10,
-            512 << 10,
-            16 << 10,
-            defines=("TR_STM32_USART=2", "TR_STM32_QEMU=0", 'TR_BOARD_NAME="nucleo-f446re"'),
-            pio_env="nucleo_f446re",
-            description="NUCLEO-F446RE, ST-LINK virtual COM port (USART2), DWT cycles",
-        ),
+def load_board(path: Path) -> Board:
+    """The board declared by ``path`` (``<family>/<name>.toml``), checked field by field."""
+    entry = datafile.load(Board, path, name=path.stem, family=path.parent.name)
+    script = path.parent / entry.linker_script
+    if not script.is_file():
+        raise UserError(f"{path}: field 'linker_script' names a missing file {script}")
+    return entry
+
+
+def load_boards(directory: Path) -> dict[str, Board]:
+    """Every board declared under ``directory`` (``*/*.toml``): emulated ones first."""
+    entries = sorted(
+        (load_board(path) for path in sorted(directory.glob("*/*.toml"))),
+        key=lambda entry: (entry.qemu_machine is None, entry.name),
     )
-}
+    owners: dict[str, str] = {}  # board name or alias -> the board it names
+    for entry in entries:
+        for name in (entry.name, *entry.aliases):
+            if name in owners:
+                path = directory / entry.family / f"{entry.name}.toml"
+                raise UserError(f"{path}: board name {name!r} is taken by board {owners[name]}")
+            owners[name] = entry.name
+    return {entry.name: entry for entry in entries}
+
+
+@functools.cache
+def boards() -> dict[str, Board]:
+    """The boards of this checkout (firmware/boards/), read once."""
+    return load_boards(FIRMWARE / "boards")
+
+
+def __getattr__(name: str) -> dict[str, Board]:
+    # BOARDS is read on first use, so that a broken board TOML is a one-line UserError inside a
+    # command rather than a traceback when the module is imported.
+    if name == "BOARDS":
+        return boards()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def board(name: str) -> Board:
     """The board called ``name`` (or one of its aliases); a UserError listing the known ones."""
-    for entry in BOARDS.values():
+    for entry in boards().values():
         if name == entry.name or name in entry.aliases:
             return entry
-    raise UserError(f"unknown board {name!r}; known: {', '.join(BOARDS)}")
+    raise UserError(f"unknown board {name!r}; known: {', '.join(boards())}")
 
 
 @dataclass(frozen=True)

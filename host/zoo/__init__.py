@@ -1,141 +1,108 @@
 """The model zoo: which models exist, where their files are, how to import the pretrained ones.
 
-Own models (trained by ``python -m host.train``) are committed under ``models/<name>/``.
-MLPerf Tiny models are imported by URL and checksum (or from an offline mirror directory,
-``$TINYROBUST_MODEL_MIRROR``) into the cache, never committed.
+Every entry is declared by a TOML file, ``models/<name>/model.toml`` (the keys are the fields
+of ModelSpec). Own models (trained by ``python -m host.train``) are committed next to it, in
+``models/<name>/``. MLPerf Tiny models are imported by URL and checksum (or from an offline
+mirror directory, ``$TINYROBUST_MODEL_MIRROR``) into the cache, never committed.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from host import datafile
 from host.data import Download, cache_dir, fetch, verify_checksum
 from host.errors import UserError
+from host.paths import MODELS
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = REPO_ROOT / "models"
+MODELS_DIR = MODELS
+ENTRY_FILE = "model.toml"
 MIRROR_ENV = "TINYROBUST_MODEL_MIRROR"
 PRECISIONS = ("float", "int8", "int16")
+ORIGINS = ("own", "mlperf")
+CALIBRATIONS = ("train", "eval-head")
 
-_MLPERF = "https://github.com/mlcommons/tiny/raw/master/benchmark/training"
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     """One model of the zoo and how its inputs relate to [0,1] images."""
 
-    name: str
+    name: str  # the folder of its model.toml
     architecture: str
     dataset: str
     eval_split: str
-    train_split: str | None
-    origin: str  # "own" or "mlperf"
+    train_split: str | None = None
+    origin: str  # one of ORIGINS
     input_range: float = 1.0  # the float model takes pixels * input_range
     imports: dict[str, Download] = field(default_factory=dict)  # precision -> official file
+    mirrors: dict[str, str] = field(default_factory=dict)  # precision -> path in the mirror
     calibration: str = "train"  # "train" or "eval-head": a recorded head of the eval split
     description: str = ""
 
 
-ZOO: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "cifar10-resnet8",
-            "resnet8",
-            "cifar10",
-            "test",
-            "train",
-            "own",
-            description="MLPerf Tiny ResNet-8 trained by tinyrobust on CIFAR-10",
-        ),
-        ModelSpec(
-            "coffee-cnn",
-            "coffee_cnn",
-            "coffee",
-            "test",
-            "train",
-            "own",
-            description="the seed paper's plain CNN trained by tinyrobust on BRACOL (4 classes)",
-        ),
-        ModelSpec(
-            "mlperf-resnet8",
-            "resnet8",
-            "cifar10",
-            "test",
-            "train",
-            "mlperf",
-            input_range=255.0,
-            imports={
-                "float": Download(
-                    f"{_MLPERF}/image_classification/trained_models/pretrainedResnet.h5",
-                    sha256="5f938a8eea605438cc7360aa13c987bc6d7bd0c8d931b2917361ae7ae4eeda2f",
-                ),
-                "int8": Download(
-                    f"{_MLPERF}/image_classification/trained_models/pretrainedResnet_quant.tflite",
-                    sha256="3c002613d1b2475eb51dd78dfb85a546c8ae658dee71cf6ade43b022fe205415",
-                ),
-            },
-            description="MLPerf Tiny reference ResNet-8 (pretrained, imported)",
-        ),
-        ModelSpec(
-            "mlperf-vww",
-            "mobilenet_v1_025",
-            "vww",
-            "eval",
-            None,
-            "mlperf",
-            imports={
-                "int8": Download(
-                    f"{_MLPERF}/visual_wake_words/trained_models/vww_96_int8.tflite",
-                    sha256="597a384c8c2c8a1276f04702f25013b7838f2f814f1ca7c174d295b73e3d6b7b",
-                ),
-            },
-            calibration="eval-head",
-            description="MLPerf Tiny reference MobileNetV1-0.25 for Visual Wake Words (imported)",
-        ),
-        ModelSpec(
-            "mlperf-kws",
-            "ds_cnn",
-            "kws",
-            "eval",
-            None,
-            "mlperf",
-            imports={
-                "int8": Download(
-                    f"{_MLPERF}/keyword_spotting/trained_models/kws_ref_model.tflite",
-                    sha256="aeea436800704fce17b17292e4412630ad856e9d777c044c64ef748a880bd0ae",
-                ),
-            },
-            description="MLPerf Tiny reference DS-CNN, keyword spotting (imported, int8 MFCC in)",
-        ),
-    )
-}
+def load_spec(path: Path) -> ModelSpec:
+    """The zoo entry declared by ``path`` (``<name>/model.toml``), checked field by field."""
+    entry = datafile.load(ModelSpec, path, name=path.parent.name)
+    _check_choice(path, "origin", entry.origin, ORIGINS)
+    _check_choice(path, "calibration", entry.calibration, CALIBRATIONS)
+    for precision, download in entry.imports.items():
+        _check_choice(path, "imports", precision, PRECISIONS)
+        if download.sha256 is None:
+            raise UserError(f"{path}: missing field 'imports.{precision}.sha256'")
+    for precision in entry.mirrors:
+        _check_choice(path, "mirrors", precision, tuple(entry.imports))
+    if entry.origin == "own" and entry.imports:
+        raise UserError(f"{path}: field 'imports' is for imported models, not origin 'own'")
+    return entry
 
-_MIRROR_NAMES = {
-    ("mlperf-resnet8", "float"): "mlperf_tiny/pretrainedResnet.h5",
-    ("mlperf-resnet8", "int8"): "mlperf_tiny/pretrainedResnet_quant.tflite",
-    ("mlperf-vww", "int8"): "mlperf_tiny/vww_96_int8.tflite",
-    ("mlperf-kws", "int8"): "mlperf_tiny/kws_ref_model.tflite",
-}
+
+def _check_choice(path: Path, name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        known = ", ".join(choices)
+        raise UserError(f"{path}: field {name!r} has {value!r}; one of: {known}")
+
+
+def load_zoo(directory: Path) -> dict[str, ModelSpec]:
+    """Every entry declared under ``directory`` (``*/model.toml``): own models first."""
+    entries = [load_spec(path) for path in sorted(directory.glob(f"*/{ENTRY_FILE}"))]
+    return {e.name: e for e in sorted(entries, key=lambda e: (e.origin != "own", e.name))}
+
+
+@functools.cache
+def entries() -> dict[str, ModelSpec]:
+    """The zoo of this checkout (models/), read once."""
+    return load_zoo(MODELS)
+
+
+def __getattr__(name: str) -> dict[str, ModelSpec]:
+    # ZOO is read on first use, so that a broken model.toml is a one-line UserError inside a
+    # command rather than a traceback when the module is imported.
+    if name == "ZOO":
+        return entries()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _SUFFIX = {"float": ".keras", "int8": ".tflite", "int16": ".tflite"}
 
 
 def spec(name: str) -> ModelSpec:
     """The zoo entry for a model name, or a UserError listing the known names."""
-    if name not in ZOO:
-        raise UserError(f"unknown model {name!r}; known: {', '.join(ZOO)}")
-    return ZOO[name]
+    zoo = entries()
+    if name not in zoo:
+        raise UserError(f"unknown model {name!r}; known: {', '.join(zoo)}")
+    return zoo[name]
 
 
 def model_dir(name: str) -> Path:
     """Where a model's files live: models/<name> for own models, the cache for imported ones."""
     entry = spec(name)
     if entry.origin == "own":
-        return MODELS_DIR / name
+        return MODELS / name
     path = cache_dir() / "models" / name
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -152,7 +119,7 @@ def model_file(name: str, precision: str) -> Path:
         suffix = ".h5" if download.url.endswith(".h5") else ".tflite"
         path = directory / f"{precision}{suffix}"
         if not path.is_file():
-            _import(name, precision, download, path)
+            _import(entry.mirrors.get(precision), download, path)
         return path
     path = directory / f"{precision}{_SUFFIX[precision]}"
     if not path.is_file():
@@ -161,10 +128,10 @@ def model_file(name: str, precision: str) -> Path:
     return path
 
 
-def _import(name: str, precision: str, download: Download, path: Path) -> None:
+def _import(mirror_name: str | None, download: Download, path: Path) -> None:
     mirror = os.environ.get(MIRROR_ENV)
-    if mirror and (Path(mirror) / _MIRROR_NAMES[(name, precision)]).is_file():
-        shutil.copyfile(Path(mirror) / _MIRROR_NAMES[(name, precision)], path)
+    if mirror and mirror_name and (Path(mirror) / mirror_name).is_file():
+        shutil.copyfile(Path(mirror) / mirror_name, path)
         verify_checksum(path, download)
         return
     fetch(download, path)
