@@ -54,6 +54,20 @@ void tr_sleep_until_irq(uint32_t irq) {
   __asm volatile("dsb\n wfi" ::: "memory");
 }
 
+uint8_t tr_read_byte_asleep(int (*byte_ready)(void), uint8_t (*read_byte)(void), uint32_t irq) {
+  for (;;) {
+    tr_irq_mask();
+    int ready = byte_ready();
+    if (!ready) {
+      tr_sleep_until_irq(irq);
+    }
+    tr_irq_unmask();
+    if (ready) {
+      return read_byte();
+    }
+  }
+}
+
 void tr_irq_handler(void) {
   for (uint32_t n = 0; n < 4; n++) {
     NVIC_ICER(n) = 0xFFFFFFFFu;  // wake-up only: the interrupted code polls the peripheral

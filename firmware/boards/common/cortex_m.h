@@ -36,6 +36,10 @@ uint64_t tr_dwt_ticks(void);
 // after finding nothing to do; the caller unmasks them afterwards. The shared IRQ handler only
 // disables the line again: the caller re-checks its peripheral.
 void tr_sleep_until_irq(uint32_t irq);
+// Returns the next received byte, asleep (WFI) while none has come, so an idle board costs no
+// CPU time: `byte_ready()` is checked with interrupts masked, `irq` is the receiver's interrupt
+// line, `read_byte()` takes the byte.
+uint8_t tr_read_byte_asleep(int (*byte_ready)(void), uint8_t (*read_byte)(void), uint32_t irq);
 // Masks and unmasks interrupts (PRIMASK).
 static inline void tr_irq_mask(void) { __asm volatile("cpsid i" ::: "memory"); }
 static inline void tr_irq_unmask(void) { __asm volatile("cpsie i" ::: "memory"); }

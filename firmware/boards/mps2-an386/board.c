@@ -33,23 +33,19 @@ void tr_uart_write(const uint8_t* data, uint32_t n) {
   }
 }
 
-// Waits for a byte asleep (WFI), so an idle board costs the emulator no CPU time.
-uint8_t tr_uart_read(void) {
-  for (;;) {
-    tr_irq_mask();
-    int ready = (UART0_STATE & UART_STATE_RX_FULL) != 0;
-    if (!ready) {
-      UART0_INTCLEAR = UART_INT_RX;
-      if (!(UART0_STATE & UART_STATE_RX_FULL)) {  // a byte may have come before the clear
-        tr_sleep_until_irq(UART0_RX_IRQ);
-      }
-    }
-    tr_irq_unmask();
-    if (ready) {
-      return (uint8_t)UART0_DATA;
-    }
+// True when a byte has come; else clears the latched receive interrupt, so that the next byte
+// raises it again, and checks once more (a byte may have come before the clear).
+static int rx_ready(void) {
+  if (UART0_STATE & UART_STATE_RX_FULL) {
+    return 1;
   }
+  UART0_INTCLEAR = UART_INT_RX;
+  return (UART0_STATE & UART_STATE_RX_FULL) != 0;
 }
+
+static uint8_t rx_byte(void) { return (uint8_t)UART0_DATA; }
+
+uint8_t tr_uart_read(void) { return tr_read_byte_asleep(rx_ready, rx_byte, UART0_RX_IRQ); }
 
 uint64_t tr_counter_ticks(void) { return tr_systick_ticks(); }
 uint64_t tr_counter_count(uint64_t ticks) { return ticks * INSTRUCTIONS_PER_TICK; }

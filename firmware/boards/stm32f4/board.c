@@ -88,20 +88,11 @@ void tr_uart_write(const uint8_t* data, uint32_t n) {
   }
 }
 
-// Waits for a byte asleep (WFI): the RXNE interrupt wakes the core, the loop reads the byte.
-uint8_t tr_uart_read(void) {
-  for (;;) {
-    tr_irq_mask();
-    int ready = (USART_SR & USART_SR_RXNE) != 0;
-    if (!ready) {
-      tr_sleep_until_irq(USART_IRQ);
-    }
-    tr_irq_unmask();
-    if (ready) {
-      return (uint8_t)USART_DR;
-    }
-  }
-}
+// The RXNE interrupt wakes the core; reading the data register clears it.
+static int rx_ready(void) { return (USART_SR & USART_SR_RXNE) != 0; }
+static uint8_t rx_byte(void) { return (uint8_t)USART_DR; }
+
+uint8_t tr_uart_read(void) { return tr_read_byte_asleep(rx_ready, rx_byte, USART_IRQ); }
 
 #if TR_STM32_QEMU
 // QEMU clocks the STM32F405 SysTick at 168 MHz; with -icount shift=0 one instruction takes
