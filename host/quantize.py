@@ -173,21 +173,17 @@ def measure_accuracy(name: str, data_dir: str | None) -> dict:
     return results
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m host.quantize", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--model", required=True, help=f"one of: {', '.join(zoo.ZOO)}")
+    parser.add_argument("--model", required=True, help="zoo model name, e.g. cifar10-resnet8")
     parser.add_argument("--precisions", default="int8,int16", help="comma-separated")
     parser.add_argument(
         "--data-dir", help=f"offline data directory (else ${datasets.DATA_DIR_ENV})"
     )
     args = parser.parse_args(argv)
-    return _run(args)
-
-
-@cli_main
-def _run(args: argparse.Namespace) -> int:
     precisions = tuple(p for p in args.precisions.split(",") if p)
     path = quantize_model(args.model, precisions, args.data_dir)
     print(f"manifest: {path}")
