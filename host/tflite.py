@@ -1,6 +1,8 @@
-"""Read .tflite flatbuffers, check them, and cut the graph after one op (layer-by-layer debugging).
+"""The one reader of .tflite flatbuffers: check a file, read its tensors and ops, cut the graph.
 
-Uses the schema module that ships with ai-edge-litert (the TFLite flatbuffer object API).
+Uses the schema module that ships with ai-edge-litert (the TFLite flatbuffer object API). The
+ahead-of-time compiler (``host.compiler``), the backends and the agreement checks all read
+models through this module.
 """
 
 from __future__ import annotations
@@ -15,9 +17,52 @@ from ai_edge_litert import schema_py_generated as schema
 from host.errors import UserError
 
 FILE_IDENTIFIER = b"TFL3"
-_OP_NAMES = {
+OP_NAMES = {
     value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")
 }
+TYPE_NAMES = {value: name for name, value in vars(schema.TensorType).items() if name.isupper()}
+NUMPY_TYPES = {
+    schema.TensorType.INT8: np.int8,
+    schema.TensorType.INT16: np.int16,
+    schema.TensorType.INT32: np.int32,
+    schema.TensorType.INT64: np.int64,
+    schema.TensorType.UINT8: np.uint8,
+    schema.TensorType.FLOAT32: np.float32,
+}
+
+
+@dataclass
+class Tensor:
+    """One tensor: shape, type, quantization, and its data when it is a constant."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    type_name: str  # e.g. "INT8"
+    dtype: type | None  # None for types numpy does not hold here
+    scales: np.ndarray
+    zero_points: np.ndarray
+    data: np.ndarray | None  # constant tensors only, in ``shape``
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+    @property
+    def scale(self) -> float:
+        return float(self.scales[0]) if len(self.scales) else 0.0
+
+    @property
+    def zero_point(self) -> int:
+        return int(self.zero_points[0]) if len(self.zero_points) else 0
+
+    @property
+    def bits(self) -> int:
+        return 16 if self.type_name == "INT16" else 8
 
 
 @dataclass(frozen=True)
@@ -52,14 +97,43 @@ def check_model_bytes(content: bytes, label: str = "model") -> schema.ModelT:
     return model
 
 
+def custom_code(model: schema.ModelT, op: schema.OperatorT) -> str | None:
+    """The custom code of a custom op ("" when it has none); None for a builtin op."""
+    code = model.operatorCodes[op.opcodeIndex]
+    if max(code.builtinCode, code.deprecatedBuiltinCode) != schema.BuiltinOperator.CUSTOM:
+        return None
+    custom = code.customCode or b""
+    return custom.decode() if isinstance(custom, bytes) else str(custom)
+
+
 def op_name(model: schema.ModelT, op: schema.OperatorT) -> str:
     """The builtin name of an op (custom ops by their custom code)."""
+    custom = custom_code(model, op)
+    if custom:
+        return custom
     code = model.operatorCodes[op.opcodeIndex]
     builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-    if builtin == schema.BuiltinOperator.CUSTOM and code.customCode:
-        custom = code.customCode
-        return custom.decode() if isinstance(custom, bytes) else str(custom)
-    return _OP_NAMES.get(builtin, f"OP{builtin}")
+    return OP_NAMES.get(builtin, f"OP{builtin}")
+
+
+def read_tensors(model: schema.ModelT, subgraph: int = 0) -> list[Tensor]:
+    """Every tensor of a subgraph, constants with their data."""
+    return [_tensor(model, index, t) for index, t in enumerate(model.subgraphs[subgraph].tensors)]
+
+
+def _tensor(model: schema.ModelT, index: int, t: schema.TensorT) -> Tensor:
+    quant = t.quantization
+    scales = np.asarray(quant.scale if quant is not None and quant.scale is not None else [])
+    zps = np.asarray(quant.zeroPoint if quant is not None and quant.zeroPoint is not None else [])
+    shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+    dtype = NUMPY_TYPES.get(t.type)
+    data = None
+    buffer = model.buffers[t.buffer] if t.buffer < len(model.buffers) else None
+    if buffer is not None and buffer.data is not None and len(buffer.data) and dtype is not None:
+        data = np.frombuffer(np.asarray(buffer.data, dtype=np.uint8).tobytes(), dtype=dtype)
+        data = data.reshape(shape) if t.shape is not None else data
+    name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+    return Tensor(index, name, shape, TYPE_NAMES.get(t.type, str(t.type)), dtype, scales, zps, data)
 
 
 def list_ops(content: bytes) -> list[OpInfo]:
@@ -88,16 +162,11 @@ def truncate_after(content: bytes, op_index: int) -> bytes:
     return bytes(builder.Output())
 
 
-_TENSOR_TYPES = {
-    value: name.lower() for name, value in vars(schema.TensorType).items() if name.isupper()
-}
-
-
 def input_type(content: bytes) -> str:
     """The element type of the model's (first) input, e.g. "int8", "int16", "float32"."""
     model = check_model_bytes(content)
     graph = model.subgraphs[0]
-    return _TENSOR_TYPES.get(graph.tensors[graph.inputs[0]].type, "unknown")
+    return TYPE_NAMES.get(graph.tensors[graph.inputs[0]].type, "unknown").lower()
 
 
 @dataclass(frozen=True)
@@ -121,32 +190,28 @@ def fully_connected_params(content: bytes, op_index: int) -> FullyConnectedParam
     op = graph.operators[op_index]
     if op_name(model, op) != "FULLY_CONNECTED":
         raise ValueError(f"op {op_index} is {op_name(model, op)}, not FULLY_CONNECTED")
-    tensor_in, tensor_w, tensor_out = (graph.tensors[i] for i in (*op.inputs[:2], op.outputs[0]))
-    weights = _constant(model, tensor_w).reshape(tensor_w.shape)
+    tensors = read_tensors(model)
+    tensor_in, tensor_w, tensor_out = (tensors[i] for i in (*op.inputs[:2], op.outputs[0]))
+    weights = _constant(tensor_w)
     channels = weights.shape[0]
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        bias = _constant(model, graph.tensors[op.inputs[2]]).astype(np.int64)
+        bias = _constant(tensors[op.inputs[2]]).astype(np.int64)
     else:
         bias = np.zeros(channels, dtype=np.int64)
     options = op.builtinOptions
     return FullyConnectedParams(
-        float(tensor_in.quantization.scale[0]),
-        int(tensor_in.quantization.zeroPoint[0]),
+        tensor_in.scale,
+        tensor_in.zero_point,
         weights.astype(np.int64),
-        np.resize(np.asarray(tensor_w.quantization.scale, dtype=np.float32), channels),
+        np.resize(tensor_w.scales.astype(np.float32), channels),
         bias,
-        float(tensor_out.quantization.scale[0]),
-        int(tensor_out.quantization.zeroPoint[0]),
+        tensor_out.scale,
+        tensor_out.zero_point,
         int(options.fusedActivationFunction) if options is not None else 0,
     )
 
 
-_NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64}
-
-
-def _constant(model: schema.ModelT, tensor: schema.TensorT) -> np.ndarray:
-    data = model.buffers[tensor.buffer].data
-    if data is None:
+def _constant(tensor: Tensor) -> np.ndarray:
+    if tensor.data is None:
         raise ValueError(f"tensor {tensor.name!r} has no constant data")
-    dtype = _NUMPY_TYPES[_TENSOR_TYPES[tensor.type]]
-    return np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype=dtype)
+    return tensor.data

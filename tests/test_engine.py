@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from host import compiler, data, zoo
+from host.compiler import toolchain
 from host.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -291,6 +292,36 @@ def test_cli_writes_model_source(tmp_path: Path) -> None:
     assert "arena 16000 bytes" in result.stdout
     source = (tmp_path / "model.cc").read_text()
     assert "tr_model_invoke" in source and "tr::DepthwiseConvS8" in source
+
+
+def _compiles(source: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """g++ with the engine's flags (-Wall -Wextra -Werror) on a model source, syntax only."""
+    path = tmp_path / "model.cc"
+    path.write_text(source)
+    command = ["g++", *toolchain.CXX_FLAGS, "-fsyntax-only", f"-I{toolchain.ENGINE_DIR}", str(path)]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+DRIFTS = {
+    # two fields in another order, as if kernels.h and the prepare module disagreed on it
+    "reordered": (r"( +\.in_h = \S+\n)( +\.in_w = \S+\n)", r"\2\1", "designator order"),
+    "misspelt": (r"\.in_h = ", ".in_height = ", "no non-static data member"),
+    "missing": (r" +\.act_max = \S+\n", "", "missing initializer"),
+}
+
+
+@pytest.mark.parametrize("drift", sorted(DRIFTS))
+def test_struct_field_drift_fails_the_build(drift: str, tmp_path: Path) -> None:
+    """The generated model sets each kernel struct's fields by name (designated initializers),
+    so a prepare module that disagrees with kernels.h on a field's name, order or presence
+    fails the build instead of computing wrong values."""
+    source = compiler.compile_model(zoo.model_file("mlperf-kws", "int8")).source
+    assert _compiles(source, tmp_path).returncode == 0
+    pattern, replacement, message = DRIFTS[drift]
+    drifted, count = re.subn(pattern, replacement, source, count=1)
+    assert count == 1
+    result = _compiles(drifted, tmp_path)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
 
 
 def test_not_a_tflite_file(tmp_path: Path) -> None:

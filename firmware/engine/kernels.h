@@ -1,5 +1,8 @@
 // Kernel parameters (precomputed by the host compiler) and kernel entry points.
 // Every kernel computes, byte for byte, what TFLite Micro's reference kernel computes.
+// Each struct is filled by one prepare module, host/compiler/ops/<op>.py. The generated model
+// sets its fields by name, in declaration order (designated initializers), so a misspelt,
+// misordered or missing field fails the build; pointer fields an op does not use stay nullptr.
 #ifndef TINYROBUST_KERNELS_H_
 #define TINYROBUST_KERNELS_H_
 
@@ -22,12 +25,13 @@ struct ConvParams {
   int32_t input_offset;      // -input zero point (int8 only)
   int32_t output_offset;     // output zero point (int8 only)
   int32_t act_min, act_max;
-  const int8_t* filter;        // conv: [out_c][k_h][k_w][in_c]; depthwise: [k_h][k_w][out_c]
-  const int32_t* bias32;       // int8 kernels
-  const int32_t* bias_folded;  // int8 kernels
-  const int64_t* bias64;       // int16 kernels
-  const int32_t* multiplier;   // per output channel
-  const int32_t* shift;        // per output channel
+  // conv: [out_c][k_h][k_w][in_c]; depthwise: [k_h][k_w][out_c]
+  const int8_t* filter = nullptr;
+  const int32_t* bias32 = nullptr;       // int8 kernels
+  const int32_t* bias_folded = nullptr;  // int8 kernels
+  const int64_t* bias64 = nullptr;       // int16 kernels
+  const int32_t* multiplier = nullptr;   // per output channel
+  const int32_t* shift = nullptr;        // per output channel
 };
 
 // FULLY_CONNECTED: rows x depth input, units outputs per row.
@@ -35,11 +39,11 @@ struct FullyConnectedParams {
   int32_t rows, depth, units;
   int32_t output_offset;
   int32_t act_min, act_max;
-  const int8_t* filter;        // [units][depth]
-  const int32_t* bias_folded;  // int8: bias + input_offset * sum(filter row)
-  const int64_t* bias64;       // int16
-  const int32_t* multiplier;   // per unit (per-tensor models repeat the value)
-  const int32_t* shift;
+  const int8_t* filter = nullptr;        // [units][depth]
+  const int32_t* bias_folded = nullptr;  // int8: bias + input_offset * sum(filter row)
+  const int64_t* bias64 = nullptr;       // int16
+  const int32_t* multiplier = nullptr;   // per unit (per-tensor models repeat the value)
+  const int32_t* shift = nullptr;
 };
 
 // ADD of two tensors of the same shape.
@@ -67,9 +71,9 @@ struct PoolParams {
 struct SoftmaxParams {
   int32_t rows, depth;
   int32_t input_multiplier, input_left_shift;
-  int32_t diff_min;          // int8 input
-  const int16_t* exp_lut;    // int16 input: 513 entries
-  const int16_t* recip_lut;  // int16 input: 513 entries, 1 / (1 + x)
+  int32_t diff_min;                    // int8 input
+  const int16_t* exp_lut = nullptr;    // int16 input: 513 entries
+  const int16_t* recip_lut = nullptr;  // int16 input: 513 entries, 1 / (1 + x)
 };
 
 void ConvS8(const ConvParams& p, const int8_t* input, int8_t* output);

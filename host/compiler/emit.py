@@ -5,24 +5,13 @@ from __future__ import annotations
 import jinja2
 import numpy as np
 
-from host.compiler.graph import Graph, Tensor
+from host.compiler.graph import Graph
 from host.compiler.plan import INPUT, OUTPUT, Plan
 from host.paths import FIRMWARE
+from host.tflite import Tensor
 
 TEMPLATES_DIR = FIRMWARE / "templates"
 TEMPLATE = "model.cc.j2"
-FIELDS = {
-    "ConvParams": "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w dil_h dil_w pad_h "
-    "pad_w depth_multiplier input_offset output_offset act_min act_max filter bias32 bias_folded "
-    "bias64 multiplier shift",
-    "FullyConnectedParams": "rows depth units output_offset act_min act_max filter bias_folded "
-    "bias64 multiplier shift",
-    "AddParams": "size input1_offset input2_offset output_offset left_shift input1_multiplier "
-    "input1_shift input2_multiplier input2_shift output_multiplier output_shift act_min act_max",
-    "PoolParams": "in_h in_w channels out_h out_w k_h k_w stride_h stride_w pad_h pad_w act_min "
-    "act_max",
-    "SoftmaxParams": "rows depth input_multiplier input_left_shift diff_min exp_lut recip_lut",
-}
 C_TYPES = {
     np.dtype(np.int8): "int8_t",
     np.dtype(np.int16): "int16_t",
@@ -88,15 +77,10 @@ def render(graph: Graph, plan: Plan, name: str, sha256: bytes) -> tuple[str, int
                     f"  // op {op.index}: {op.name}"
                 )
             continue
-        fields = []
-        for field in FIELDS[op.struct].split():
-            if field in op.arrays:
-                value = f"k_op{op.index}_{field}"
-            elif field in op.params:
-                value = str(op.params[field])
-            else:
-                value = "nullptr"
-            fields.append((field, value))
+        # Designated initializers in the struct's declaration order: the C++ compiler rejects a
+        # misspelt, misordered or missing field; pointer fields left out stay nullptr.
+        fields = [(field, str(value)) for field, value in op.params.items()]
+        fields += [(field, f"k_op{op.index}_{field}") for field in op.arrays]
         structs.append({"index": op.index, "name": op.name, "struct": op.struct, "fields": fields})
         calls.append(
             f"tr::{op.kernel}(k_op{op.index}, {', '.join(args)});  // op {op.index}: {op.name}"

@@ -1,0 +1,19 @@
+"""RESHAPE (``firmware/engine/reshape.cc``): no struct; a copy, or nothing if storage is shared."""
+
+from __future__ import annotations
+
+from ai_edge_litert import schema_py_generated as schema
+
+from host.compiler.ops import common as c
+from host.tflite import Tensor
+
+
+def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
+    """RESHAPE: kernel Copy of ``bytes``; the memory plan lets the output alias the input."""
+    inp, out = c.input_and_output(op, tensors)
+    if inp.size != out.size:
+        raise c.OpError(f"{inp.size} values cannot become {out.size}")
+    if inp.scale != out.scale or inp.zero_point != out.zero_point:
+        raise c.OpError("input and output quantization differ")
+    params = {"bytes": out.nbytes}
+    return c.Op(index, name, "Copy", None, [inp.index], out.index, params, alias=True)
