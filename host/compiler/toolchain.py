@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host import tflite
 from host.compiler.emit import TEMPLATES_DIR
 from host.compiler.source import generate
 from host.errors import UserError
@@ -40,7 +41,8 @@ def _toolchain_hash() -> str:
     """A hash of everything that shapes a build besides the model: engine, templates, compiler."""
     digest = hashlib.sha256()
     files = sorted(ENGINE_DIR.glob("*")) + sorted(TEMPLATES_DIR.glob("*"))
-    files += sorted(Path(__file__).parent.glob("*.py"))
+    files += sorted(Path(__file__).parent.rglob("*.py"))  # the compiler and its ops/
+    files.append(Path(tflite.__file__))  # the reader
     for path in files:
         if path.is_file():
             digest.update(path.name.encode())
