@@ -1,10 +1,17 @@
-"""User-facing errors: one line on stderr and exit code 2, never a traceback."""
+"""Errors: what the library raises, and how a command turns them into one line and exit code 2.
+
+``TinyRobustError`` is the base of everything the project raises on purpose. ``UserError`` is a
+problem the user can fix (a bad option, a missing file, an unknown model); ``ArgumentError`` is
+a bad argument to a library function, worded with its Python parameter names, which a command
+rewords with its own option names (``epsilons`` -> ``--eps``).
+"""
 
 from __future__ import annotations
 
 import functools
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 EXIT_USAGE = 2
@@ -12,8 +19,28 @@ EXIT_USAGE = 2
 F = TypeVar("F", bound=Callable[..., int | None])
 
 
-class UserError(Exception):
+class TinyRobustError(Exception):
+    """Base of the errors tinyrobust raises on purpose."""
+
+
+class UserError(TinyRobustError):
     """A problem the user can fix: bad option, missing file, unknown model."""
+
+
+class ArgumentError(UserError, ValueError):
+    """A bad argument to a library function; ``parameters`` are the names its message uses."""
+
+    def __init__(self, message: str, *parameters: str) -> None:
+        super().__init__(message)
+        self.parameters = parameters
+
+    def reworded(self, names: Mapping[str, str]) -> str:
+        """The message with each parameter name replaced by ``names[parameter]``."""
+        text = str(self)
+        for parameter in self.parameters:
+            pattern = rf"(?<![\w-]){re.escape(parameter)}(?![\w-])"
+            text = re.sub(pattern, names.get(parameter, parameter), text)
+        return text
 
 
 def cli_main(func: F) -> F:

@@ -13,15 +13,17 @@ import json
 import os
 import subprocess
 import sys
-from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from host import zoo
-from host.campaign import Campaign, campaign_from_args, read_records, run_campaign
-from host.errors import UserError
+from host.api import CampaignResult, run_campaign
+from host.attacks import make_attack
+from host.errors import ArgumentError, UserError
+from host.records import AttackRecord, RecordFile
+from host.run.campaign import plan_campaign
 
 REPO = Path(__file__).resolve().parent.parent
 PAPER_GRID = [0.0002, 0.0004, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007]
@@ -50,6 +52,10 @@ def _cli(*args: str, command: str = "host.campaign") -> subprocess.CompletedProc
         (["--attacks", "pgd"], "need --eps or --eps-steps"),
         (["--attacks", "pgd", "--eps", "0.01", "--mode", "direct"], "need gradients"),
         (["--attacks", "pgd", "--eps", "0.01", "--param", "pgd.steps=3"], "no parameter steps"),
+        (["--attacks", "pgd", "--eps", "0.01", "--queries", "0"], "--queries must be positive"),
+        (["--attacks", "pgd", "--eps", "0.01", "--n", "0"], "--n must be positive"),
+        (["--attacks", "pgd", "--eps-steps", "1", "--backends", "float"], "--eps-steps needs"),
+        (["--attacks", "pgd", "--eps", "0.01", "--oracle", "tflm-int8"], "--mode transfer"),
     ],
 )
 @pytest.mark.parametrize("command", ["host.campaign", "host.evaluate"])
@@ -72,8 +78,8 @@ def test_evaluate_runs_attacks_as_the_issue_writes_it(data_dir, tmp_path) -> Non
         command="host.evaluate",
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    records = read_records(tmp_path / "campaign-cifar10-resnet8-transfer" / "records.jsonl")
-    assert {(r["attack"], r["eps"]) for r in records} >= {
+    records = RecordFile(tmp_path / "campaign-cifar10-resnet8-transfer" / "records.jsonl").read()
+    assert {(r.attack, r.eps) for r in records} >= {
         ("pgd", "0.002"),
         ("square-linf", "0.008"),
     }
@@ -83,34 +89,42 @@ def test_evaluate_runs_attacks_as_the_issue_writes_it(data_dir, tmp_path) -> Non
 def test_help() -> None:
     done = _cli("--help")
     assert done.returncode == 0 and "--eps-steps" in done.stdout and "--queries" in done.stdout
+    assert "seed of everything" in done.stdout
 
 
-def _args(**kwargs) -> Namespace:
-    base = dict(
-        attacks="pgd",
-        eps=None,
-        eps_steps=None,
-        norm=None,
-        param=[],
-        mode="transfer",
-        oracle=None,
-        queries=None,
-        seed=0,
+def test_evaluate_sample_seed_is_not_for_attacks() -> None:
+    done = _cli(
+        *("--model", "mlperf-resnet8", "--attacks", "pgd", "--eps", "0.01", "--sample-seed", "3"),
+        command="host.evaluate",
     )
-    return Namespace(**{**base, **kwargs})
+    assert done.returncode == 2 and "--sample-seed is for clean evaluation" in done.stderr
 
 
-def _staircase(model: str, n: int, grid: list[float], out: Path) -> dict:
-    campaign = campaign_from_args(
-        _args(eps=",".join(str(e) for e in grid)),
-        model,
-        ["float", "tflm-int16", "tflm-int8"]
-        if model != "mlperf-resnet8"
-        else ["float", "tflm-int8"],
-        n,
-        out,
-    )
-    return run_campaign(campaign, progress=False)
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(attacks=["pgd"]), "attacks pgd need epsilons or eps_steps"),
+        (dict(attacks=["pgd"], epsilons=[0.01], n=0), "n must be positive, got 0"),
+        (
+            dict(attacks=["square-linf"], epsilons=[0.01], mode="direct", backends=["float"]),
+            "mode direct needs an integer oracle",
+        ),
+        (dict(attacks=["pgd"], epsilons=[0.01], params={"fgsm": {}}), "not in attacks"),
+        (dict(attacks=[]), "attacks is empty"),
+    ],
+)
+def test_python_errors_name_parameters_not_options(kwargs, message) -> None:
+    kwargs = {"backends": ["float", "tflm-int8"], **kwargs}
+    with pytest.raises(ArgumentError, match=message) as raised:  # raised before any work
+        run_campaign("mlperf-resnet8", **kwargs)
+    assert "--" not in str(raised.value)
+
+
+def _staircase(model: str, n: int, grid: list[float], out: Path) -> CampaignResult:
+    backends = ["float", "tflm-int8"]
+    if model != "mlperf-resnet8":
+        backends.insert(1, "tflm-int16")
+    return run_campaign(model, ["pgd"], grid, backends=backends, n=n, out=out)
 
 
 def _model_or_skip(model: str) -> None:
@@ -121,15 +135,15 @@ def _model_or_skip(model: str) -> None:
         pytest.skip(f"{model} is not trained yet: {error}")
 
 
-def _check_staircase(summary: dict, records: list[dict]) -> None:
-    rows = {float(r["eps"]): r for r in summary["rows"]}
+def _check_staircase(result: CampaignResult) -> None:
+    rows = {float(r["eps"]): r for r in result.rows}
     clean = rows[min(rows)]["clean_pct"]["tflm-int8"]
     for eps, row in rows.items():
         if eps < HALF_STEP:
             assert row["accuracy_pct"]["tflm-int8"] == clean, f"eps {eps}: int8 accuracy moved"
-    for record in records:  # below half a step, the int8 inputs are the clean ones exactly
-        if float(record["eps"]) < HALF_STEP:
-            assert record["backends"]["tflm-int8"]["distortion"]["steps"]["linf"] == 0
+    for record in result.records:  # below half a step, the int8 inputs are the clean ones
+        if float(record.eps) < HALF_STEP:
+            assert record.backends["tflm-int8"].distortion["steps"]["linf"] == 0
     above = rows[min(e for e in rows if e > HALF_STEP)]
     assert above["accuracy_pct"]["tflm-int8"] <= clean - 25, "no sharp drop above half a step"
     assert above["accuracy_pct"]["tflm-int8"] < above["accuracy_pct"]["float"]
@@ -139,8 +153,9 @@ def _check_staircase(summary: dict, records: list[dict]) -> None:
 def test_staircase_small(model, data_dir, tmp_path) -> None:
     """CI size: 64 images, eps just below and just above half an int8 step."""
     _model_or_skip(model)
-    summary = _staircase(model, 64, [0.001, 0.002], tmp_path)
-    _check_staircase(summary, read_records(tmp_path / "records.jsonl"))
+    result = _staircase(model, 64, [0.001, 0.002], tmp_path)
+    _check_staircase(result)
+    assert result.records == RecordFile(tmp_path / "records.jsonl").read()
 
 
 @pytest.mark.slow
@@ -148,48 +163,74 @@ def test_staircase_paper_grid(data_dir, tmp_path) -> None:
     """The paper's PGD grid on the 297 lossless test images, float, int16 and int8."""
     model = "cifar10-resnet8"
     _model_or_skip(model)
-    summary = _staircase(model, 297, PAPER_GRID, tmp_path)
-    _check_staircase(summary, read_records(tmp_path / "records.jsonl"))
-    rows = {float(r["eps"]): r for r in summary["rows"]}
+    result = _staircase(model, 297, PAPER_GRID, tmp_path)
+    _check_staircase(result)
+    rows = {float(r["eps"]): r for r in result.rows}
     for eps, row in rows.items():  # int16's step (1/32767) is far below every eps: like float
         assert abs(row["accuracy_pct"]["tflm-int16"] - row["accuracy_pct"]["float"]) <= 5, eps
 
 
 def test_records_resume_and_reproduce(data_dir, tmp_path) -> None:
-    def campaign(out: Path) -> Campaign:
-        args = _args(attacks="pgd,fgsm", eps="0.004", param=["pgd.max_iter=3"], seed=7)
-        return campaign_from_args(args, "mlperf-resnet8", ["float", "tflm-int8"], 8, out)
+    def campaign(out: Path) -> CampaignResult:
+        return run_campaign(
+            "mlperf-resnet8",
+            ["pgd", "fgsm"],
+            [0.004],
+            backends=["float", "tflm-int8"],
+            params={"pgd": {"max_iter": 3}},
+            n=8,
+            seed=7,
+            out=out,
+        )
 
     first = tmp_path / "a"
-    run_campaign(campaign(first), progress=False)
+    campaign(first)
     lines = (first / "records.jsonl").read_text().splitlines()
     assert len(lines) == 2 * 8
+    for line in lines:  # the schema writes back exactly what it read
+        assert json.dumps(AttackRecord.from_dict(json.loads(line)).to_dict()) == line
     (first / "records.jsonl").write_text("\n".join(lines[:5]) + "\n" + lines[5][:40])  # torn
-    run_campaign(campaign(first), progress=False)
-    resumed = read_records(first / "records.jsonl")
-    assert len(resumed) == 16 and len({(r["attack"], r["index"]) for r in resumed}) == 16
-    run_campaign(campaign(tmp_path / "b"), progress=False)
-    again = read_records(tmp_path / "b" / "records.jsonl")
+    campaign(first)
+    resumed = RecordFile(first / "records.jsonl").read()
+    assert len(resumed) == 16 and len({(r.attack, r.index) for r in resumed}) == 16
+    repaired = (first / "records.jsonl").read_text().splitlines()
+    assert len(repaired) == 16 and repaired[:5] == lines[:5]  # the torn line was cut off
+    again = campaign(tmp_path / "b").records
+    in_memory = campaign(None)  # out=None: the same records, nothing written
 
-    def key(r: dict) -> tuple:
-        return (r["attack"], r["index"])
+    def lines_of(records: list[AttackRecord]) -> list[str]:
+        return sorted(json.dumps(r.to_dict()) for r in records)
 
-    assert sorted(map(json.dumps, sorted(resumed, key=key))) == sorted(
-        map(json.dumps, sorted(again, key=key))
-    )
-    record = next(r for r in again if r["attack"] == "fgsm")  # FGSM moves pixels by eps
-    assert set(record["backends"]) == {"float", "tflm-int8"}
-    assert record["distortion"]["crafted"]["steps"]["linf"] == pytest.approx(0.004 * 255, 1e-3)
-    assert isinstance(record["backends"]["tflm-int8"]["raw"][0], int)
+    assert lines_of(resumed) == lines_of(again) == lines_of(in_memory.records)
+    assert in_memory.out is None and in_memory.records_file is None
+    record = next(r for r in again if r.attack == "fgsm")  # FGSM moves pixels by eps
+    assert set(record.backends) == {"float", "tflm-int8"}
+    assert record.distortion["crafted"]["steps"]["linf"] == pytest.approx(0.004 * 255, 1e-3)
+    assert isinstance(record.backends["tflm-int8"].raw[0], int)
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary == json.loads(json.dumps(in_memory.summary()))
     assert {row["attack"] for row in summary["rows"]} == {"pgd", "fgsm"}
     assert np.isfinite(summary["rows"][0]["accuracy_pct"]["tflm-int8"])
+    assert (tmp_path / "b" / "summary.md").read_text() == in_memory.table + "\n"
 
 
 def test_eps_in_quantization_steps(data_dir, tmp_path) -> None:
-    args = _args(eps="0.01", eps_steps="0.5,2")
-    campaign = campaign_from_args(args, "mlperf-resnet8", ["float", "tflm-int8"], 8, tmp_path)
+    def plan(backends: list[str]):
+        return plan_campaign(
+            "mlperf-resnet8",
+            [make_attack("pgd")],
+            backends,
+            epsilons=[0.01],
+            eps_steps=[0.5, 2],
+            mode="transfer",
+            oracle=None,
+            n=8,
+            seed=0,
+            queries=None,
+        )
+
+    campaign = plan(["float", "tflm-int8"])
     assert campaign.epsilons == pytest.approx([0.01, 0.5 / 255, 2 / 255])
     assert campaign.eps_steps[campaign.epsilons[2]] == 2
     with pytest.raises(UserError, match="needs an integer backend"):
-        campaign_from_args(args, "mlperf-resnet8", ["float"], 8, tmp_path)
+        plan(["float"])

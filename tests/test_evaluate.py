@@ -31,7 +31,7 @@ def evaluate(*args: str) -> subprocess.CompletedProcess:
 def test_evaluate_writes_accuracy_agreement_and_per_op_results(data_dir, tmp_path):
     result = evaluate(
         "--model", "mlperf-resnet8", "--backends", "tflm-int8,litert-ref-int8",
-        "--n", "12", "--seed", "3", "--agreement-ops", "--out", str(tmp_path),
+        "--n", "12", "--sample-seed", "3", "--agreement-ops", "--out", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "tflm-int8" in result.stdout and "litert-ref-int8 vs tflm-int8" not in result.stdout
@@ -40,7 +40,7 @@ def test_evaluate_writes_accuracy_agreement_and_per_op_results(data_dir, tmp_pat
     (path,) = tmp_path.glob("*-mlperf-resnet8/results.json")
     assert str(path) in result.stdout
     results = json.loads(path.read_text())
-    assert results["n"] == 12 and results["seed"] == 3 and len(results["indices"]) == 12
+    assert results["n"] == 12 and results["sample_seed"] == 3 and len(results["indices"]) == 12
     assert results["dataset"]["name"] == "cifar10" and results["dataset"]["split"] == "test"
     tflm = results["backends"]["tflm-int8"]
     assert tflm["kernels"].startswith("tflite-micro") and len(tflm["raw_outputs"]) == 12

@@ -9,14 +9,17 @@ installed (or not written yet) costs nothing. New kinds are added to ``FACTORIES
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+import numpy as np
 
 from host import zoo
 from host.backends.base import Backend, quantize_input
 from host.errors import UserError
 
 __all__ = [
+    "CHUNK",
     "FACTORIES",
     "HOST_KINDS",
     "INTEGER_PRECISIONS",
@@ -26,6 +29,7 @@ __all__ = [
     "get_backend",
     "host_backend_for_bytes",
     "parse_name",
+    "predict_in_chunks",
     "quantize_input",
 ]
 
@@ -40,6 +44,7 @@ FACTORIES: dict[str, str] = {
 }
 HOST_KINDS = ("litert-ref", "litert", "tflm")  # integer backends that run on this machine
 INTEGER_PRECISIONS = ("int8", "int16")
+CHUNK = 64  # examples per predict call: bounded memory, progress that moves
 
 
 def parse_name(name: str) -> tuple[str, str]:
@@ -109,3 +114,25 @@ def host_backend_for_bytes(kind: str) -> Callable[[bytes, str, float], Backend]:
             content, precision, input_range, reference=reference
         )
     raise UserError(f"backend kind {kind!r} cannot run truncated graphs (host kinds: {HOST_KINDS})")
+
+
+def predict_in_chunks(
+    backend: Backend,
+    x: np.ndarray,
+    progress: Callable[[Iterable[int]], Iterable[int]] = iter,
+) -> np.ndarray:
+    """Raw outputs for a whole batch, ``CHUNK`` examples per call (``progress`` wraps the loop).
+
+    ``x`` is float in [0,1], uint8 pixels (scaled to [0,1] chunk by chunk), or the model's own
+    integer inputs (e.g. kws features), sent as they are.
+    """
+    outputs = []
+    for start in progress(range(0, len(x), CHUNK)):
+        chunk = x[start : start + CHUNK]
+        if chunk.dtype == np.uint8:
+            outputs.append(backend.predict(chunk.astype(np.float32) / np.float32(255.0)))
+        elif np.issubdtype(chunk.dtype, np.integer):
+            outputs.append(backend.predict_raw(chunk))
+        else:
+            outputs.append(backend.predict(chunk))
+    return np.concatenate(outputs)

@@ -1,0 +1,187 @@
+"""The Python API: evaluate a model, run an attack campaign, get results back.
+
+    from host.api import evaluate, run_campaign
+    result = evaluate("cifar10-resnet8", backends=["float", "tflm-int8"], n=100)
+    result.accuracy                      # {"float": 83.0, "tflm-int8": 82.0}
+    campaign = run_campaign("cifar10-resnet8", ["pgd"], epsilons=[0.002], n=100)
+    print(campaign.table)
+
+A model is a zoo name or a path to the user's own int8/int16 .tflite file (with ``dataset=``).
+Nothing is printed or written unless asked (``progress=True``, ``out=``). Errors are
+``host.errors.UserError`` (a bad argument: ``ArgumentError``, also a ``ValueError``).
+The commands ``python -m host.evaluate`` and ``python -m host.campaign`` wrap these functions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from host.attacks import Attack
+from host.backends import available_backends
+from host.records import AttackRecord, EvaluationResult
+from host.report import campaign_table, summarise
+from host.report.summary import Row
+from host.run.campaign import RECORDS, Runner, build_attacks, plan_campaign
+from host.run.evaluation import Target, evaluate_target
+
+__all__ = [
+    "AttackRecord",
+    "CampaignResult",
+    "EvaluationResult",
+    "default_backends",
+    "evaluate",
+    "run_campaign",
+]
+
+
+def default_backends(model: str) -> list[str]:
+    """The backends used when none are given: float and every host integer backend whose model
+    file exists (LiteRT reference and default kernels, TFLite Micro)."""
+    return available_backends(model)
+
+
+def evaluate(
+    model: str | Path,
+    backends: Sequence[str] | None = None,
+    n: int | None = None,
+    data_dir: str | Path | None = None,
+    *,
+    dataset: str | None = None,
+    split: str | None = None,
+    input_range: float = 1.0,
+    sample_seed: int | None = None,
+    agreement_ops: bool = False,
+    optional_backends: Iterable[str] = (),
+    out: str | Path | None = None,
+    progress: bool = False,
+) -> EvaluationResult:
+    """Clean accuracy per backend and agreement between integer backends of one precision.
+
+    ``model``: a zoo name, or a .tflite path (then ``dataset`` names its data set, ``split`` and
+    ``input_range`` optional). ``n`` examples, the first ones or, with ``sample_seed``, drawn at
+    random. ``agreement_ops``: also cut the graph after each op to find where two host backends
+    diverge. ``optional_backends`` are skipped (``result.skipped``) when they cannot load.
+    ``out``: also write ``<out>/<time>-<model>/results.json`` (``result.path``).
+    """
+    target = Target.resolve(model, dataset, split, input_range)
+    result = evaluate_target(
+        target,
+        None if backends is None else list(backends),
+        n,
+        data_dir,
+        sample_seed,
+        optional_backends,
+        agreement_ops,
+        progress,
+    )
+    if out is not None:
+        result.save(Path(out))
+    return result
+
+
+@dataclass
+class CampaignResult:
+    """A campaign's records and their summary (one row per attack and eps)."""
+
+    model: str
+    mode: str
+    oracle: str
+    seed: int
+    query_budget: int | None
+    backends: list[str]
+    attacks: list[dict[str, Any]]  # each attack's name, norm and parameters
+    rows: list[Row]
+    records: list[AttackRecord]
+    out: Path | None = None
+
+    @property
+    def records_file(self) -> Path | None:
+        """The records.jsonl written (None: the records were kept in memory only)."""
+        return self.out / RECORDS if self.out is not None else None
+
+    @property
+    def table(self) -> str:
+        """The summary as a markdown table."""
+        return campaign_table(self.rows, self.backends)
+
+    def summary(self) -> dict[str, Any]:
+        """The summary as written to summary.json."""
+        return {
+            "model": self.model,
+            "mode": self.mode,
+            "oracle": self.oracle,
+            "seed": self.seed,
+            "query_budget": self.query_budget,
+            "backends": self.backends,
+            "attacks": self.attacks,
+            "rows": self.rows,
+        }
+
+    def save(self, out: Path) -> None:
+        """Write summary.json and summary.md next to the records."""
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(self.summary(), indent=1) + "\n")
+        (out / "summary.md").write_text(self.table + "\n")
+
+
+def run_campaign(
+    model: str,
+    attacks: Sequence[str | Attack],
+    epsilons: Sequence[float] = (),
+    *,
+    eps_steps: Sequence[float] = (),
+    backends: Sequence[str] | None = None,
+    mode: str = "transfer",
+    oracle: str | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    queries: int | None = None,
+    norm: str | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    data_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    progress: bool = False,
+) -> CampaignResult:
+    """Craft adversarial examples on the first ``n`` examples and evaluate them on every backend.
+
+    ``attacks``: names (``"pgd"``, ``"square-linf"``...; ``norm`` and ``params={"pgd":
+    {"max_iter": 40}}`` apply to them) or ``Attack`` objects. ``epsilons`` in [0,1] units and
+    ``eps_steps`` in input quantization steps (eps-bounded attacks need one of them).
+    ``mode="transfer"`` crafts on the float model; ``mode="direct"`` queries an integer
+    ``oracle`` (default: the last integer backend). ``queries``: per-example budget of query
+    attacks. ``out``: a folder for records.jsonl, summary.json and summary.md; a rerun with
+    the same ``out`` skips what is recorded there.
+    """
+    campaign = plan_campaign(
+        model,
+        build_attacks(attacks, norm, params or {}),
+        default_backends(model) if backends is None else backends,
+        epsilons,
+        eps_steps,
+        mode,
+        oracle,
+        n,
+        seed,
+        queries,
+    )
+    folder = Path(out) if out is not None else None
+    records = Runner(campaign, folder, data_dir, progress).run()
+    result = CampaignResult(
+        model=campaign.model,
+        mode=campaign.mode,
+        oracle=campaign.oracle,
+        seed=campaign.seed,
+        query_budget=campaign.queries,
+        backends=campaign.backends,
+        attacks=[attack.config() for attack in campaign.attacks],
+        rows=summarise(records, campaign.backends),
+        records=records,
+        out=folder,
+    )
+    if folder is not None:
+        result.save(folder)
+    return result

@@ -1,0 +1,138 @@
+"""Options shared by the commands (``python -m host.evaluate``, ``python -m host.campaign``).
+
+Parsing only: option text becomes the arguments of ``host.api``'s functions, and their errors,
+worded with Python parameter names, are reworded with the options' names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from host.attacks import ATTACKS
+from host.backends import parse_name
+from host.errors import ArgumentError, UserError, cli_main
+from host.run.campaign import MODES
+
+OPTIONS = {"epsilons": "--eps", "params": "--param"}  # parameters whose option is not --<name>
+BACKENDS_HELP = (
+    "comma-separated backends (default: float and every host integer backend whose model "
+    "file exists)"
+)
+
+
+def option(parameter: str) -> str:
+    """The command-line option of a Python parameter: ``eps_steps`` -> ``--eps-steps``."""
+    return OPTIONS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def command(main: Callable[..., int]) -> Callable[..., int]:
+    """A command's main(): library errors reworded with option names, then ``cli_main``'s
+    one line on stderr and exit code 2."""
+
+    @functools.wraps(main)
+    def reworded(*args: Any, **kwargs: Any) -> int:
+        try:
+            return main(*args, **kwargs)
+        except ArgumentError as error:
+            names = {parameter: option(parameter) for parameter in error.parameters}
+            raise UserError(error.reworded(names)) from error
+
+    return cli_main(reworded)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, out_help: str, out_default=None) -> None:
+    """--backends, --n, --seed, --data-dir, --out."""
+    parser.add_argument("--backends", help=BACKENDS_HELP)
+    parser.add_argument("--n", type=int, help="number of examples (default: the whole split)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
+    parser.add_argument("--data-dir", help="offline data directory (default: $TINYROBUST_DATA_DIR)")
+    parser.add_argument("--out", default=out_default, help=out_help)
+
+
+def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
+    """The attack options: --attacks, --eps, --eps-steps, --norm, --param, --mode, --oracle,
+    --queries."""
+    group = parser.add_argument_group("attacks")
+    group.add_argument("--attacks", help=f"comma-separated attacks: {', '.join(ATTACKS)}")
+    group.add_argument("--eps", help="comma-separated eps in [0,1] units, e.g. 0.002,0.004")
+    group.add_argument("--eps-steps", help="comma-separated eps in input quantization steps")
+    group.add_argument("--norm", help="norm for attacks that support several (linf, l2, l1, l0)")
+    group.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="ATTACK.KEY=VALUE",
+        help="override an attack parameter, e.g. pgd.max_iter=40 (repeatable)",
+    )
+    group.add_argument("--mode", choices=MODES, default="transfer", help="(default: transfer)")
+    group.add_argument(
+        "--oracle",
+        help="backend the attack queries (transfer: float; direct: "
+        "an integer backend, default the last integer one in --backends)",
+    )
+    group.add_argument("--queries", type=int, help="query budget per example (query attacks)")
+
+
+def names(text: str | None) -> list[str]:
+    """A comma-separated list, without blanks and repeats."""
+    return list(dict.fromkeys(part.strip() for part in (text or "").split(",") if part.strip()))
+
+
+def backend_names(text: str | None) -> list[str] | None:
+    """The backends of --backends, checked (None when not given: the default rule applies)."""
+    if text is None:
+        return None
+    backends = names(text)
+    if not backends:
+        raise UserError("--backends is empty")
+    for name in backends:
+        parse_name(name)
+    return backends
+
+
+def numbers(text: str | None, option_name: str) -> list[float]:
+    """A comma-separated list of numbers."""
+    if not text:
+        return []
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise UserError(f"{option_name} takes comma-separated numbers, got {text!r}") from error
+
+
+def attack_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The attack options as keyword arguments of ``host.api.run_campaign``."""
+    attacks = names(args.attacks)
+    if not attacks:
+        raise UserError(f"--attacks is empty; known: {', '.join(ATTACKS)}")
+    params: dict[str, dict[str, Any]] = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        attack, dot, param = key.partition(".")
+        if not sep or not dot:
+            raise UserError(f"--param takes ATTACK.KEY=VALUE, got {item!r}")
+        if attack not in attacks:
+            raise UserError(f"--param {item!r}: attack {attack!r} is not in --attacks")
+        params.setdefault(attack, {})[param] = _value(value)
+    return {
+        "attacks": attacks,
+        "epsilons": numbers(args.eps, "--eps"),
+        "eps_steps": numbers(args.eps_steps, "--eps-steps"),
+        "norm": args.norm,
+        "params": params,
+        "mode": args.mode,
+        "oracle": args.oracle,
+        "queries": args.queries,
+        "seed": args.seed,
+    }
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text

@@ -1,0 +1,90 @@
+"""Text tables: the campaign summary in markdown, the clean evaluation as the command prints it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from host.records import EvaluationResult
+from host.report.summary import Row
+
+
+def campaign_table(rows: list[Row], backends: list[str]) -> str:
+    """A markdown table: accuracy per backend per eps, distortion, transfer rates, queries."""
+    head = ["attack", "eps"] + [f"{b} acc %" for b in backends]
+    head += ["oracle success %", "L2 mean/max", "Linf mean/max"]
+    head += [f"transfer {b} %" for b in backends] + ["queries"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    if rows:
+        clean = ["clean", ""] + [_pct(rows[0]["clean_pct"].get(b)) for b in backends]
+        lines.append("| " + " | ".join(clean + [""] * (len(head) - len(clean))) + " |")
+    for row in rows:
+        eps = row["eps"] if row["eps"] == "none" else f"{float(row['eps']):.6g}"
+        if row["eps_steps"] is not None:
+            eps += f" ({row['eps_steps']:g} steps)"
+        cells = [f"{row['attack']} ({row['norm']})", eps]
+        cells += [_pct(row["accuracy_pct"].get(b)) for b in backends]
+        cells.append(_pct(row["oracle_success_pct"]))
+        cells.append(f"{row['l2_mean']:.4f}/{row['l2_max']:.4f}")
+        cells.append(f"{row['linf_mean']:.4f}/{row['linf_max']:.4f}")
+        cells += [_pct(row["transfer_pct"].get(b)) for b in backends]
+        cells.append(f"{row['queries_mean']:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def evaluation_text(result: EvaluationResult) -> str:
+    """Accuracy per backend, agreement per pair and, if localised, the per-op tables."""
+    dataset, n = result.dataset, result.n
+    lines = [f"\n{result.model} on {dataset['name']}/{dataset['split']}, n={n}"]
+    lines.append(f"  {'backend':<18} {'kernels':<34} {'accuracy':>9}")
+    for name, backend in result.backends.items():
+        correct = sum(p == y for p, y in zip(backend.predictions, result.labels, strict=True))
+        lines.append(
+            f"  {name:<18} {backend.kernels:<34} {backend.accuracy_pct:>8.2f}%  ({correct}/{n})"
+        )
+    if result.agreement:
+        lines.append("\nagreement (raw outputs):")
+    for pair in result.agreement:
+        lines.append(
+            f"  {pair['a']} vs {pair['b']}: {pair['identical_pct']:.2f}% identical, max diff "
+            f"{pair['max_diff_steps']} steps, top-1 agreement {pair['top1_agree_pct']:.2f}% "
+            f"({pair['top1_flips']} flips)"
+        )
+    for pair in result.agreement_ops:
+        lines.extend(_op_table(pair))
+    return "\n".join(lines)
+
+
+def _op_table(pair: dict[str, Any]) -> list[str]:
+    """Per-op agreement of one pair, its first divergence and, at a FULLY_CONNECTED, the
+    requantization rules that reproduce each backend."""
+    a, b, first = pair["a"], pair["b"], pair["first_divergence"]
+    lines = [f"\nper-op agreement {a} vs {b} (graph cut after each op):"]
+    lines.append(f"  {'op':>3}  {'name':<24} {'identical':>10}  max diff")
+    for op in pair["ops"]:
+        lines.append(
+            f"  {op['op_index']:>3}  {op['op_name']:<24} {op['identical_pct']:>9.2f}%  "
+            f"{op['max_diff_steps']}"
+        )
+    if first is None:
+        lines.append("  no divergence: identical after every op")
+        return lines
+    lines.append(f"  first divergence: op {first['op_index']} {first['op_name']}")
+    if first["op_name"] != "FULLY_CONNECTED":
+        return lines
+    if pair.get("fully_connected_error"):
+        lines.append(
+            f"  (FULLY_CONNECTED requantization not modelled: {pair['fully_connected_error']})"
+        )
+        return lines
+    table = pair["fully_connected_rules"]
+    for name in (a, b):
+        rules = [rule for rule, match in table.items() if match[name] == 100.0]
+        lines.append(
+            f"  {name} FULLY_CONNECTED is reproduced by: {'; '.join(rules) or 'no modelled rule'}"
+        )
+    return lines
