@@ -12,6 +12,16 @@ import pytest
 
 from host import data, zoo
 from host.attacks import ATTACKS, Oracle, make_attack
+from host.attacks.base import (
+    DecisionAttack,
+    FixedEpsilonAttack,
+    GradientAttack,
+    MinimizationAttack,
+    QueryAttack,
+    ScoreAttack,
+    TargetedAttack,
+)
+from host.attacks.criteria import Misclassification, TargetedMisclassification
 from host.attacks.oracles import QueryBudget, QueryBudgetExhausted
 from host.attacks.threat import (
     distortion,
@@ -104,6 +114,62 @@ def test_bad_attack_configuration_is_a_user_error() -> None:
         make_attack("deepfool", norm="linf")
     with pytest.raises(UserError, match="no parameter"):
         make_attack("pgd", iterations=3)
+
+
+def test_attack_types_carry_their_meaning() -> None:
+    """Each attack is fixed-eps or minimal, gradient or query; the flags follow from the types."""
+    fixed_eps = {"pgd", "fgsm", "autoattack", "square-linf", "square-l2"}
+    score, decision = {"zoo", "square-linf", "square-l2"}, {"boundary", "geoda", "hopskipjump"}
+    for name in ATTACKS:
+        attack = make_attack(name)
+        assert isinstance(attack, FixedEpsilonAttack) != isinstance(attack, MinimizationAttack)
+        assert isinstance(attack, GradientAttack) != isinstance(attack, QueryAttack)
+        assert attack.bounded == isinstance(attack, FixedEpsilonAttack)
+        assert attack.targeted == isinstance(attack, TargetedAttack) == (name == "jsma")
+        kinds = {GradientAttack: "gradient", ScoreAttack: "score", DecisionAttack: "decision"}
+        assert [kind for cls, kind in kinds.items() if isinstance(attack, cls)] == [attack.kind]
+        assert (name in fixed_eps) == isinstance(attack, FixedEpsilonAttack)
+        assert attack.kind == (
+            "score" if name in score else "decision" if name in decision else "gradient"
+        )
+        with pytest.raises(AttributeError):
+            attack.bounded = True
+    assert make_attack("pgd", max_iter=5).config() == {
+        "attack": "pgd",
+        "norm": "linf",
+        "params": {"max_iter": 5, "step_ratio": 0.1, "random_init": 0, "batch_size": 128},
+    }
+
+
+def test_criteria_decide_success() -> None:
+    predictions = np.array([3, 1, 2, 0])
+    untargeted = Misclassification([3, 2, 2, 1])
+    targeted = TargetedMisclassification([1, 1, 0, 0])
+    assert untargeted.is_adversarial(predictions).tolist() == [False, True, False, True]
+    assert targeted.is_adversarial(predictions).tolist() == [False, True, False, True]
+    assert untargeted[1:3].labels.tolist() == [2, 2] and len(targeted[[0, 3]]) == 2
+    assert bool(targeted[2].is_adversarial(0)) and not untargeted[0].is_adversarial(3)
+    assert isinstance(make_attack("pgd").criterion([1, 2]), Misclassification)
+    jsma = make_attack("jsma")
+    assert jsma.criterion([1, 2], [3, 4]).targets.tolist() == [3, 4]
+    with pytest.raises(UserError, match="targeted: give targets"):
+        jsma.criterion([1, 2])
+
+
+def test_a_criterion_replaces_labels(sample, float_oracle) -> None:
+    x, y = sample[0][:4], sample[1][:4]
+    attack = make_attack("fgsm")
+    (by_labels,) = attack(float_oracle, x, y, [EPS])
+    (by_criterion,) = attack(float_oracle, x, Misclassification(y), [EPS])
+    assert np.array_equal(by_labels.x_adv, by_criterion.x_adv)
+    assert np.array_equal(by_labels.success, by_criterion.success)
+    assert np.array_equal(
+        by_labels.success, by_labels.criterion.is_adversarial(by_labels.predictions)
+    )
+    with pytest.raises(UserError, match="pursues Misclassification"):
+        attack(float_oracle, x, TargetedMisclassification(y), [EPS])
+    with pytest.raises(UserError, match="eps-bounded"):
+        attack(float_oracle, x, y, [None])
 
 
 def test_lattice_erases_perturbations_under_half_a_step(sample) -> None:

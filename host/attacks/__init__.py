@@ -2,7 +2,7 @@
 
 from host.attacks import make_attack
 attack = make_attack("pgd", max_iter=20)
-results = attack(oracle, x, y, epsilons=[0.002, 0.004])
+results = attack(oracle, x, y, epsilons=[0.002, 0.004])  # y: labels or a Criterion
 """
 
 from __future__ import annotations
@@ -10,12 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from host.attacks.base import Attack, EpsResult
+from host.attacks.criteria import Criterion, Misclassification, TargetedMisclassification
 from host.attacks.gradient import EAD, FGSM, JSMA, PGD, AutoAttack, CarliniL2, CarliniLinf, DeepFool
 from host.attacks.oracles import Oracle
 from host.attacks.query import Boundary, GeoDA, HopSkipJump, SquareL2, SquareLinf, Zoo
 from host.errors import UserError
 
-__all__ = ["ATTACKS", "Attack", "EpsResult", "Oracle", "make_attack"]
+__all__ = [
+    "ATTACKS",
+    "Attack",
+    "Criterion",
+    "EpsResult",
+    "Misclassification",
+    "Oracle",
+    "TargetedMisclassification",
+    "make_attack",
+]
 
 ATTACKS: dict[str, type[Attack]] = {
     cls.name: cls

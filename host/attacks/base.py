@@ -1,23 +1,36 @@
-"""The attack interface: one object, called on (oracle, inputs, labels, epsilons).
+"""The attack interface: one object, called on (oracle, inputs, criterion, epsilons).
 
-Like Foolbox 3: ``attack(oracle, x, y, epsilons=[...])`` returns, for every eps, the raw examples,
-the examples the oracle receives (clipped, inside the eps ball, on the oracle's input lattice) and
-a success mask, plus queries per example. Bounded attacks run once per eps; minimal attacks
-(DeepFool, C&W, Boundary, ...) run once and are projected onto each eps ball (eps None: as is).
+Like Foolbox 3: ``attack(oracle, x, labels, epsilons=[...])`` returns, for every eps, the raw
+examples, the examples the oracle receives (clipped, inside the eps ball, on the oracle's input
+lattice) and a success mask, plus queries per example.
+
+An attack's classes say what it is (``isinstance`` tells):
+- ``FixedEpsilonAttack`` (PGD, FGSM, AutoAttack, Square) runs once per eps, inside its ball;
+  ``MinimizationAttack`` (DeepFool, JSMA, C&W, EAD, ZOO, Boundary, GeoDA, HopSkipJump) looks once
+  for the smallest perturbation, reported as found (eps None) and projected onto each eps ball.
+- ``GradientAttack`` (white-box, on the float model's logits) or ``QueryAttack`` (black-box,
+  counted queries): ``ScoreAttack`` (reads scores) or ``DecisionAttack`` (reads labels only).
+- ``TargetedAttack``: success is reaching a target class, not leaving the true label (its
+  criterion is ``TargetedMisclassification``, not ``Misclassification``).
+A concrete attack inherits one class of each pair and builds its ART attack in ``art_attack``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from host.attacks.oracles import Oracle
-from host.attacks.threat import clip01, project, to_lattice
+from host.attacks.criteria import Criterion, Misclassification, TargetedMisclassification
+from host.attacks.oracles import Oracle, QueryBudgetExhausted
+from host.attacks.threat import clip01, finite_difference_step, norm_order, project, to_lattice
 from host.errors import UserError
+
+Epsilons = Sequence[float | None]  # eps None: a minimal attack's result as found
 
 
 @dataclass
@@ -27,10 +40,11 @@ class EpsResult:
     eps: float | None
     x_raw: np.ndarray  # what the attack produced, in the box
     x_adv: np.ndarray  # what the oracle receives: in the eps ball, on its lattice
-    success: np.ndarray  # on the oracle (targeted: hit the target)
+    success: np.ndarray  # criterion.is_adversarial(predictions)
     predictions: np.ndarray  # the oracle's labels on x_adv
     queries: np.ndarray  # attack queries per example (0 for gradient attacks)
     invalid: np.ndarray  # the attack returned non-finite values (replaced by the original)
+    criterion: Criterion  # what success means, for judging any backend's predictions of x_adv
 
 
 def one_hot(labels: np.ndarray, nb_classes: int) -> np.ndarray:
@@ -51,14 +65,15 @@ def fix_seed(seed: int) -> None:
     tf.random.set_seed(seed)
 
 
+def no_queries(x: np.ndarray) -> np.ndarray:
+    return np.zeros(len(x), dtype=np.int64)
+
+
 class Attack(ABC):
     """An attack with its parameters (the paper's defaults, overridable)."""
 
     name: ClassVar[str]
-    kind: ClassVar[str]  # "gradient" (white-box), "score" or "decision" (black-box)
     norms: ClassVar[tuple[str, ...]]  # supported norms, the default first
-    bounded: ClassVar[bool]  # eps-bounded (run per eps) or minimal (run once)
-    targeted: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, norm: str | None = None, **params: Any) -> None:
@@ -76,6 +91,23 @@ class Attack(ABC):
             )
         self.params = {**self.defaults, **params}
 
+    @property
+    def bounded(self) -> bool:
+        """Eps-bounded (a FixedEpsilonAttack, run per eps) or minimal (run once)."""
+        return isinstance(self, FixedEpsilonAttack)
+
+    @property
+    def targeted(self) -> bool:
+        """Success is reaching a target class (a TargetedAttack)."""
+        return isinstance(self, TargetedAttack)
+
+    @property
+    def kind(self) -> str:
+        """``gradient`` (white-box), ``score`` or ``decision`` (black-box)."""
+        if isinstance(self, GradientAttack):
+            return "gradient"
+        return "score" if isinstance(self, ScoreAttack) else "decision"
+
     def config(self) -> dict[str, Any]:
         """Everything that defines the attack, for records."""
         return {"attack": self.name, "norm": self.norm, "params": self.params}
@@ -84,62 +116,188 @@ class Attack(ABC):
         """The parameters as run against ``oracle`` (the threat model may raise some)."""
         return dict(self.params)
 
-    @abstractmethod
-    def craft(
-        self, oracle: Oracle, x: np.ndarray, y: np.ndarray, eps: float | None, targets: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Run the attack: (examples in [0,1], queries per example)."""
+    def criterion(self, labels: Any, targets: Any = None) -> Criterion:
+        """What success means for this attack on examples with these labels (and targets)."""
+        return Misclassification(labels)
 
     def __call__(
         self,
         oracle: Oracle,
         x: np.ndarray,
-        y: np.ndarray,
-        epsilons: list[float | None],
+        criterion: Criterion | np.ndarray,
+        epsilons: Epsilons,
         seed: int = 0,
         targets: np.ndarray | None = None,
     ) -> list[EpsResult]:
-        """Attack x (labels y) for every eps; targets are needed by targeted attacks."""
-        x = clip01(x)
-        y = np.asarray(y, dtype=np.int64)
-        if self.targeted and targets is None:
-            raise UserError(f"attack {self.name} is targeted: give targets")
-        goal = np.asarray(targets, dtype=np.int64) if self.targeted else y
-        results = []
-        if self.bounded:
-            for eps in epsilons:
-                if eps is None:
-                    raise UserError(f"attack {self.name} is eps-bounded: give an eps")
-                fix_seed(seed_for(seed, self.name, eps))
-                if eps == 0:
-                    raw, queries = x.copy(), np.zeros(len(x), dtype=np.int64)
-                else:
-                    raw, queries = self.craft(oracle, x, y, float(eps), goal)
-                results.append(self._finish(oracle, x, y, goal, eps, raw, raw, queries))
-        else:
-            fix_seed(seed_for(seed, self.name))
-            raw, queries = self.craft(oracle, x, y, None, goal)
-            for eps in epsilons:
-                bounded = project(raw, x, self.norm, eps)
-                results.append(self._finish(oracle, x, y, goal, eps, raw, bounded, queries))
-        return results
+        """Attack x for every eps.
 
-    def _finish(self, oracle, x, y, goal, eps, raw, bounded, queries) -> EpsResult:
+        ``criterion``: a Criterion, or the true labels (then ``targets`` for a targeted attack).
+        """
+        if not isinstance(criterion, Criterion):
+            criterion = self.criterion(criterion, targets)
+        expected = TargetedMisclassification if self.targeted else Misclassification
+        if not isinstance(criterion, expected):
+            raise UserError(
+                f"attack {self.name} pursues {expected.__name__}, not {type(criterion).__name__}"
+            )
+        return self._run(oracle, clip01(x), criterion, epsilons, seed)
+
+    @abstractmethod
+    def _run(
+        self, oracle: Oracle, x: np.ndarray, criterion: Criterion, epsilons: Epsilons, seed: int
+    ) -> list[EpsResult]:
+        """Every eps's result (FixedEpsilonAttack or MinimizationAttack)."""
+
+    @abstractmethod
+    def generate(
+        self, oracle: Oracle, x: np.ndarray, criterion: Criterion, art: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Run the ART attack ``art``: (examples, queries per example) (GradientAttack or
+        QueryAttack)."""
+
+    def _result(
+        self,
+        oracle: Oracle,
+        x: np.ndarray,
+        criterion: Criterion,
+        eps: float | None,
+        raw: np.ndarray,
+        queries: np.ndarray,
+    ) -> EpsResult:
+        """Bring what the attack produced into the eps ball and onto the oracle's lattice."""
         raw = np.asarray(raw, dtype=np.float32)
         invalid = ~np.isfinite(raw.reshape(len(x), -1)).all(axis=1)
         raw = np.where(invalid.reshape(-1, *([1] * (x.ndim - 1))), x, raw)
-        bounded = np.where(invalid.reshape(-1, *([1] * (x.ndim - 1))), x, bounded)
-        if self.bounded:
-            bounded = project(bounded, x, self.norm, eps)
-        _, x_adv = to_lattice(oracle.backend, bounded)
+        _, x_adv = to_lattice(oracle.backend, project(raw, x, self.norm, eps))
         predictions = oracle.labels(x_adv)
-        success = predictions == goal if self.targeted else predictions != y
         return EpsResult(
             eps=eps,
             x_raw=clip01(raw),
             x_adv=x_adv,
-            success=success,
+            success=criterion.is_adversarial(predictions),
             predictions=predictions,
             queries=np.asarray(queries, dtype=np.int64),
             invalid=invalid,
+            criterion=criterion,
         )
+
+
+# ---------------------------------------------------------------- fixed eps or minimal
+
+
+class FixedEpsilonAttack(Attack):
+    """Runs once per eps and stays inside its ball; eps 0 returns the originals."""
+
+    @abstractmethod
+    def art_attack(self, oracle: Oracle, eps: float) -> Any:
+        """The ART attack against ``oracle`` inside the eps ball."""
+
+    def _run(
+        self, oracle: Oracle, x: np.ndarray, criterion: Criterion, epsilons: Epsilons, seed: int
+    ) -> list[EpsResult]:
+        bounded = [eps for eps in epsilons if eps is not None]
+        if len(bounded) < len(epsilons):
+            raise UserError(f"attack {self.name} is eps-bounded: give an eps")
+        results = []
+        for eps in bounded:
+            fix_seed(seed_for(seed, self.name, eps))
+            if eps == 0:
+                raw, queries = x.copy(), no_queries(x)
+            else:
+                art = self.art_attack(oracle, float(eps))
+                raw, queries = self.generate(oracle, x, criterion, art)
+            results.append(self._result(oracle, x, criterion, eps, raw, queries))
+        return results
+
+
+class MinimizationAttack(Attack):
+    """Looks once for the smallest adversarial perturbation; each eps projects it onto its ball
+    (eps None: as found)."""
+
+    @abstractmethod
+    def art_attack(self, oracle: Oracle) -> Any:
+        """The ART attack against ``oracle``."""
+
+    def _run(
+        self, oracle: Oracle, x: np.ndarray, criterion: Criterion, epsilons: Epsilons, seed: int
+    ) -> list[EpsResult]:
+        fix_seed(seed_for(seed, self.name))
+        raw, queries = self.generate(oracle, x, criterion, self.art_attack(oracle))
+        return [self._result(oracle, x, criterion, eps, raw, queries) for eps in epsilons]
+
+
+# ---------------------------------------------------------------- white-box or black-box
+
+
+class GradientAttack(Attack):
+    """White-box: crafted with the gradients of the float model's logits (no queries)."""
+
+    def generate(
+        self, oracle: Oracle, x: np.ndarray, criterion: Criterion, art: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        examples = art.generate(x, y=one_hot(criterion.classes, oracle.nb_classes))
+        return examples, no_queries(x)
+
+
+class QueryAttack(Attack):
+    """Black-box: every query goes through the oracle, counted per example and capped by its
+    budget; a call stopped by the budget keeps, per example, the closest adversarial query it
+    made (the original when none).
+
+    ``one_at_a_time``: run example by example, so each count is exact (ART runs decision attacks
+    and ZOO one image at a time anyway); else the whole chunk at once, each queried row counted
+    for the nearest original. ``finite_difference``: the parameter raised to at least one input
+    step of the oracle (below it, x + h and x - h quantize alike and estimates are zero).
+    """
+
+    one_at_a_time: ClassVar[bool] = True
+    finite_difference: ClassVar[str | None] = None
+
+    def effective_params(self, oracle: Oracle) -> dict[str, Any]:
+        params = dict(self.params)
+        if self.finite_difference is not None:
+            name = self.finite_difference
+            params[name] = finite_difference_step(params[name], oracle.step)
+        return params
+
+    def generate(
+        self, oracle: Oracle, x: np.ndarray, criterion: Criterion, art: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if not self.one_at_a_time:
+            return self._generate_counted(oracle, x, criterion, art)
+        runs = [
+            self._generate_counted(oracle, x[i : i + 1], criterion[i : i + 1], art)
+            for i in range(len(x))
+        ]
+        return np.concatenate([adv for adv, _ in runs]), np.concatenate([n for _, n in runs])
+
+    def _generate_counted(
+        self, oracle: Oracle, x: np.ndarray, criterion: Criterion, art: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One ART call on x; past the budget, the best adversarial query of each example."""
+        oracle.start(x, criterion, norm_order(self.norm))
+        try:
+            adv = art.generate(x, y=one_hot(criterion.classes, oracle.nb_classes))
+        except QueryBudgetExhausted:
+            adv = oracle.best
+        return adv, oracle.budget.counts.copy()
+
+
+class ScoreAttack(QueryAttack):
+    """Reads the oracle's scores (dequantized outputs)."""
+
+
+class DecisionAttack(QueryAttack):
+    """Reads only the oracle's top-1 label."""
+
+
+# ---------------------------------------------------------------- untargeted or targeted
+
+
+class TargetedAttack(Attack):
+    """Success is predicting a given target class (TargetedMisclassification)."""
+
+    def criterion(self, labels: Any, targets: Any = None) -> Criterion:
+        if targets is None:
+            raise UserError(f"attack {self.name} is targeted: give targets")
+        return TargetedMisclassification(targets)

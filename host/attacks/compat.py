@@ -8,4 +8,4 @@ import numpy as np
 def numpy_mat() -> None:
     """GeoDA calls ``np.mat``, removed in NumPy 2.0; ``np.asmatrix`` is the same function."""
     if not hasattr(np, "mat"):
-        np.mat = np.asmatrix
+        np.mat = np.asmatrix  # type: ignore[attr-defined]  # absent from NumPy 2

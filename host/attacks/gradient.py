@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from host.attacks.base import Attack, one_hot
+from host.attacks.base import FixedEpsilonAttack, GradientAttack, MinimizationAttack, TargetedAttack
+from host.attacks.oracles import Oracle
 from host.attacks.threat import norm_order
 
 
-def _none(x: np.ndarray) -> np.ndarray:
-    return np.zeros(len(x), dtype=np.int64)
-
-
-class PGD(Attack):
+class PGD(GradientAttack, FixedEpsilonAttack):
     """Projected gradient descent (Madry et al.); the paper: 20 iterations, step eps/10."""
 
     name = "pgd"
-    kind = "gradient"
     norms = ("linf", "l2", "l1")
-    bounded = True
     defaults = {"max_iter": 20, "step_ratio": 0.1, "random_init": 0, "batch_size": 128}
 
-    def craft(self, oracle, x, y, eps, targets):
+    def art_attack(self, oracle: Oracle, eps: float) -> Any:
         from art.attacks.evasion import ProjectedGradientDescent
 
         p = self.params
-        attack = ProjectedGradientDescent(
+        return ProjectedGradientDescent(
             oracle.whitebox(),
             norm=norm_order(self.norm),
             eps=eps,
@@ -35,44 +30,38 @@ class PGD(Attack):
             batch_size=p["batch_size"],
             verbose=False,
         )
-        return attack.generate(x, y=one_hot(y, oracle.nb_classes)), _none(x)
 
 
-class FGSM(Attack):
+class FGSM(GradientAttack, FixedEpsilonAttack):
     """Fast gradient sign method: one step of size eps."""
 
     name = "fgsm"
-    kind = "gradient"
     norms = ("linf", "l2", "l1")
-    bounded = True
     defaults = {"batch_size": 128}
 
-    def craft(self, oracle, x, y, eps, targets):
+    def art_attack(self, oracle: Oracle, eps: float) -> Any:
         from art.attacks.evasion import FastGradientMethod
 
-        attack = FastGradientMethod(
+        return FastGradientMethod(
             oracle.whitebox(),
             norm=norm_order(self.norm),
             eps=eps,
             batch_size=self.params["batch_size"],
         )
-        return attack.generate(x, y=one_hot(y, oracle.nb_classes)), _none(x)
 
 
-class DeepFool(Attack):
+class DeepFool(GradientAttack, MinimizationAttack):
     """DeepFool (L2, minimal); overshoot 0.02 as in the DeepFool paper (ART's 1e-6 stalls)."""
 
     name = "deepfool"
-    kind = "gradient"
     norms = ("l2",)
-    bounded = False
     defaults = {"max_iter": 100, "overshoot": 0.02, "nb_grads": 10, "batch_size": 64}
 
-    def craft(self, oracle, x, y, eps, targets):
+    def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import DeepFool as ArtDeepFool
 
         p = self.params
-        attack = ArtDeepFool(
+        return ArtDeepFool(
             oracle.whitebox(),
             max_iter=p["max_iter"],
             epsilon=p["overshoot"],
@@ -80,40 +69,26 @@ class DeepFool(Attack):
             batch_size=p["batch_size"],
             verbose=False,
         )
-        return attack.generate(x), _none(x)
 
 
-class JSMA(Attack):
+class JSMA(GradientAttack, MinimizationAttack, TargetedAttack):
     """Jacobian saliency map attack (L0, targeted: ART ignores true labels)."""
 
     name = "jsma"
-    kind = "gradient"
     norms = ("l0",)
-    bounded = False
-    targeted = True
     defaults = {"theta": 0.1, "gamma": 1.0, "batch_size": 64}
 
-    def craft(self, oracle, x, y, eps, targets):
+    def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import SaliencyMapMethod
 
-        p = self.params
-        attack = SaliencyMapMethod(
-            oracle.whitebox(),
-            theta=p["theta"],
-            gamma=p["gamma"],
-            batch_size=p["batch_size"],
-            verbose=False,
-        )
-        return attack.generate(x, y=one_hot(targets, oracle.nb_classes)), _none(x)
+        return SaliencyMapMethod(oracle.whitebox(), verbose=False, **self.params)
 
 
-class CarliniL2(Attack):
+class CarliniL2(GradientAttack, MinimizationAttack):
     """Carlini and Wagner L2 (ART defaults)."""
 
     name = "cw-l2"
-    kind = "gradient"
     norms = ("l2",)
-    bounded = False
     defaults = {
         "confidence": 0.0,
         "learning_rate": 0.01,
@@ -123,20 +98,17 @@ class CarliniL2(Attack):
         "batch_size": 64,
     }
 
-    def craft(self, oracle, x, y, eps, targets):
+    def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import CarliniL2Method
 
-        attack = CarliniL2Method(oracle.whitebox(), verbose=False, **self.params)
-        return attack.generate(x, y=one_hot(y, oracle.nb_classes)), _none(x)
+        return CarliniL2Method(oracle.whitebox(), verbose=False, **self.params)
 
 
-class CarliniLinf(Attack):
+class CarliniLinf(GradientAttack, MinimizationAttack):
     """Carlini and Wagner Linf (ART defaults; ART runs it one image at a time)."""
 
     name = "cw-linf"
-    kind = "gradient"
     norms = ("linf",)
-    bounded = False
     defaults = {
         "confidence": 0.0,
         "learning_rate": 0.01,
@@ -148,20 +120,17 @@ class CarliniLinf(Attack):
         "batch_size": 64,
     }
 
-    def craft(self, oracle, x, y, eps, targets):
+    def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import CarliniLInfMethod
 
-        attack = CarliniLInfMethod(oracle.whitebox(), verbose=False, **self.params)
-        return attack.generate(x, y=one_hot(y, oracle.nb_classes)), _none(x)
+        return CarliniLInfMethod(oracle.whitebox(), verbose=False, **self.params)
 
 
-class EAD(Attack):
+class EAD(GradientAttack, MinimizationAttack):
     """Elastic-net attack (L1; ART defaults)."""
 
     name = "ead"
-    kind = "gradient"
     norms = ("l1",)
-    bounded = False
     defaults = {
         "confidence": 0.0,
         "learning_rate": 0.01,
@@ -173,26 +142,23 @@ class EAD(Attack):
         "batch_size": 64,
     }
 
-    def craft(self, oracle, x, y, eps, targets):
+    def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import ElasticNet
 
-        attack = ElasticNet(oracle.whitebox(), verbose=False, **self.params)
-        return attack.generate(x, y=one_hot(y, oracle.nb_classes)), _none(x)
+        return ElasticNet(oracle.whitebox(), verbose=False, **self.params)
 
 
-class AutoAttack(Attack):
+class AutoAttack(GradientAttack, FixedEpsilonAttack):
     """AutoAttack (Croce and Hein): APGD-CE, APGD-DLR and Square, best per example.
 
     ART has no FAB; its default attack list also needs logits, which the white-box oracle gives.
     """
 
     name = "autoattack"
-    kind = "gradient"
     norms = ("linf", "l2")
-    bounded = True
     defaults = {"apgd_iter": 100, "apgd_restarts": 1, "square_iter": 5000, "batch_size": 128}
 
-    def craft(self, oracle, x, y, eps, targets):
+    def art_attack(self, oracle: Oracle, eps: float) -> Any:
         from art.attacks.evasion import AutoAttack as ArtAutoAttack
         from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
 
@@ -223,7 +189,6 @@ class AutoAttack(Attack):
                 verbose=False,
             )
         )
-        attack = ArtAutoAttack(
+        return ArtAutoAttack(
             classifier, norm=order, eps=eps, attacks=attacks, batch_size=p["batch_size"]
         )
-        return attack.generate(x, y=one_hot(y, oracle.nb_classes)), _none(x)

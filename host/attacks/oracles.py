@@ -8,10 +8,13 @@ goes past the query budget; the attacker then has the best adversarial query it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from host.attacks.criteria import Criterion, Misclassification
 from host.attacks.threat import step_of
 from host.backends import Backend
 from host.errors import UserError
@@ -174,11 +177,13 @@ class Oracle:
         self.step = step_of(backend)
         self.budget = QueryBudget(queries)
         self._float_path = float_path
-        self._whitebox = None
-        self._keras = None
-        self._x = self._goal = self.best = self.best_distance = None
-        self._targeted = False
+        self._whitebox: Any = None
+        self._keras: Callable[[np.ndarray], Any] | None = None
+        self._x = np.zeros((0,), dtype=np.float32)
+        self._criterion: Criterion = Misclassification([])
         self._order: float = 2
+        self.best = self._x.copy()
+        self.best_distance = np.zeros(0)
 
     def scores(self, x01: np.ndarray) -> np.ndarray:
         """Float scores of the backend (dequantized outputs), not counted as attack queries."""
@@ -198,19 +203,20 @@ class Oracle:
             model = keras.models.load_model(self._float_path, compile=False)
             spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
             self._keras = tf.function(lambda q: model(q, training=False), input_signature=[spec])
+        keras_model = self._keras
         q = self.backend.quantize(x01)  # pixels * input_range
-        outputs = [self._keras(q[i : i + 256]).numpy() for i in range(0, len(q), 256)]
+        outputs = [keras_model(q[i : i + 256]).numpy() for i in range(0, len(q), 256)]
         return np.concatenate(outputs).reshape(len(x01), -1)
 
     def labels(self, x01: np.ndarray) -> np.ndarray:
         return self.scores(x01).argmax(axis=1)
 
-    def start(self, x: np.ndarray, goal: np.ndarray, targeted: bool, order: float) -> None:
-        """Begin an attack call on originals x (goal: true labels, or targets when targeted)."""
+    def start(self, x: np.ndarray, criterion: Criterion, order: float) -> None:
+        """Begin an attack call on originals x; ``criterion`` says which queries are adversarial
+        and ``order`` (a norm) which of them is closest."""
         self.budget.start(x)
         self._x = np.asarray(x, dtype=np.float32)
-        self._goal = np.asarray(goal, dtype=np.int64)
-        self._targeted = targeted
+        self._criterion = criterion
         self._order = order
         self.best = self._x.copy()
         self.best_distance = np.full(len(x), np.inf)
@@ -221,9 +227,7 @@ class Oracle:
         owners = self.budget.owners(x01)
         self.budget.admit(owners)
         out = self.scores(x01)
-        labels = out.argmax(axis=1)
-        goal = self._goal[owners]
-        hits = np.flatnonzero(labels == goal if self._targeted else labels != goal)
+        hits = np.flatnonzero(self._criterion[owners].is_adversarial(out.argmax(axis=1)))
         for row in hits:
             owner = owners[row]
             delta = (x01[row] - self._x[owner]).ravel()
