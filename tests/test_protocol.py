@@ -1,15 +1,28 @@
-"""The host frame codec (host/protocol.py): COBS, CRC-32, frame checks, payload layouts."""
+"""The frame codecs: the host's (host/board/protocol.py) and the firmware's (firmware/app/frame.cc,
+built for the host) on the same vectors; COBS, CRC-32, frame checks, payload layouts."""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
+import os
+import shutil
 import struct
+import subprocess
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from host.board import protocol
-from host.board.protocol import FrameError, FrameType
+from host import zoo
+from host.board import firmware, platformio, protocol, wire
+from host.board.client import Device
+from host.board.protocol import FrameError, FrameType, NakReason
+from host.compiler.toolchain import CXX_FLAGS
+from host.errors import UserError
+from host.paths import BUILD, FIRMWARE
 
 
 @pytest.mark.parametrize(
@@ -109,10 +122,183 @@ def test_infer_payload() -> None:
 
 def test_client_without_firmware_is_a_user_error() -> None:
     """loop:// echoes the host's own frames back: never taken for an answer."""
-    from host.board.client import Device
-    from host.errors import UserError
-
     with pytest.raises(UserError, match="no tinyrobust firmware answers at loop://"):
         Device("loop://", retries=1, base_timeout=0.1)
     with pytest.raises(UserError, match="cannot open"):
         Device("nosuchscheme://x")
+
+
+# ---------------------------------------------------------------- one source for the wire format
+
+
+def test_layouts_give_the_spec_sizes_and_formats() -> None:
+    """The structs the host codec uses are the layouts of wire.py, with the sizes of the spec."""
+    assert protocol.HEADER.format == "<BBHI" and protocol.HEADER.size == 8
+    assert protocol.HELLO_FIXED.format == "<IB3xIHHIIII32s" and protocol.HELLO_FIXED.size == 64
+    assert protocol.TENSOR.format == "<BBH6ifiI" and protocol.TENSOR.size == 40
+    assert protocol.RESULT_HEADER.format == "<IhH" and protocol.BATCH_HEADER.format == "<HH"
+    assert wire.HELLO.field("model_sha256").offset == 32
+    assert protocol.OVERHEAD == 12 and len(protocol.STATS_FIELDS) == 6
+    with pytest.raises(ValueError, match="the spec says 4"):
+        wire.Layout("Broken", 4, [("a", "u32"), ("b", "u8")])
+
+
+def test_wire_header_declares_every_layout_and_enum() -> None:
+    header = wire.render_header()
+    for layout in wire.LAYOUTS:
+        assert f"constexpr uint32_t k{layout.c_name}Bytes = {layout.size};" in header
+        for field in layout.fields:
+            line = f"k{layout.c_name}{field.c_name}Offset = {field.offset};"
+            assert line in header
+    assert "kHelloMaxFrameOffset = 8;" in header and "kTensorDimsCount = 6;" in header
+    assert "enum NakReason : uint8_t {" in header and "kNakBadLength = 5," in header
+    assert "kCapCountsInstructions = 1u << 5," in header and "kNak = 0x92," in header
+
+
+def test_builds_get_the_generated_wire_header(tmp_path: Path, monkeypatch) -> None:
+    """QEMU builds (host/board/firmware.py) and PlatformIO sources (platformio.py) carry wire.h."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs arm-none-eabi-gcc")
+    image = firmware.build(firmware.TEST_MODEL, "qemu-an386")
+    assert (image.elf.parent / "generated" / "wire.h").read_text() == wire.render_header()
+    try:
+        zoo.model_file("mlperf-resnet8", "int8")
+    except UserError as error:
+        pytest.skip(str(error))
+    monkeypatch.setattr(platformio, "PIO_MODEL_DIR", tmp_path)
+    platformio.write_pio_sources("mlperf-resnet8", firmware.board("disco-f407vg"))
+    assert (tmp_path / "wire.h").read_text() == wire.render_header()
+    assert (tmp_path / "model.cc").is_file()
+
+
+# ---------------------------------------------------------------- the C++ codec on the host
+
+RUNNER = FIRMWARE / "app" / "host" / "frame_runner.cc"
+CODEC_SOURCES = [FIRMWARE / "app" / "frame.cc", RUNNER]
+CAPACITY = 4096  # the decoder's buffer: the device's max_frame
+
+
+@pytest.fixture(scope="module")
+def cxx_codec() -> Path:
+    """The firmware's frame codec built for the host with wire.h (cached under build/protocol)."""
+    if shutil.which("g++") is None:
+        pytest.skip("needs g++")
+    header = wire.render_header()
+    digest = hashlib.sha256(json.dumps(CXX_FLAGS).encode() + header.encode())
+    for source in [*CODEC_SOURCES, FIRMWARE / "app" / "frame.h"]:
+        digest.update(source.read_bytes())
+    directory = BUILD / "protocol" / digest.hexdigest()[:16]
+    executable = directory / "frame_runner"
+    if not executable.is_file():
+        wire.write_header(directory)
+        tmp = directory / f"frame_runner.{os.getpid()}.tmp"
+        command = ["g++", *CXX_FLAGS, f"-I{directory}", f"-I{FIRMWARE / 'app'}"]
+        result = subprocess.run(
+            [*command, *map(str, CODEC_SOURCES), "-o", str(tmp)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        tmp.replace(executable)
+    return executable
+
+
+def run_cxx(executable: Path, commands: list[str]) -> list[str]:
+    result = subprocess.run(
+        [str(executable)], input="\n".join(commands) + "\n", capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def _hex(data: bytes) -> str:
+    return data.hex() or "-"
+
+
+def _seq_where(predicate, frame_type: int, payload: bytes) -> int:
+    """The first seq whose raw frame (header, payload, CRC) satisfies ``predicate``."""
+    for seq in range(protocol.NO_SEQ):
+        raw = protocol.cobs_decode(protocol.encode_frame(frame_type, seq, payload)[:-1])
+        if predicate(raw):
+            return seq
+    raise AssertionError("no such seq")
+
+
+FULL = b"\x01" * 250  # after the header's last zero: 250 + 4 CRC bytes = one full block
+RANDOM = bytes(np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8))
+ENCODE_VECTORS = [
+    (FrameType.HELLO_REQUEST, 7, b""),
+    (FrameType.INFER, 0x1234, b"\x01\x02\x00\x03"),
+    (FrameType.LOG, 0, bytes(range(1, 255))),
+    (FrameType.RESULT, protocol.NO_SEQ, bytes(600)),
+    (FrameType.ECHO, 0xFFFE, RANDOM),
+    (FrameType.ERROR, 1, b"\x00"),
+    # a CRC that ends in a zero byte; a full 254-byte COBS block that ends the frame
+    (FrameType.LOG, _seq_where(lambda raw: raw[-1] == 0, FrameType.LOG, b"ab"), b"ab"),
+    (FrameType.LOG, _seq_where(lambda raw: 0 not in raw[8:], FrameType.LOG, FULL), FULL),
+]
+
+
+def test_cxx_encoder_matches_python(cxx_codec: Path) -> None:
+    commands = [f"encode {t} {seq} {_hex(p)}" for t, seq, p in ENCODE_VECTORS]
+    expected = [protocol.encode_frame(t, seq, p).hex() for t, seq, p in ENCODE_VECTORS]
+    assert run_cxx(cxx_codec, commands) == expected
+
+
+def _reencoded(raw: bytes) -> bytes:
+    return protocol.cobs_encode(raw) + b"\x00"
+
+
+def _decode_vectors() -> dict[str, tuple[int, bytes]]:
+    """Named byte streams (and the decoder's capacity): valid, truncated and broken frames."""
+    wires = [protocol.encode_frame(t, seq, p) for t, seq, p in ENCODE_VECTORS]
+    small = protocol.encode_frame(FrameType.INFER, 9, b"\x05\x00abc")
+    raw = protocol.cobs_decode(small[:-1])
+    bad_crc = raw[:-1] + bytes([raw[-1] ^ 0x01])
+    long_length = bytearray(raw[:-4])
+    long_length[4] += 1
+    bad_length = bytes(long_length) + struct.pack("<I", zlib.crc32(long_length))
+    vectors = {f"valid-{i}": (CAPACITY, w) for i, w in enumerate(wires)}
+    vectors |= {f"truncated-{k}": (CAPACITY, small[:k] + b"\x00") for k in (1, 2, 5, 9, 13, 16)}
+    vectors |= {
+        "bad-crc": (CAPACITY, _reencoded(bad_crc)),
+        "bad-cobs": (CAPACITY, b"\x05\x01\x02\x00"),
+        "too-short": (CAPACITY, _reencoded(b"\x01\x02\x03")),
+        "too-long": (64, wires[3]),
+        "exactly-max": (len(raw), small),
+        "bad-length": (CAPACITY, _reencoded(bad_length)),
+        "empty": (CAPACITY, b"\x00\x00"),
+        "resync": (CAPACITY, b"\x13\x37garbage\x00" + small + b"\xff\xfe\x00\x00" + small),
+    }
+    for i in range(len(small) - 1):  # every byte corrupted (a new zero splits the frame)
+        broken = bytearray(small)
+        broken[i] ^= 0x40
+        vectors[f"flip-{i}"] = (CAPACITY, bytes(broken))
+    return vectors
+
+
+def python_verdicts(capacity: int, stream: bytes) -> list[str]:
+    """What the host codec says of each chunk of ``stream``, in the runner's words."""
+    verdicts = []
+    for chunk in stream.split(b"\x00")[:-1]:  # bytes after the last 0x00 are still pending
+        if not chunk:
+            verdicts.append("empty")
+            continue
+        try:
+            frame = protocol.decode_frame(chunk, max_frame=capacity)
+        except FrameError as error:
+            verdicts.append(f"nak {int(error.reason or 0)}")
+        else:
+            verdicts.append(f"frame {frame.type} {frame.seq} {_hex(frame.payload)}")
+    return verdicts
+
+
+def test_cxx_decoder_matches_python(cxx_codec: Path) -> None:
+    vectors = _decode_vectors()
+    commands = [f"decode {capacity} {_hex(stream)}" for capacity, stream in vectors.values()]
+    lines = iter(run_cxx(cxx_codec, commands))
+    cxx = {name: list(itertools.takewhile(lambda line: line != "end", lines)) for name in vectors}
+    python = {
+        name: python_verdicts(capacity, stream) for name, (capacity, stream) in vectors.items()
+    }
+    assert cxx == python
+    naks = {verdict for verdicts in python.values() for verdict in verdicts if "nak" in verdict}
+    assert naks == {f"nak {int(reason)}" for reason in NakReason}  # every reason is exercised

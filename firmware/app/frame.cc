@@ -1,8 +1,6 @@
 // Frame layer: CRC-32, little-endian helpers, streaming COBS decoder and encoder.
 #include "frame.h"
 
-#include "board.h"
-
 namespace tr {
 
 uint32_t Crc32(uint32_t crc, const uint8_t* data, size_t n) {
@@ -75,7 +73,7 @@ FrameDecoder::Status FrameDecoder::Finish() {
     return kEmpty;  // two delimiters in a row: nothing to answer
   }
   if (len_ >= kHeaderBytes) {
-    rejected_seq_ = GetU16(buf_ + 2);
+    rejected_seq_ = GetU16(buf_ + kHeaderSeqOffset);
   }
   if (left_ != 0) {
     reason_ = kNakBadCobs;
@@ -89,7 +87,7 @@ FrameDecoder::Status FrameDecoder::Finish() {
     reason_ = kNakTooShort;
     return kRejected;
   }
-  uint32_t length = GetU32(buf_ + 4);
+  uint32_t length = GetU32(buf_ + kHeaderLengthOffset);
   if (length != len_ - kFrameOverhead) {
     reason_ = kNakBadLength;
     return kRejected;
@@ -98,25 +96,25 @@ FrameDecoder::Status FrameDecoder::Finish() {
     reason_ = kNakBadCrc;
     return kRejected;
   }
-  frame_.version = buf_[0];
-  frame_.type = buf_[1];
-  frame_.seq = GetU16(buf_ + 2);
+  frame_.version = buf_[kHeaderVersionOffset];
+  frame_.type = buf_[kHeaderTypeOffset];
+  frame_.seq = GetU16(buf_ + kHeaderSeqOffset);
   frame_.length = length;
   frame_.payload = buf_ + kHeaderBytes;
   return kFrameReady;
 }
 
 uint32_t SealFrame(uint8_t* buffer, uint8_t type, uint16_t seq, uint32_t length) {
-  buffer[0] = kProtocolVersion;
-  buffer[1] = type;
-  PutU16(buffer + 2, seq);
-  PutU32(buffer + 4, length);
+  buffer[kHeaderVersionOffset] = kProtocolVersion;
+  buffer[kHeaderTypeOffset] = type;
+  PutU16(buffer + kHeaderSeqOffset, seq);
+  PutU32(buffer + kHeaderLengthOffset, length);
   uint32_t crc = Crc32(0, buffer, kHeaderBytes + length);
   PutU32(buffer + kHeaderBytes + length, crc);
   return kFrameOverhead + length;
 }
 
-void SendEncoded(const uint8_t* raw, uint32_t n) {
+void SendEncoded(const uint8_t* raw, uint32_t n, ByteSink sink) {
   uint32_t start = 0;
   for (;;) {
     // One block: up to 254 non-zero bytes, ended by a zero or by the end of the frame.
@@ -125,8 +123,8 @@ void SendEncoded(const uint8_t* raw, uint32_t n) {
       end++;
     }
     uint8_t code = static_cast<uint8_t>(end - start + 1);
-    tr_uart_write(&code, 1);
-    tr_uart_write(raw + start, end - start);
+    sink(&code, 1);
+    sink(raw + start, end - start);
     if (end >= n) {
       break;
     }
@@ -137,12 +135,12 @@ void SendEncoded(const uint8_t* raw, uint32_t n) {
     start = end + 1;  // the block ended at a zero
     if (start == n) {
       uint8_t last = 1;  // the frame ended in a zero: an empty final block carries it
-      tr_uart_write(&last, 1);
+      sink(&last, 1);
       break;
     }
   }
   uint8_t delimiter = 0;
-  tr_uart_write(&delimiter, 1);
+  sink(&delimiter, 1);
 }
 
 }  // namespace tr

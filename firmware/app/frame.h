@@ -1,52 +1,17 @@
 // Frame layer of the UART protocol (docs/protocol.md): header, CRC-32, streaming COBS.
+// The wire constants, enums and offsets come from wire.h, generated into every build from
+// host/board/wire.py.
 #ifndef TINYROBUST_APP_FRAME_H_
 #define TINYROBUST_APP_FRAME_H_
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire.h"
+
 namespace tr {
 
-constexpr uint8_t kProtocolVersion = 1;
-constexpr uint32_t kHeaderBytes = 8;  // version u8, type u8, seq u16, length u32
-constexpr uint32_t kCrcBytes = 4;
 constexpr uint32_t kFrameOverhead = kHeaderBytes + kCrcBytes;
-constexpr uint16_t kNoSeq = 0xFFFF;
-
-// Frame types: host to device below 0x80, device to host from 0x80.
-enum FrameType : uint8_t {
-  kHelloRequest = 0x01,
-  kInfer = 0x02,
-  kStatsRequest = 0x03,
-  kReset = 0x04,
-  kEcho = 0x05,
-  kHello = 0x81,
-  kResult = 0x82,
-  kStats = 0x83,
-  kResetAck = 0x84,
-  kEchoReply = 0x85,
-  kLog = 0x90,
-  kError = 0x91,
-  kNak = 0x92,
-};
-
-// Why a frame was refused (NAK payload).
-enum NakReason : uint8_t {
-  kNakBadCrc = 1,
-  kNakBadCobs = 2,
-  kNakTooShort = 3,
-  kNakTooLong = 4,
-  kNakBadLength = 5,
-};
-
-// Errors on a well-formed frame (ERROR payload).
-enum ErrorCode : uint16_t {
-  kErrUnknownType = 1,
-  kErrBadVersion = 2,
-  kErrBadPayload = 3,
-  kErrBatchTooLarge = 4,
-  kErrEngine = 5,
-};
 
 // CRC-32 with the zlib polynomial (reflected 0xEDB88320), continued from a previous value.
 uint32_t Crc32(uint32_t crc, const uint8_t* data, size_t n);
@@ -95,8 +60,11 @@ class FrameDecoder {
 // Writes header and CRC around a payload already at buffer + kHeaderBytes; returns frame size.
 uint32_t SealFrame(uint8_t* buffer, uint8_t type, uint16_t seq, uint32_t length);
 
-// COBS-encodes a sealed frame and writes it, then the 0x00 delimiter, to the UART.
-void SendEncoded(const uint8_t* raw, uint32_t n);
+// Where encoded bytes go: the board's UART (tr_uart_write), a buffer or stdout in host tests.
+using ByteSink = void (*)(const uint8_t* data, uint32_t n);
+
+// COBS-encodes a sealed frame and writes it, then the 0x00 delimiter, to the sink.
+void SendEncoded(const uint8_t* raw, uint32_t n, ByteSink sink);
 
 }  // namespace tr
 

@@ -24,16 +24,18 @@
 namespace tr {
 namespace {
 
-constexpr uint32_t kCapBatch = 1u << 0;
-constexpr uint32_t kCapStats = 1u << 1;
-constexpr uint32_t kCapReset = 1u << 2;
-constexpr uint32_t kCapCache = 1u << 3;
-constexpr uint32_t kCapLog = 1u << 4;
-constexpr uint32_t kCapCountsInstructions = 1u << 5;
-constexpr uint32_t kBatchHeaderBytes = 4;   // count u16, reserved u16
-constexpr uint32_t kResultHeaderBytes = 8;  // counter u32, argmax i16, status u16
 constexpr uint32_t kMaxBatch = 255;
 constexpr uint32_t kControlBytes = 512;
+constexpr uint32_t kMaxStringBytes = 63;  // each HELLO string is cut to this many bytes
+
+// The engine's structs hold what the wire carries.
+static_assert(sizeof(tr_model.sha256) == kHelloModelSha256Count, "model hash size");
+static_assert(sizeof(tr_model.input.dims) / sizeof(tr_model.input.dims[0]) == kTensorDimsCount,
+              "tensor rank limit");
+// The control buffer holds the longest HELLO: fixed part, two tensors, three strings.
+static_assert(kControlBytes >=
+                  kFrameOverhead + kHelloBytes + 2 * kTensorBytes + 3 * (1 + kMaxStringBytes),
+              "control buffer too small for HELLO");
 
 alignas(8) uint8_t rx_buffer[TR_RX_BUFFER_BYTES];
 alignas(8) uint8_t tx_buffer[TR_TX_BUFFER_BYTES];  // the last INFER answer, kept as the cache
@@ -66,25 +68,27 @@ uint32_t MaxBatch() {
   return batch < kMaxBatch ? batch : kMaxBatch;
 }
 
+void Send(const uint8_t* raw, uint32_t n) { SendEncoded(raw, n, tr_uart_write); }
+
 void SendControl(uint8_t type, uint16_t seq, uint32_t length) {
-  SendEncoded(control_buffer, SealFrame(control_buffer, type, seq, length));
+  Send(control_buffer, SealFrame(control_buffer, type, seq, length));
 }
 
 void SendNak(NakReason reason, uint16_t seq) {
   uint8_t* p = control_buffer + kHeaderBytes;
-  p[0] = reason;
-  p[1] = 0;
-  PutU16(p + 2, seq);
-  SendControl(kNak, seq, 4);
+  p[kNakReasonOffset] = reason;
+  p[kNakReservedOffset] = 0;
+  PutU16(p + kNakSeqOffset, seq);
+  SendControl(kNak, seq, kNakBytes);
 }
 
 void SendText(uint8_t type, uint16_t seq, uint16_t code, const char* text) {
   uint8_t* p = control_buffer + kHeaderBytes;
   uint32_t n = 0;
   if (type == kError) {
-    PutU16(p, code);
-    PutU16(p + 2, seq);
-    n = 4;
+    PutU16(p + kErrorCodeOffset, code);
+    PutU16(p + kErrorSeqOffset, seq);
+    n = kErrorBytes;
     stats.errors++;
   }
   uint32_t text_bytes = strlen(text);
@@ -96,23 +100,24 @@ void SendText(uint8_t type, uint16_t seq, uint16_t code, const char* text) {
 }
 
 uint8_t* PutTensor(uint8_t* p, const tr_tensor_info& t) {
-  p[0] = static_cast<uint8_t>(t.type);
-  p[1] = static_cast<uint8_t>(t.rank);
-  PutU16(p + 2, 0);
-  for (int i = 0; i < 6; i++) {
-    PutU32(p + 4 + 4 * i, static_cast<uint32_t>(i < t.rank ? t.dims[i] : 0));
+  p[kTensorTypeOffset] = static_cast<uint8_t>(t.type);
+  p[kTensorRankOffset] = static_cast<uint8_t>(t.rank);
+  PutU16(p + kTensorReservedOffset, 0);
+  for (int i = 0; i < static_cast<int>(kTensorDimsCount); i++) {
+    uint32_t dim = static_cast<uint32_t>(i < t.rank ? t.dims[i] : 0);
+    PutU32(p + kTensorDimsOffset + sizeof(int32_t) * i, dim);
   }
   uint32_t scale_bits;
-  memcpy(&scale_bits, &t.scale, 4);
-  PutU32(p + 28, scale_bits);
-  PutU32(p + 32, static_cast<uint32_t>(t.zero_point));
-  PutU32(p + 36, t.bytes);
-  return p + 40;
+  memcpy(&scale_bits, &t.scale, sizeof(scale_bits));
+  PutU32(p + kTensorScaleOffset, scale_bits);
+  PutU32(p + kTensorZeroPointOffset, static_cast<uint32_t>(t.zero_point));
+  PutU32(p + kTensorBytesOffset, t.bytes);
+  return p + kTensorBytes;
 }
 
 uint8_t* PutString(uint8_t* p, const char* s) {
   size_t n = strlen(s);
-  n = n > 63 ? 63 : n;
+  n = n > kMaxStringBytes ? kMaxStringBytes : n;
   p[0] = static_cast<uint8_t>(n);
   memcpy(p + 1, s, n);
   return p + 1 + n;
@@ -124,18 +129,17 @@ void SendHello(uint16_t seq, bool boot) {
   if (tr_counter_is_instructions()) {
     caps |= kCapCountsInstructions;
   }
-  PutU32(p, caps);
-  p[4] = boot ? 1 : 0;
-  p[5] = p[6] = p[7] = 0;
-  PutU32(p + 8, sizeof(rx_buffer));
-  PutU16(p + 12, static_cast<uint16_t>(MaxBatch()));
-  PutU16(p + 14, 0);
-  PutU32(p + 16, tr_model.arena_bytes);
-  PutU32(p + 20, tr_model.weight_bytes);
-  PutU32(p + 24, tr_model.op_count);
-  PutU32(p + 28, tr_cpu_hz());
-  memcpy(p + 32, tr_model.sha256, 32);
-  uint8_t* q = PutTensor(p + 64, tr_model.input);
+  memset(p, 0, kHelloBytes);  // the reserved fields
+  PutU32(p + kHelloCapabilitiesOffset, caps);
+  p[kHelloBootOffset] = boot ? 1 : 0;
+  PutU32(p + kHelloMaxFrameOffset, sizeof(rx_buffer));
+  PutU16(p + kHelloMaxBatchOffset, static_cast<uint16_t>(MaxBatch()));
+  PutU32(p + kHelloArenaBytesOffset, tr_model.arena_bytes);
+  PutU32(p + kHelloWeightBytesOffset, tr_model.weight_bytes);
+  PutU32(p + kHelloOpCountOffset, tr_model.op_count);
+  PutU32(p + kHelloCpuHzOffset, tr_cpu_hz());
+  memcpy(p + kHelloModelSha256Offset, tr_model.sha256, kHelloModelSha256Count);
+  uint8_t* q = PutTensor(p + kHelloBytes, tr_model.input);
   q = PutTensor(q, tr_model.output);
   q = PutString(q, tr_board_name());
   q = PutString(q, TR_ENGINE_NAME);
@@ -145,22 +149,24 @@ void SendHello(uint16_t seq, bool boot) {
 
 void SendStats(uint16_t seq) {
   uint8_t* p = control_buffer + kHeaderBytes;
+  // In the order of the Stats layout (host/board/wire.py).
   const uint32_t values[] = {stats.frames_ok,  stats.frames_rejected, stats.inferences,
                              stats.cache_hits, stats.errors,          stats.last_count};
+  static_assert(sizeof(values) == kStatsBytes, "one u32 per Stats field");
   for (uint32_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
-    PutU32(p + 4 * i, values[i]);
+    PutU32(p + kStatsFramesOkOffset + sizeof(uint32_t) * i, values[i]);
   }
-  SendControl(kStats, seq, sizeof(values));
+  SendControl(kStats, seq, kStatsBytes);
 }
 
 int16_t Argmax(const uint8_t* out) {
   const tr_tensor_info& t = tr_model.output;
-  uint32_t n = t.type == 2 ? t.bytes / 2 : t.bytes;
+  uint32_t n = t.type == kTensorInt16 ? t.bytes / 2 : t.bytes;
   int32_t best = 0;
   int32_t best_value = INT32_MIN;
   for (uint32_t i = 0; i < n; i++) {
     int32_t v;
-    if (t.type == 2) {
+    if (t.type == kTensorInt16) {
       int16_t x;
       memcpy(&x, out + 2 * i, 2);
       v = x;
@@ -178,14 +184,14 @@ int16_t Argmax(const uint8_t* out) {
 void HandleInfer(const Frame& f, uint32_t request_crc) {
   if (cache.valid && cache.seq == f.seq && cache.request_crc == request_crc) {
     stats.cache_hits++;
-    SendEncoded(tx_buffer, cache.frame_bytes);
+    Send(tx_buffer, cache.frame_bytes);
     return;
   }
   if (f.length < kBatchHeaderBytes) {
     SendText(kError, f.seq, kErrBadPayload, "INFER payload shorter than its header");
     return;
   }
-  uint32_t count = GetU16(f.payload);
+  uint32_t count = GetU16(f.payload + kBatchHeaderCountOffset);
   if (count == 0 || count > MaxBatch()) {
     SendText(kError, f.seq, kErrBatchTooLarge, "INFER count is 0 or above max_batch");
     return;
@@ -196,8 +202,8 @@ void HandleInfer(const Frame& f, uint32_t request_crc) {
   }
   cache.valid = false;
   uint8_t* out = tx_buffer + kHeaderBytes;
-  PutU16(out, static_cast<uint16_t>(count));
-  PutU16(out + 2, 0);
+  PutU16(out + kBatchHeaderCountOffset, static_cast<uint16_t>(count));
+  PutU16(out + kBatchHeaderReservedOffset, 0);
   uint8_t* slot = out + kBatchHeaderBytes;
   const uint8_t* in = f.payload + kBatchHeaderBytes;
   for (uint32_t i = 0; i < count; i++) {
@@ -208,9 +214,10 @@ void HandleInfer(const Frame& f, uint32_t request_crc) {
     uint32_t clipped = count_value > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<uint32_t>(count_value);
     stats.inferences++;
     stats.last_count = clipped;
-    PutU32(slot, clipped);
-    PutU16(slot + 4, static_cast<uint16_t>(status == 0 ? Argmax(result) : -1));
-    PutU16(slot + 6, static_cast<uint16_t>(status));
+    PutU32(slot + kResultHeaderCounterOffset, clipped);
+    PutU16(slot + kResultHeaderArgmaxOffset,
+           static_cast<uint16_t>(status == 0 ? Argmax(result) : -1));
+    PutU16(slot + kResultHeaderStatusOffset, static_cast<uint16_t>(status));
     in += tr_model.input.bytes;
     slot = result + tr_model.output.bytes;
   }
@@ -219,7 +226,7 @@ void HandleInfer(const Frame& f, uint32_t request_crc) {
   cache.seq = f.seq;
   cache.request_crc = request_crc;
   cache.valid = true;
-  SendEncoded(tx_buffer, cache.frame_bytes);
+  Send(tx_buffer, cache.frame_bytes);
 }
 
 void HandleFrame(const Frame& f, uint32_t request_crc) {
@@ -239,9 +246,9 @@ void HandleFrame(const Frame& f, uint32_t request_crc) {
       SendStats(f.seq);
       break;
     case kEcho:  // transfer without compute: the host times the link with it
-      PutU32(control_buffer + kHeaderBytes, f.length);
-      PutU32(control_buffer + kHeaderBytes + 4, request_crc);
-      SendControl(kEchoReply, f.seq, 8);
+      PutU32(control_buffer + kHeaderBytes + kEchoReplyLengthOffset, f.length);
+      PutU32(control_buffer + kHeaderBytes + kEchoReplyCrcOffset, request_crc);
+      SendControl(kEchoReply, f.seq, kEchoReplyBytes);
       break;
     case kReset:
       SendControl(kResetAck, f.seq, 0);

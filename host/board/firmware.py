@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from host import compiler, datafile, zoo
+from host.board import wire
 from host.errors import UserError
 from host.paths import BUILD, FIRMWARE, REPO_ROOT
 from host.tflite import check_model_bytes, read_model_bytes
@@ -272,14 +273,16 @@ def _build_into(
         model_dir.mkdir()
         model_sources = _generate_model(model, path, model_dir)
     sources = _sources(entry, with_engine=path is not None) + model_sources
+    wire_header = wire.write_header(tmp / "generated")  # from host/board/wire.py
     include_dirs = [
         FIRMWARE / "app",
         FIRMWARE / "engine",
         FIRMWARE / "boards" / "common",
         FIRMWARE / "boards" / entry.family,
         model_dir,
+        wire_header.parent,
     ]
-    headers = _headers_hash()
+    headers = _headers_hash() + hashlib.sha256(wire_header.read_bytes()).hexdigest()
 
     def compile_one(source: Path) -> Path:
         # The app sees the buffer sizes, the board code its options, the engine and the model

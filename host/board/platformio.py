@@ -1,8 +1,9 @@
 """Real boards (and the emulated ones, on request) built and uploaded through PlatformIO.
 
-PlatformIO builds the sources platformio.ini names plus the model source written here to
-``build/pio/model/``; ``platformio run -e ENV -t upload`` flashes it (for QEMU environments the
-local platform's "upload" starts the emulator).
+PlatformIO builds the sources platformio.ini names plus the model source and the wire-format
+header (``wire.h``, from host/board/wire.py) written here to ``build/pio/model/``;
+``platformio run -e ENV -t upload`` flashes it (for QEMU environments the local platform's
+"upload" starts the emulator).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from host.board import firmware
+from host.board import firmware, wire
 from host.compiler import compile_model
 from host.errors import UserError
 from host.paths import BUILD, REPO_ROOT
@@ -21,13 +22,14 @@ PIO_MODEL_DIR = BUILD / "pio" / "model"
 
 
 def write_pio_sources(model: str, board: firmware.Board) -> Path:
-    """Write the model source and the buffer sizes where platformio.ini looks for them."""
+    """Write the model source, wire.h and the buffer sizes where platformio.ini looks for them."""
     path = firmware.model_path(model)
     if path is None:
         raise UserError("the test model runs only on the emulated boards")
     PIO_MODEL_DIR.mkdir(parents=True, exist_ok=True)
     compiled = compile_model(path, name=model)
     (PIO_MODEL_DIR / "model.cc").write_text(compiled.source)
+    wire.write_header(PIO_MODEL_DIR)
     rx, tx = firmware.buffer_bytes(path, board)
     (PIO_MODEL_DIR / "tr_build_config.h").write_text(
         "// Written by host.flash for PlatformIO builds.\n"

@@ -7,80 +7,44 @@ covers header and payload. This module is pure: no I/O.
 
 from __future__ import annotations
 
-import enum
 import struct
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-VERSION = 1
-HEADER = struct.Struct("<BBHI")
-CRC = struct.Struct("<I")
+from host.board import wire
+from host.board.wire import NO_SEQ as NO_SEQ
+from host.board.wire import VERSION as VERSION
+from host.board.wire import Capability as Capability
+from host.board.wire import ErrorCode as ErrorCode
+from host.board.wire import FrameType as FrameType
+from host.board.wire import NakReason as NakReason
+from host.board.wire import TensorType
+
+HEADER = wire.HEADER.struct
+CRC = wire.CRC.struct
 OVERHEAD = HEADER.size + CRC.size
-NO_SEQ = 0xFFFF
-BATCH_HEADER = struct.Struct("<HH")  # count, reserved
-RESULT_HEADER = struct.Struct("<IhH")  # counter, argmax, status
-TENSOR = struct.Struct("<BBH6ifiI")  # type, rank, reserved, dims, scale, zero point, bytes
-HELLO_FIXED = struct.Struct("<IB3xIHHIIII32s")
-STATS_FIELDS = (
-    "frames_ok",
-    "frames_rejected",
-    "inferences",
-    "cache_hits",
-    "errors",
-    "last_count",
-)
+BATCH_HEADER = wire.BATCH_HEADER.struct  # count, reserved
+RESULT_HEADER = wire.RESULT_HEADER.struct  # counter, argmax, status
+TENSOR = wire.TENSOR.struct  # type, rank, reserved, dims, scale, zero point, bytes
+HELLO_FIXED = wire.HELLO.struct
+STATS_FIELDS = wire.STATS.names
+MAX_RANK = wire.TENSOR.field("dims").count
 
-
-class FrameType(enum.IntEnum):
-    """Frame types: host to device below 0x80, device to host from 0x80."""
-
-    HELLO_REQUEST = 0x01
-    INFER = 0x02
-    STATS_REQUEST = 0x03
-    RESET = 0x04
-    ECHO = 0x05
-    HELLO = 0x81
-    RESULT = 0x82
-    STATS = 0x83
-    RESET_ACK = 0x84
-    ECHO_REPLY = 0x85
-    LOG = 0x90
-    ERROR = 0x91
-    NAK = 0x92
-
-
-class NakReason(enum.IntEnum):
-    BAD_CRC = 1
-    BAD_COBS = 2
-    TOO_SHORT = 3
-    TOO_LONG = 4
-    BAD_LENGTH = 5
-
-
-class ErrorCode(enum.IntEnum):
-    UNKNOWN_TYPE = 1
-    BAD_VERSION = 2
-    BAD_PAYLOAD = 3
-    BATCH_TOO_LARGE = 4
-    ENGINE = 5
-
-
-class Capability(enum.IntFlag):
-    BATCH = 1 << 0
-    STATS = 1 << 1
-    RESET = 1 << 2
-    CACHE = 1 << 3
-    LOG = 1 << 4
-    COUNTS_INSTRUCTIONS = 1 << 5
-
-
-DTYPES = {1: np.dtype(np.int8), 2: np.dtype(np.int16)}
+DTYPES: dict[int, np.dtype] = {
+    TensorType.INT8: np.dtype(np.int8),
+    TensorType.INT16: np.dtype(np.int16),
+}
 
 
 class FrameError(ValueError):
-    """Bytes between two delimiters that are not a valid frame."""
+    """Bytes between two delimiters that are not a valid frame (``reason``: the device's NAK
+    reason for them), or a payload that does not decode (``reason`` None)."""
+
+    def __init__(self, message: str, reason: NakReason | None = None):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -119,10 +83,10 @@ def cobs_decode(data: bytes) -> bytes:
     while i < len(data):
         code = data[i]
         if code == 0:
-            raise FrameError("zero byte inside a COBS frame")
+            raise FrameError("zero byte inside a COBS frame", NakReason.BAD_COBS)
         end = i + code
         if end > len(data):
-            raise FrameError("COBS block runs past the end of the frame")
+            raise FrameError("COBS block runs past the end of the frame", NakReason.BAD_COBS)
         out += data[i + 1 : end]
         i = end
         if code != 0xFF and i < len(data):
@@ -136,17 +100,29 @@ def encode_frame(frame_type: int, seq: int, payload: bytes = b"") -> bytes:
     return cobs_encode(raw + CRC.pack(zlib.crc32(raw))) + b"\x00"
 
 
-def decode_frame(encoded: bytes) -> Frame:
-    """The frame in ``encoded`` (the bytes between two delimiters); FrameError when invalid."""
+def decode_frame(encoded: bytes, max_frame: int | None = None) -> Frame:
+    """The frame in ``encoded`` (the bytes between two delimiters); FrameError when invalid.
+
+    The checks and their order are the device's (firmware/app/frame.cc), so the error's
+    ``reason`` is the NAK the device sends; ``max_frame`` bounds the decoded bytes as the
+    device's receive buffer does.
+    """
     raw = cobs_decode(encoded)
+    if max_frame is not None and len(raw) > max_frame:
+        raise FrameError(f"frame of {len(raw)} bytes exceeds {max_frame}", NakReason.TOO_LONG)
     if len(raw) < OVERHEAD:
-        raise FrameError(f"frame of {len(raw)} bytes is shorter than its header and CRC")
+        raise FrameError(
+            f"frame of {len(raw)} bytes is shorter than its header and CRC", NakReason.TOO_SHORT
+        )
     version, frame_type, seq, length = HEADER.unpack_from(raw)
     if length != len(raw) - OVERHEAD:
-        raise FrameError(f"length field {length} does not match {len(raw) - OVERHEAD} bytes")
+        raise FrameError(
+            f"length field {length} does not match {len(raw) - OVERHEAD} bytes",
+            NakReason.BAD_LENGTH,
+        )
     (crc,) = CRC.unpack_from(raw, len(raw) - CRC.size)
     if zlib.crc32(raw[: -CRC.size]) != crc:
-        raise FrameError("bad CRC")
+        raise FrameError("bad CRC", NakReason.BAD_CRC)
     return Frame(frame_type, seq, raw[HEADER.size : -CRC.size], version)
 
 
@@ -160,7 +136,7 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[Frame]:
         """Frames completed by ``data``; invalid chunks are counted and dropped."""
-        frames = []
+        frames: list[Frame] = []
         self._pending += data
         while True:
             end = self._pending.find(0)
@@ -219,7 +195,7 @@ class Hello:
 
 def _tensor(payload: bytes, offset: int) -> tuple[TensorInfo, int]:
     type_code, rank, _, *rest = TENSOR.unpack_from(payload, offset)
-    dims, (scale, zero_point, size) = rest[:6], rest[6:]
+    dims, (scale, zero_point, size) = rest[:MAX_RANK], rest[MAX_RANK:]
     if type_code not in DTYPES:
         raise FrameError(f"unknown tensor type code {type_code}")
     info = TensorInfo(DTYPES[type_code], tuple(dims[:rank]), scale, zero_point, size)
@@ -299,17 +275,16 @@ def parse_result(payload: bytes, output: TensorInfo) -> list[Result]:
 
 def parse_stats(payload: bytes) -> dict[str, int]:
     """Decode a STATS payload into named counters."""
-    values = struct.unpack_from(f"<{len(STATS_FIELDS)}I", payload)
-    return dict(zip(STATS_FIELDS, values, strict=True))
+    return dict(zip(STATS_FIELDS, wire.STATS.struct.unpack_from(payload), strict=True))
 
 
 def parse_nak(payload: bytes) -> tuple[int, int]:
     """(reason, seq of the refused frame or NO_SEQ) from a NAK payload."""
-    reason, _, seq = struct.unpack_from("<BBH", payload)
+    reason, _, seq = wire.NAK.struct.unpack_from(payload)
     return reason, seq
 
 
 def parse_error(payload: bytes) -> tuple[int, int, str]:
     """(code, seq, text) from an ERROR payload."""
-    code, seq = struct.unpack_from("<HH", payload)
-    return code, seq, payload[4:].decode("utf-8", "replace")
+    code, seq = wire.ERROR.struct.unpack_from(payload)
+    return code, seq, payload[wire.ERROR.size :].decode("utf-8", "replace")
