@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import random
-import struct
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import serial
 
-from host.board import protocol
+from host.board import protocol, wire
 from host.board.protocol import Frame, FrameType, Hello
 from host.errors import UserError
 
@@ -191,9 +190,10 @@ class Device:
         """Send ``payload`` and wait for the device to confirm it: the link without compute."""
         if len(payload) + protocol.OVERHEAD > self.info.max_frame:
             raise UserError(f"ECHO of {len(payload)} bytes exceeds the device's max frame")
-        timeout = self.timeout_for(len(payload), protocol.OVERHEAD + 8, 0)
+        reply = protocol.OVERHEAD + wire.ECHO_REPLY.size
+        timeout = self.timeout_for(len(payload), reply, 0)
         frame = self.request(FrameType.ECHO, payload, FrameType.ECHO_REPLY, timeout)
-        if struct.unpack_from("<I", frame.payload)[0] != len(payload):
+        if wire.ECHO_REPLY.struct.unpack_from(frame.payload)[0] != len(payload):
             raise DeviceError("ECHO reply does not match the bytes sent")
 
     def infer(self, inputs: np.ndarray, batch: int | None = None) -> list[protocol.Result]:
@@ -212,7 +212,8 @@ class Device:
 
     def _infer_chunk(self, chunk: np.ndarray) -> list[protocol.Result]:
         payload = protocol.infer_payload(chunk)
-        rx_bytes = protocol.OVERHEAD + 4 + len(chunk) * (8 + self.info.output.bytes)
+        per_result = wire.RESULT_HEADER.size + self.info.output.bytes
+        rx_bytes = protocol.OVERHEAD + wire.BATCH_HEADER.size + len(chunk) * per_result
         timeout = self.timeout_for(len(payload), rx_bytes, len(chunk))
         began = time.monotonic()
         frame = self.request(FrameType.INFER, payload, FrameType.RESULT, timeout)

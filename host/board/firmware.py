@@ -164,7 +164,8 @@ def buffer_bytes(path: Path | None, entry: Board, batch: int | None = None) -> t
     in_bytes, out_bytes = (192, 10) if path is None else io_bytes(path)
     if batch is None:
         batch = max(1, min(MAX_BATCH, entry.frame_budget // in_bytes))
-    return 16 + batch * in_bytes, 16 + batch * (8 + out_bytes)
+    fixed = wire.HEADER.size + wire.CRC.size + wire.BATCH_HEADER.size
+    return fixed + batch * in_bytes, fixed + batch * (wire.RESULT_HEADER.size + out_bytes)
 
 
 def _sources(entry: Board, with_engine: bool) -> list[Path]:
