@@ -1,6 +1,6 @@
 // DEPTHWISE_CONV_2D, int8 and int16x8 (TFLite Micro reference: per-channel requantization).
-#include "fixed_point.h"
 #include "kernels.h"
+#include "requantize.h"
 #include "window.h"
 
 namespace tr {
@@ -12,30 +12,25 @@ constexpr int32_t kBlock = 32;  // channels accumulated together (stack: kBlock 
 template <typename T, typename Acc, bool kInt8>
 void DepthwiseGeneric(const ConvParams& p, const T* input, T* output) {
   for (int32_t oy = 0; oy < p.out_h; ++oy) {
-    const int32_t y0 = oy * p.stride_h - p.pad_h;
-    int32_t ky0, ky1;
-    ValidTaps(y0, p.k_h, p.dil_h, p.in_h, &ky0, &ky1);
+    const Taps ty = RowTaps(p, oy, p.dil_h);
     for (int32_t ox = 0; ox < p.out_w; ++ox) {
-      const int32_t x0 = ox * p.stride_w - p.pad_w;
-      int32_t kx0, kx1;
-      ValidTaps(x0, p.k_w, p.dil_w, p.in_w, &kx0, &kx1);
+      const Taps tx = ColumnTaps(p, ox, p.dil_w);
       for (int32_t oc = 0; oc < p.out_c; ++oc) {
         const int32_t ic = oc / p.depth_multiplier;
         Acc acc = 0;
-        for (int32_t ky = ky0; ky < ky1; ++ky) {
-          for (int32_t kx = kx0; kx < kx1; ++kx) {
+        for (int32_t ky = ty.lo; ky < ty.hi; ++ky) {
+          for (int32_t kx = tx.lo; kx < tx.hi; ++kx) {
             const int32_t x =
-                input[((y0 + ky * p.dil_h) * p.in_w + x0 + kx * p.dil_w) * p.in_c + ic];
+                input[((ty.origin + ky * p.dil_h) * p.in_w + tx.origin + kx * p.dil_w) * p.in_c +
+                      ic];
             const int32_t w = p.filter[(ky * p.k_w + kx) * p.out_c + oc];
             acc += kInt8 ? w * (x + p.input_offset) : w * x;
           }
         }
         if constexpr (kInt8) {
-          *output++ = RequantizeS8(static_cast<int32_t>(acc) + p.bias32[oc], p.multiplier[oc],
-                                   p.shift[oc], p.output_offset, p.act_min, p.act_max);
+          *output++ = Requantize(p, static_cast<int32_t>(acc) + p.bias32[oc], oc);
         } else {
-          *output++ = RequantizeS16(acc + p.bias64[oc], p.multiplier[oc], p.shift[oc], p.act_min,
-                                    p.act_max);
+          *output++ = Requantize(p, acc + p.bias64[oc], oc);
         }
       }
     }
@@ -47,14 +42,10 @@ template <typename T, typename Acc, bool kInt8>
 void DepthwiseMultiplier1(const ConvParams& p, const T* input, T* output) {
   const int32_t channels = p.in_c;
   for (int32_t oy = 0; oy < p.out_h; ++oy) {
-    const int32_t y0 = oy * p.stride_h - p.pad_h;
-    int32_t ky0, ky1;
-    ValidTaps(y0, p.k_h, p.dil_h, p.in_h, &ky0, &ky1);
+    const Taps ty = RowTaps(p, oy, p.dil_h);
     for (int32_t ox = 0; ox < p.out_w; ++ox) {
-      const int32_t x0 = ox * p.stride_w - p.pad_w;
-      int32_t kx0, kx1;
-      ValidTaps(x0, p.k_w, p.dil_w, p.in_w, &kx0, &kx1);
-      const bool full = ky0 == 0 && ky1 == p.k_h && kx0 == 0 && kx1 == p.k_w;
+      const Taps tx = ColumnTaps(p, ox, p.dil_w);
+      const bool full = ty.lo == 0 && ty.hi == p.k_h && tx.lo == 0 && tx.hi == p.k_w;
       for (int32_t c0 = 0; c0 < channels; c0 += kBlock) {
         const int32_t n = channels - c0 < kBlock ? channels - c0 : kBlock;
         Acc acc[kBlock];
@@ -65,9 +56,11 @@ void DepthwiseMultiplier1(const ConvParams& p, const T* input, T* output) {
             acc[c] = p.bias64[c0 + c];
           }
         }
-        for (int32_t ky = ky0; ky < ky1; ++ky) {
-          for (int32_t kx = kx0; kx < kx1; ++kx) {
-            const T* x = input + ((y0 + ky * p.dil_h) * p.in_w + x0 + kx * p.dil_w) * channels + c0;
+        for (int32_t ky = ty.lo; ky < ty.hi; ++ky) {
+          for (int32_t kx = tx.lo; kx < tx.hi; ++kx) {
+            const T* x =
+                input +
+                ((ty.origin + ky * p.dil_h) * p.in_w + tx.origin + kx * p.dil_w) * channels + c0;
             const int8_t* w = p.filter + (ky * p.k_w + kx) * channels + c0;
             if (kInt8 && !full) {
               for (int32_t c = 0; c < n; ++c) acc[c] += w[c] * (x[c] + p.input_offset);
@@ -76,15 +69,7 @@ void DepthwiseMultiplier1(const ConvParams& p, const T* input, T* output) {
             }
           }
         }
-        for (int32_t c = 0; c < n; ++c) {
-          if constexpr (kInt8) {
-            output[c0 + c] = RequantizeS8(acc[c], p.multiplier[c0 + c], p.shift[c0 + c],
-                                          p.output_offset, p.act_min, p.act_max);
-          } else {
-            output[c0 + c] =
-                RequantizeS16(acc[c], p.multiplier[c0 + c], p.shift[c0 + c], p.act_min, p.act_max);
-          }
-        }
+        for (int32_t c = 0; c < n; ++c) output[c0 + c] = Requantize(p, acc[c], c0 + c);
       }
       output += channels;
     }
