@@ -1,5 +1,5 @@
 // tinyrobust inference engine: the C interface of one compiled model.
-// The model source is generated ahead of time by host/compiler.py from a .tflite file.
+// The model source is generated ahead of time by host.compiler from a .tflite file.
 #ifndef TINYROBUST_ENGINE_H_
 #define TINYROBUST_ENGINE_H_
 
