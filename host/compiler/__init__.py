@@ -1,9 +1,10 @@
 """The ahead-of-time compiler: a .tflite model in, C++ source for the firmware engine out.
 
-Stages, one module each: ``graph`` reads the flatbuffer and prepares every op (multipliers,
-shifts, padding; ``quant`` holds TFLite's fixed-point rules), ``plan`` places activations in a
-static arena, ``emit`` renders the C++ (jinja2), ``source`` ties them together and
-``toolchain`` builds the result for the host or measures it for a Cortex-M.
+Stages, one module each: ``graph`` takes the model as ``host.tflite`` reads it and prepares
+every op with its module in ``ops`` (one per ``firmware/engine/<op>.cc``: multipliers, shifts,
+padding; ``quant`` holds TFLite's fixed-point rules), ``plan`` places activations in a static
+arena, ``emit`` renders the C++ (jinja2), ``source`` ties them together and ``toolchain`` builds
+the result for the host or measures it for a Cortex-M.
 """
 
 from host.compiler.source import CompiledModel, compile_model, generate
