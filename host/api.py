@@ -39,9 +39,10 @@ __all__ = [
 
 
 def default_backends(model: str) -> list[str]:
-    """The backends used when none are given: float and every host integer backend whose model
-    file exists (LiteRT reference and default kernels, TFLite Micro)."""
-    return available_backends(model)
+    """The backends a campaign evaluates on when none are given: float and TFLite Micro (the
+    ground truth of what the board computes) for every precision the model has. A clean
+    evaluation takes every host kernel instead (``available_backends``), to compare them."""
+    return available_backends(model, kinds=("tflm",))
 
 
 def evaluate(

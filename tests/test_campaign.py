@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from host import zoo
-from host.api import CampaignResult, run_campaign
+from host.api import CampaignResult, default_backends, run_campaign
 from host.attacks import make_attack
 from host.errors import ArgumentError, UserError
 from host.records import AttackRecord, RecordFile
@@ -234,3 +234,9 @@ def test_eps_in_quantization_steps(data_dir, tmp_path) -> None:
     assert campaign.eps_steps[campaign.epsilons[2]] == 2
     with pytest.raises(UserError, match="needs an integer backend"):
         plan(["float"])
+
+
+def test_campaign_default_backends_are_float_and_tflite_micro() -> None:
+    """Without backends a campaign evaluates on float and the ground truth, TFLite Micro."""
+    assert default_backends("cifar10-resnet8") == ["float", "tflm-int8", "tflm-int16"]
+    assert default_backends("mlperf-kws") == ["tflm-int8"]

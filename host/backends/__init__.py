@@ -84,8 +84,9 @@ def get_backend(model_name: str, backend_name: str) -> Backend:
     return backend_for_file(backend_name, zoo.model_file(model_name, precision), entry.input_range)
 
 
-def available_backends(model_name: str) -> list[str]:
-    """The host backends whose model file exists (or can be imported) for a zoo model."""
+def available_backends(model_name: str, kinds: tuple[str, ...] = HOST_KINDS) -> list[str]:
+    """float and the host integer backends of ``kinds`` whose model file exists (or can be
+    imported) for a zoo model."""
     zoo.spec(model_name)
     names = []
     for precision in ("float", *INTEGER_PRECISIONS):
@@ -96,7 +97,7 @@ def available_backends(model_name: str) -> list[str]:
         if precision == "float":
             names.append("float")
         else:
-            names.extend(f"{kind}-{precision}" for kind in HOST_KINDS)
+            names.extend(f"{kind}-{precision}" for kind in kinds)
     return names
 
 

@@ -178,11 +178,6 @@ def eps_label(eps: float | None) -> str:
     return "none" if eps is None else repr(float(eps))
 
 
-def backend_success(attack: Attack, prediction: int, label: int, target: int | None) -> bool:
-    """Whether a backend's prediction counts as fooled (targeted: it is the target)."""
-    return prediction == target if attack.targeted else prediction != label
-
-
 def _jsonable(values: np.ndarray) -> list:
     values = np.asarray(values)
     if np.issubdtype(values.dtype, np.integer):
@@ -290,7 +285,8 @@ class Runner:
                 after = distortion(x, result.x_adv, 0.0)
             else:
                 after = lattice_distortion(backend, x, result.x_adv)
-            per_backend[backend.name] = (raw, after)
+            fooled = result.criterion.is_adversarial(raw.argmax(axis=1))
+            per_backend[backend.name] = (raw, after, fooled)
         config = attack.config()
         records = []
         for j, i in enumerate(chunk):
@@ -298,7 +294,7 @@ class Runner:
             label = int(self.y[i])
             goal = int(self.targets[i]) if attack.targeted else None
             outcomes = {}
-            for name, (raw, after) in per_backend.items():
+            for name, (raw, after, fooled) in per_backend.items():
                 prediction = int(raw[j].argmax())
                 clean = self.clean_raw[name][i]
                 outcomes[name] = BackendOutcome(
@@ -306,7 +302,7 @@ class Runner:
                     clean_raw=_jsonable(clean),
                     prediction=prediction,
                     raw=_jsonable(raw[j]),
-                    success=backend_success(attack, prediction, label, goal),
+                    success=bool(fooled[j]),
                     distortion=after[j],
                 )
             records.append(
