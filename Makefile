@@ -30,6 +30,7 @@ pip: .setup-stamp
 lint: pip
 	$(PYTHON) -m ruff check host tests
 	$(PYTHON) -m ruff format --check host tests
+	$(PYTHON) -m mypy
 	@files=$$(find firmware -name '*.c' -o -name '*.cc' -o -name '*.h' 2>/dev/null | grep -v '/build/'); \
 	if [ -n "$$files" ]; then clang-format --dry-run --Werror $$files; fi
 

@@ -184,7 +184,7 @@ def activation_range(params: FullyConnectedParams, precision: str) -> tuple[int,
     info = np.iinfo(np.dtype(precision))
 
     def level(value: float) -> int:
-        steps = np.float32(value) / np.float32(params.output_scale)
+        steps = np.asarray(np.float32(value) / np.float32(params.output_scale))
         return params.output_zero_point + int(round_half_away_from_zero(steps))
 
     bounds = {0: (None, None), 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}

@@ -21,7 +21,7 @@ from host import compiler, datafile, zoo
 from host.board import wire
 from host.errors import UserError
 from host.paths import BUILD, FIRMWARE, REPO_ROOT
-from host.tflite import check_model_bytes, read_model_bytes
+from host.tflite import check_model_bytes, read_model_bytes, read_tensors
 
 BUILD_ROOT = BUILD / "firmware"
 OBJECT_CACHE = BUILD_ROOT / "objects"
@@ -147,15 +147,8 @@ def io_bytes(path: Path) -> tuple[int, int]:
     """Bytes of the first input and the first output tensor of a .tflite model."""
     model = check_model_bytes(read_model_bytes(path), str(path))
     graph = model.subgraphs[0]
-    sizes = []
-    for index in (graph.inputs[0], graph.outputs[0]):
-        tensor = graph.tensors[index]
-        itemsize = 2 if tensor.type == 7 else 1  # TensorType INT16 = 7, INT8 = 9
-        count = 1
-        for dim in tensor.shape:
-            count *= int(dim)
-        sizes.append(count * itemsize)
-    return sizes[0], sizes[1]
+    tensors = read_tensors(model)
+    return tensors[graph.inputs[0]].nbytes, tensors[graph.outputs[0]].nbytes
 
 
 def buffer_bytes(path: Path | None, entry: Board, batch: int | None = None) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import jinja2
 
+from host.compiler.emit import TensorType  # the engine defines the codes HELLO forwards
 from host.paths import FIRMWARE
 
 VERSION = 1
@@ -85,13 +86,6 @@ class Capability(enum.IntFlag):
     CACHE = 1 << 3
     LOG = 1 << 4
     COUNTS_INSTRUCTIONS = 1 << 5
-
-
-class TensorType(enum.IntEnum):
-    """Tensor element types in HELLO (the engine's tr_tensor_info.type)."""
-
-    INT8 = 1
-    INT16 = 2
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 import jinja2
 import numpy as np
 
@@ -18,7 +20,15 @@ C_TYPES = {
     np.dtype(np.int32): "int32_t",
     np.dtype(np.int64): "int64_t",
 }
-TYPE_CODES = {"INT8": 1, "INT16": 2}
+
+
+class TensorType(enum.IntEnum):
+    """Element type codes of the engine's ``tr_tensor_info.type`` (engine.h), sent in HELLO."""
+
+    INT8 = 1
+    INT16 = 2
+
+
 PER_LINE = 24
 
 
@@ -35,8 +45,9 @@ def _values(array: np.ndarray) -> str:
 def _tensor_info(tensor: Tensor) -> str:
     dims = list(tensor.shape) + [0] * (6 - len(tensor.shape))
     scale = float(np.float32(tensor.scale)).hex() + "f"
+    code = TensorType[tensor.type_name].value
     return (
-        f"{{{len(tensor.shape)}, {{{', '.join(map(str, dims))}}}, {TYPE_CODES[tensor.type_name]}, "
+        f"{{{len(tensor.shape)}, {{{', '.join(map(str, dims))}}}, {code}, "
         f"{scale}, {tensor.zero_point}, {tensor.nbytes}u}}"
     )
 
