@@ -100,8 +100,8 @@ def localize(
     rows = []
     for op in progress(list_ops(content)):
         truncated = truncate_after(content, op.index)
-        out_a = factory_a(truncated, precision, input_range).predict_raw(q)
-        out_b = factory_b(truncated, precision, input_range).predict_raw(q)
+        out_a = factory_a(truncated, precision, input_range).invoke(q)
+        out_b = factory_b(truncated, precision, input_range).invoke(q)
         result = compare("a", out_a, "b", out_b)
         rows.append(
             OpAgreement(op.index, op.name, result.n, result.identical_pct, result.max_diff_steps)
@@ -212,14 +212,14 @@ def explain_fully_connected(
     params = fully_connected_params(content, op_index)
     low, high = activation_range(params, precision)
     before = truncate_after(content, op_index - 1)
-    inputs = [make(before, precision, input_range).predict_raw(q) for make in factories.values()]
+    inputs = [make(before, precision, input_range).invoke(q) for make in factories.values()]
     if any(not np.array_equal(inputs[0], other) for other in inputs[1:]):
         raise ValueError(f"the backends already differ before op {op_index}")
     x = inputs[0].reshape(len(q), -1).astype(np.int64)
     acc = (x - params.input_zero_point) @ params.weights.T + params.bias
     after = truncate_after(content, op_index)
     outputs = {
-        name: make(after, precision, input_range).predict_raw(q).reshape(len(q), -1)
+        name: make(after, precision, input_range).invoke(q).reshape(len(q), -1)
         for name, make in factories.items()
     }
     table = {}

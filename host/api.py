@@ -42,7 +42,7 @@ def default_backends(model: str) -> list[str]:
     """The backends a campaign evaluates on when none are given: float and TFLite Micro (the
     ground truth of what the board computes) for every precision the model has. A clean
     evaluation takes every host kernel instead (``available_backends``), to compare them."""
-    return available_backends(model, kinds=("tflm",))
+    return available_backends(model, runtimes=("tflm",))
 
 
 def evaluate(

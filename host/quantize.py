@@ -166,7 +166,7 @@ def measure_accuracy(name: str, data_dir: str | None) -> dict:
     results = {"split": f"{entry.dataset}/{entry.eval_split}", "examples": len(evaluation)}
     for backend_name in available_backends(name):
         backend = get_backend(name, backend_name)
-        outputs = backend.predict(x01)
+        outputs = backend.run(x01)
         accuracy = float(np.mean(np.argmax(outputs.reshape(len(x01), -1), 1) == evaluation.y))
         results[backend_name] = round(accuracy, 4)
         print(f"{name} {backend_name}: {accuracy:.2%}")

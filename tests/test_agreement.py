@@ -68,9 +68,9 @@ def test_truncated_graph_matches_full_model(cifar):
     last = backends.host_backend_for_bytes("tflm")(
         truncate_after(content, len(ops) - 1), "int8", 255
     )
-    assert np.array_equal(last.predict_raw(q), full.predict_raw(q))
+    assert np.array_equal(last.invoke(q), full.invoke(q))
     first = backends.host_backend_for_bytes("litert-ref")(truncate_after(content, 0), "int8", 255)
-    assert first.predict_raw(q).shape == (8, 32, 32, 16)
+    assert first.invoke(q).shape == (8, 32, 32, 16)
 
 
 def test_tflm_vs_litert_reference_int8_first_divergence_is_fully_connected(cifar):
@@ -99,7 +99,9 @@ def test_fully_connected_divergence_is_rounding_not_multiplier(cifar):
     content = int8_content()
     tflm = backends.get_backend("mlperf-resnet8", "tflm-int8")
     q = tflm.quantize(cifar.x[:32].astype(np.float32) / 255.0)
-    factories = {kind: backends.host_backend_for_bytes(kind) for kind in ("tflm", "litert-ref")}
+    factories = {
+        runtime: backends.host_backend_for_bytes(runtime) for runtime in ("tflm", "litert-ref")
+    }
     table = agreement.explain_fully_connected(content, 14, q, factories, "int8", 255.0)
     for multiplier in agreement.MULTIPLIERS:
         double = table[f"{multiplier}, double rounding"]
@@ -129,7 +131,7 @@ def test_int16_backends_and_fully_connected_divergence(cifar, int16_model):
     tflm = loaded["tflm-int16"]
     assert tflm.input_dtype == np.int16 and tflm.input_zero_point == 0
     x01 = cifar.x[:16].astype(np.float32) / 255.0
-    raw = {name: backend.predict(x01) for name, backend in loaded.items()}
+    raw = {name: backend.run(x01) for name, backend in loaded.items()}
     assert all(output.dtype == np.int16 for output in raw.values())
     for pair in agreement.pairwise(raw, {name: "int16" for name in names}):
         assert pair.top1_agree_pct >= 90.0, pair

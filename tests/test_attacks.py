@@ -126,10 +126,10 @@ def test_attack_types_carry_their_meaning() -> None:
         assert isinstance(attack, GradientAttack) != isinstance(attack, QueryAttack)
         assert attack.bounded == isinstance(attack, FixedEpsilonAttack)
         assert attack.targeted == isinstance(attack, TargetedAttack) == (name == "jsma")
-        kinds = {GradientAttack: "gradient", ScoreAttack: "score", DecisionAttack: "decision"}
-        assert [kind for cls, kind in kinds.items() if isinstance(attack, cls)] == [attack.kind]
+        accesses = {GradientAttack: "gradient", ScoreAttack: "score", DecisionAttack: "decision"}
+        assert [a for cls, a in accesses.items() if isinstance(attack, cls)] == [attack.access]
         assert (name in fixed_eps) == isinstance(attack, FixedEpsilonAttack)
-        assert attack.kind == (
+        assert attack.access == (
             "score" if name in score else "decision" if name in decision else "gradient"
         )
         with pytest.raises(AttributeError):
@@ -227,7 +227,7 @@ def _cases() -> list[tuple[str, str]]:
     against float and against int8 (and transferred to the other)."""
     cases = []
     for name in sorted(PAPER_ATTACKS):
-        oracles = ("float",) if make_attack(name).kind == "gradient" else ("float", "int8")
+        oracles = ("float",) if make_attack(name).access == "gradient" else ("float", "int8")
         cases.extend((name, oracle) for oracle in oracles)
     return cases
 
@@ -247,7 +247,7 @@ def test_attack_runs_on_float_and_int8(name, target, sample, float_oracle, int8_
         assert linf <= EPS + (oracle.step / 2 if oracle.integer else 1e-6)
     if oracle.integer:  # what the oracle received lies on its input lattice
         assert np.array_equal(to_lattice(oracle.backend, result.x_adv)[1], result.x_adv)
-    if attack.kind == "gradient":
+    if attack.access == "gradient":
         assert result.queries.sum() == 0
         clean_error = float(np.mean(oracle.labels(x) != y))
         assert _rate(result) > clean_error, f"{name} fooled no image of the float model"

@@ -52,9 +52,9 @@ class Checked(Backend):
         self.inputs = 0
         self.mismatches = 0
 
-    def predict_raw(self, q: np.ndarray) -> np.ndarray:
-        got = self.device.predict_raw(q).reshape(len(q), -1)
-        expected = self.reference.predict_raw(q).reshape(len(q), -1)
+    def invoke(self, q: np.ndarray) -> np.ndarray:
+        got = self.device.invoke(q).reshape(len(q), -1)
+        expected = self.reference.invoke(q).reshape(len(q), -1)
         self.inputs += len(q)
         self.mismatches += int(np.sum(np.any(got != expected, axis=1)))
         return got

@@ -21,7 +21,7 @@ def vww(data_dir):
 
 
 def accuracy(backend: backends.Backend, dataset: data.Dataset) -> float:
-    raw = backend.predict(dataset.x.astype(np.float32) / 255.0)
+    raw = backend.run(dataset.x.astype(np.float32) / 255.0)
     return 100.0 * float(np.mean(raw.argmax(axis=1) == dataset.y))
 
 
@@ -89,7 +89,7 @@ def test_mlperf_vww_int8_accuracy(vww):
 
 def test_float_backend(cifar):
     backend = backends.get_backend("mlperf-resnet8", "float")
-    scores = backend.predict(cifar.x[:100].astype(np.float32) / 255.0)
+    scores = backend.run(cifar.x[:100].astype(np.float32) / 255.0)
     assert scores.shape == (100, 10) and np.allclose(scores.sum(axis=1), 1.0, atol=1e-4)
     assert np.mean(scores.argmax(axis=1) == cifar.y[:100]) >= 0.8
 
@@ -98,15 +98,15 @@ def test_float_backend(cifar):
 def test_litert_batched_equals_one_by_one(cifar, name):
     backend = backends.get_backend("mlperf-resnet8", name)
     q = backend.quantize(cifar.x[:24].astype(np.float32) / 255.0)
-    batched = backend.predict_raw(q)
-    single = np.concatenate([backend.predict_raw(q[i : i + 1]) for i in range(len(q))])
+    batched = backend.invoke(q)
+    single = np.concatenate([backend.invoke(q[i : i + 1]) for i in range(len(q))])
     assert batched.dtype == np.int8 and np.array_equal(batched, single)
-    assert np.array_equal(backend.predict_raw(q[:5]), batched[:5])  # resized back and forth
+    assert np.array_equal(backend.invoke(q[:5]), batched[:5])  # resized back and forth
 
 
 def test_dequantize_output(cifar):
     backend = backends.get_backend("mlperf-resnet8", "tflm-int8")
-    raw = backend.predict(cifar.x[:4].astype(np.float32) / 255.0)
+    raw = backend.run(cifar.x[:4].astype(np.float32) / 255.0)
     scores = backend.dequantize_output(raw)
     assert np.allclose(scores, (raw.astype(np.float32) + 128) / 256)
     assert np.allclose(scores.sum(axis=1), 1.0, atol=0.05)

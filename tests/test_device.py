@@ -76,7 +76,7 @@ def reference(name: str, x_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     backend = TflmBackend(int8_model(name), "int8", zoo.spec(name).input_range)
     q = backend.quantize(x_uint8.astype(np.float32) / np.float32(255.0))
-    return q, backend.predict_raw(q)
+    return q, backend.invoke(q)
 
 
 def toy_outputs(x: np.ndarray) -> np.ndarray:
@@ -315,7 +315,7 @@ def test_kws_bit_exact_on_both_boards(boards: Boards, data_dir) -> None:
     from host.backends.tflm import TflmBackend
 
     q = data.load("kws", "eval").x[:20]
-    expected = TflmBackend(int8_model("mlperf-kws"), "int8").predict_raw(q)
+    expected = TflmBackend(int8_model("mlperf-kws"), "int8").invoke(q)
     for board in BOARDS:
         _, outputs = stream(boards.get("mlperf-kws", board), q)
         assert np.array_equal(outputs.reshape(expected.shape), expected), board
@@ -335,7 +335,7 @@ def test_device_backend_and_emulator_cli(cifar: np.ndarray, monkeypatch, tmp_pat
         device = get_backend("mlperf-resnet8", "device-int8")
         reference_backend = get_backend("mlperf-resnet8", "tflm-int8")
         x01 = cifar[:6].astype(np.float32) / np.float32(255.0)
-        assert np.array_equal(device.predict(x01), reference_backend.predict(x01))
+        assert np.array_equal(device.run(x01), reference_backend.run(x01))
         assert len(device.last_counts) == 6 and device.counter_unit == "instructions"
         device.close()
     finally:

@@ -38,7 +38,7 @@ class EpsResult:
     """One eps of one attack call."""
 
     eps: float | None
-    x_raw: np.ndarray  # what the attack produced, in the box
+    x_crafted: np.ndarray  # what the attack produced, clipped to [0,1] only (records: "crafted")
     x_adv: np.ndarray  # what the oracle receives: in the eps ball, on its lattice
     success: np.ndarray  # criterion.is_adversarial(predictions)
     predictions: np.ndarray  # the oracle's labels on x_adv
@@ -102,8 +102,8 @@ class Attack(ABC):
         return isinstance(self, TargetedAttack)
 
     @property
-    def kind(self) -> str:
-        """``gradient`` (white-box), ``score`` or ``decision`` (black-box)."""
+    def access(self) -> str:
+        """The access it needs: ``gradient`` (white-box), ``score`` or ``decision`` (black-box)."""
         if isinstance(self, GradientAttack):
             return "gradient"
         return "score" if isinstance(self, ScoreAttack) else "decision"
@@ -172,7 +172,7 @@ class Attack(ABC):
         predictions = oracle.labels(x_adv)
         return EpsResult(
             eps=eps,
-            x_raw=clip01(raw),
+            x_crafted=clip01(raw),
             x_adv=x_adv,
             success=criterion.is_adversarial(predictions),
             predictions=predictions,

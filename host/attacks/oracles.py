@@ -190,7 +190,7 @@ class Oracle:
         x01 = np.asarray(x01, dtype=np.float32)
         if not self.integer and self._float_path is not None:
             return self._keras_scores(x01)
-        raw = self.backend.predict(x01)
+        raw = self.backend.run(x01)
         return self.backend.dequantize_output(raw).reshape(len(x01), -1)
 
     def _keras_scores(self, x01: np.ndarray) -> np.ndarray:

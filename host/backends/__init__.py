@@ -1,9 +1,9 @@
 """Backends behind one interface, and the registry that builds them by name.
 
-A backend name is ``float`` or ``<kind>-<precision>``: ``litert-ref-int8``, ``litert-int16``,
-``tflm-int8``, ``device-int8``. Each kind maps to a factory ``(path, precision, input_range)``
-given as ``"module:function"`` and imported only when asked for, so a kind whose module is not
-installed (or not written yet) costs nothing. New kinds are added to ``FACTORIES``.
+A backend name is ``float`` or ``<runtime>-<precision>``: ``litert-ref-int8``, ``litert-int16``,
+``tflm-int8``, ``device-int8``. Each runtime maps to a factory ``(path, precision, input_range)``
+given as ``"module:function"`` and imported only when asked for, so a runtime whose module is not
+installed (or not written yet) costs nothing. New runtimes are added to ``FACTORIES``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from host.errors import UserError
 __all__ = [
     "CHUNK",
     "FACTORIES",
-    "HOST_KINDS",
+    "HOST_RUNTIMES",
     "INTEGER_PRECISIONS",
     "Backend",
     "available_backends",
@@ -29,7 +29,7 @@ __all__ = [
     "get_backend",
     "host_backend_for_bytes",
     "parse_name",
-    "predict_in_chunks",
+    "run_in_chunks",
     "quantize_input",
 ]
 
@@ -42,37 +42,37 @@ FACTORIES: dict[str, str] = {
     "tflm": "host.backends.tflm:factory",
     "device": "host.backends.device:factory",  # the board over UART (host/backends/device.py)
 }
-HOST_KINDS = ("litert-ref", "litert", "tflm")  # integer backends that run on this machine
+HOST_RUNTIMES = ("litert-ref", "litert", "tflm")  # integer backends that run on this machine
 INTEGER_PRECISIONS = ("int8", "int16")
-CHUNK = 64  # examples per predict call: bounded memory, progress that moves
+CHUNK = 64  # examples per call: bounded memory, progress that moves
 
 
 def parse_name(name: str) -> tuple[str, str]:
-    """Split a backend name into (kind, precision); a UserError for an unknown one."""
+    """Split a backend name into (runtime, precision); a UserError for an unknown one."""
     if name == "float":
         return "float", "float"
-    kind, _, precision = name.rpartition("-")
-    if kind not in FACTORIES or kind == "float" or precision not in INTEGER_PRECISIONS:
+    runtime, _, precision = name.rpartition("-")
+    if runtime not in FACTORIES or runtime == "float" or precision not in INTEGER_PRECISIONS:
         suffix = "|".join(INTEGER_PRECISIONS)
         known = ", ".join(f"{k}-<{suffix}>" for k in FACTORIES if k != "float")
         raise UserError(f"unknown backend {name!r}; known: float, {known}")
-    return kind, precision
+    return runtime, precision
 
 
-def _factory(kind: str) -> Factory:
-    module_name, _, attribute = FACTORIES[kind].partition(":")
-    # Imported on demand: each kind pulls in its runtime (TensorFlow, LiteRT, TFLite Micro).
+def _factory(runtime: str) -> Factory:
+    module_name, _, attribute = FACTORIES[runtime].partition(":")
+    # Imported on demand: each runtime pulls in its library (TensorFlow, LiteRT, TFLite Micro).
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise UserError(f"backend kind {kind!r} is not available here ({error})") from error
+        raise UserError(f"backend runtime {runtime!r} is not available here ({error})") from error
     return getattr(module, attribute)
 
 
 def backend_for_file(name: str, path: str | Path, input_range: float = 1.0) -> Backend:
     """Build backend ``name`` for an explicit model file."""
-    kind, precision = parse_name(name)
-    backend = _factory(kind)(Path(path), precision, input_range)
+    runtime, precision = parse_name(name)
+    backend = _factory(runtime)(Path(path), precision, input_range)
     backend.name = name
     return backend
 
@@ -84,8 +84,8 @@ def get_backend(model_name: str, backend_name: str) -> Backend:
     return backend_for_file(backend_name, zoo.model_file(model_name, precision), entry.input_range)
 
 
-def available_backends(model_name: str, kinds: tuple[str, ...] = HOST_KINDS) -> list[str]:
-    """float and the host integer backends of ``kinds`` whose model file exists (or can be
+def available_backends(model_name: str, runtimes: tuple[str, ...] = HOST_RUNTIMES) -> list[str]:
+    """float and the host integer backends of ``runtimes`` whose model file exists (or can be
     imported) for a zoo model."""
     zoo.spec(model_name)
     names = []
@@ -97,27 +97,29 @@ def available_backends(model_name: str, kinds: tuple[str, ...] = HOST_KINDS) -> 
         if precision == "float":
             names.append("float")
         else:
-            names.extend(f"{kind}-{precision}" for kind in kinds)
+            names.extend(f"{runtime}-{precision}" for runtime in runtimes)
     return names
 
 
-def host_backend_for_bytes(kind: str) -> Callable[[bytes, str, float], Backend]:
-    """A factory for model bytes (used to run truncated graphs) for a host integer kind."""
-    if kind == "tflm":
+def host_backend_for_bytes(runtime: str) -> Callable[[bytes, str, float], Backend]:
+    """A factory for model bytes (used to run truncated graphs) for a host integer runtime."""
+    if runtime == "tflm":
         from host.backends.tflm import TflmBackend  # on demand, as in _factory
 
         return lambda content, precision, input_range: TflmBackend(content, precision, input_range)
-    if kind in ("litert-ref", "litert"):
+    if runtime in ("litert-ref", "litert"):
         from host.backends.litert import LiteRTBackend  # on demand, as in _factory
 
-        reference = kind == "litert-ref"
+        reference = runtime == "litert-ref"
         return lambda content, precision, input_range: LiteRTBackend(
             content, precision, input_range, reference=reference
         )
-    raise UserError(f"backend kind {kind!r} cannot run truncated graphs (host kinds: {HOST_KINDS})")
+    raise UserError(
+        f"backend runtime {runtime!r} cannot run truncated graphs (host runtimes: {HOST_RUNTIMES})"
+    )
 
 
-def predict_in_chunks(
+def run_in_chunks(
     backend: Backend,
     x: np.ndarray,
     progress: Callable[[Iterable[int]], Iterable[int]] = iter,
@@ -131,9 +133,9 @@ def predict_in_chunks(
     for start in progress(range(0, len(x), CHUNK)):
         chunk = x[start : start + CHUNK]
         if chunk.dtype == np.uint8:
-            outputs.append(backend.predict(chunk.astype(np.float32) / np.float32(255.0)))
+            outputs.append(backend.run(chunk.astype(np.float32) / np.float32(255.0)))
         elif np.issubdtype(chunk.dtype, np.integer):
-            outputs.append(backend.predict_raw(chunk))
+            outputs.append(backend.invoke(chunk))
         else:
-            outputs.append(backend.predict(chunk))
+            outputs.append(backend.run(chunk))
     return np.concatenate(outputs)

@@ -60,12 +60,13 @@ class Backend(ABC):
         )
 
     @abstractmethod
-    def predict_raw(self, q: np.ndarray) -> np.ndarray:
-        """Raw input batch in, raw output batch out (integers for integer backends)."""
+    def invoke(self, q: np.ndarray) -> np.ndarray:
+        """The model on its own input type: integer batch in, integer outputs out (float for
+        the float backend), as TFLite's ``Invoke`` computes them."""
 
-    def predict(self, x01: np.ndarray) -> np.ndarray:
-        """Float [0,1] batch in, raw outputs out."""
-        return self.predict_raw(self.quantize(x01))
+    def run(self, x01: np.ndarray) -> np.ndarray:
+        """Float [0,1] batch in: quantize as the board's host side does, then ``invoke``."""
+        return self.invoke(self.quantize(x01))
 
     def dequantize_output(self, raw: np.ndarray) -> np.ndarray:
         """Raw outputs to float scores."""

@@ -56,7 +56,7 @@ class DeviceBackend(Backend):
         self.counter_unit = info.counter_unit  # "instructions" (QEMU) or "cycles"
         self.last_counts: list[int] = []
 
-    def predict_raw(self, q: np.ndarray) -> np.ndarray:
+    def invoke(self, q: np.ndarray) -> np.ndarray:
         results = self.device.infer(np.asarray(q, dtype=self.input_dtype))
         self.last_counts = [r.count for r in results]
         bad = [i for i, r in enumerate(results) if r.status != 0]

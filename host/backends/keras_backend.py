@@ -34,7 +34,7 @@ class KerasBackend(Backend):
         """The float model's input: pixels in [0, input_range], float32."""
         return np.asarray(x01, dtype=np.float32) * np.float32(self.input_range)
 
-    def predict_raw(self, q: np.ndarray) -> np.ndarray:
+    def invoke(self, q: np.ndarray) -> np.ndarray:
         return np.asarray(self._model.predict(q, batch_size=BATCH, verbose=0), dtype=np.float32)
 
     def dequantize_output(self, raw: np.ndarray) -> np.ndarray:

@@ -26,8 +26,8 @@ class LiteRTBackend(Backend):
         self.reference = reference
         self.precision = precision
         self.input_range = float(input_range)
-        kind = "litert-ref" if reference else "litert"
-        self.name = f"{kind}-{precision}"
+        runtime = "litert-ref" if reference else "litert"
+        self.name = f"{runtime}-{precision}"
         self.kernels = "litert reference" if reference else "litert default"
         resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
         try:
@@ -75,7 +75,7 @@ class LiteRTBackend(Backend):
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._output["index"]).copy()
 
-    def predict_raw(self, q: np.ndarray) -> np.ndarray:
+    def invoke(self, q: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(q, dtype=self.input_dtype)
         if self._batchable and self._resize(len(q)):
             return self._run(q)

@@ -48,7 +48,7 @@ class TflmBackend(Backend):
         self.output_scale, self.output_zero_point = _quantization(outputs)
         self._batch = int(inputs["shape"][0])
 
-    def predict_raw(self, q: np.ndarray) -> np.ndarray:
+    def invoke(self, q: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(q, dtype=self.input_dtype)
         outputs = []
         for start in range(0, len(q), self._batch):

@@ -23,7 +23,7 @@ from host import data, zoo
 from host.attacks import ATTACKS, Attack, EpsResult, Oracle, make_attack
 from host.attacks.base import seed_for
 from host.attacks.threat import check_eps, distortion, eps_from_steps, lattice_distortion, step_of
-from host.backends import CHUNK, Backend, get_backend, parse_name, predict_in_chunks
+from host.backends import CHUNK, Backend, get_backend, parse_name, run_in_chunks
 from host.errors import ArgumentError
 from host.records import AttackRecord, BackendOutcome, RecordFile
 
@@ -152,7 +152,7 @@ def _check_mode(mode: str, oracle: str, attacks: list[Attack]) -> None:
             "mode direct attacks an integer backend: give oracle, e.g. tflm-int8", "mode", "oracle"
         )
     if integer:
-        gradient = [attack.name for attack in attacks if attack.kind == "gradient"]
+        gradient = [attack.name for attack in attacks if attack.access == "gradient"]
         if gradient:
             raise ArgumentError(
                 f"{', '.join(gradient)} need gradients, which {oracle} does not have: "
@@ -168,7 +168,7 @@ def config_id(campaign: Campaign, attack: Attack) -> str:
         "mode": campaign.mode,
         "oracle": campaign.oracle,
         "seed": campaign.seed,
-        "queries": campaign.queries if attack.kind != "gradient" else None,
+        "queries": campaign.queries if attack.access != "gradient" else None,
         **attack.config(),
     }
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
@@ -229,7 +229,7 @@ class Runner:
         return 0.0
 
     def _raw(self, backend: Backend, x: np.ndarray) -> np.ndarray:
-        return predict_in_chunks(backend, x).reshape(len(x), -1)
+        return run_in_chunks(backend, x).reshape(len(x), -1)
 
     def run(self) -> list[AttackRecord]:
         """Run everything not yet recorded; return this campaign's records."""
@@ -276,7 +276,7 @@ class Runner:
         self, attack: Attack, cid: str, chunk: np.ndarray, result: EpsResult
     ) -> list[AttackRecord]:
         x = self.x[chunk]
-        crafted = distortion(x, result.x_raw, self.ref_step)
+        crafted = distortion(x, result.x_crafted, self.ref_step)
         sent = distortion(x, result.x_adv, self.ref_step)
         per_backend = {}
         for backend in self.evaluated:

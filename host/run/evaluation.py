@@ -81,7 +81,7 @@ class Target:
         """Float (zoo models) and every host integer backend whose model file exists."""
         if self.model:
             return backends.available_backends(self.model)
-        return [f"{kind}-{self.precision}" for kind in backends.HOST_KINDS]
+        return [f"{runtime}-{self.precision}" for runtime in backends.HOST_RUNTIMES]
 
     def model_file(self, precision: str) -> Path:
         if self.model:
@@ -154,7 +154,7 @@ def evaluate_target(
     raw, seconds = {}, {}
     for name, backend in loaded.items():
         start = time.perf_counter()
-        raw[name] = backends.predict_in_chunks(backend, x, _bar(name, "chunk", progress))
+        raw[name] = backends.run_in_chunks(backend, x, _bar(name, "chunk", progress))
         seconds[name] = time.perf_counter() - start
     predictions = {name: output.reshape(len(x), -1).argmax(axis=1) for name, output in raw.items()}
     precisions = {name: backend.precision for name, backend in loaded.items()}
@@ -207,16 +207,16 @@ def localise_pairs(
     precisions = {name: backend.precision for name, backend in loaded.items()}
     results = []
     for a, b in agreement.integer_pairs(loaded, precisions):
-        (kind_a, precision), (kind_b, _) = backends.parse_name(a), backends.parse_name(b)
-        if kind_a not in backends.HOST_KINDS or kind_b not in backends.HOST_KINDS:
+        (runtime_a, precision), (runtime_b, _) = backends.parse_name(a), backends.parse_name(b)
+        if runtime_a not in backends.HOST_RUNTIMES or runtime_b not in backends.HOST_RUNTIMES:
             continue
         content = read_model_bytes(target.model_file(precision))
         q = x if x.dtype != np.uint8 else loaded[a].quantize(x.astype(np.float32) / 255.0)
         rows = agreement.localize(
             content,
             q,
-            backends.host_backend_for_bytes(kind_a),
-            backends.host_backend_for_bytes(kind_b),
+            backends.host_backend_for_bytes(runtime_a),
+            backends.host_backend_for_bytes(runtime_b),
             precision,
             target.input_range,
             progress=_bar(f"{a} vs {b} per op", "it", progress),
@@ -224,8 +224,8 @@ def localise_pairs(
         first_op = agreement.first_divergence(rows)
         explained, error = {}, None
         if first_op is not None and first_op.op_name == "FULLY_CONNECTED":
-            factories = {a: backends.host_backend_for_bytes(kind_a)}
-            factories[b] = backends.host_backend_for_bytes(kind_b)
+            factories = {a: backends.host_backend_for_bytes(runtime_a)}
+            factories[b] = backends.host_backend_for_bytes(runtime_b)
             try:
                 explained = agreement.explain_fully_connected(
                     content, first_op.op_index, q, factories, precision, target.input_range
