@@ -155,3 +155,32 @@ def test_the_rules_can_fail() -> None:
         stage_of("host.nowhere")
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def documented_tree() -> set[str]:
+    """The folders drawn in docs/architecture.md's tree, as relative paths."""
+    text = (HOST.parent / "docs" / "architecture.md").read_text()
+    block = text.split("```\n", 2)[1]
+    paths, stack = set(), []
+    for line in block.splitlines():
+        name = line.split("  ")[0].strip() if not line.startswith(("│", "├", "└", " ")) else ""
+        prefix = 0
+        if not name:
+            while line[prefix * 4 : prefix * 4 + 4] in ("│   ", "    ", "├── ", "└── "):
+                prefix += 1
+            name = line[prefix * 4 :].split()[0]
+        stack[prefix:] = [name]
+        paths.add("/".join(stack))
+    return paths
+
+
+def test_architecture_doc_draws_every_folder() -> None:
+    """docs/architecture.md's tree is the real folder tree of host/ and firmware/."""
+    root = HOST.parent
+    real = {
+        str(path.relative_to(root))
+        for top in ("host", "firmware")
+        for path in [root / top, *(root / top).rglob("*")]
+        if path.is_dir() and "__pycache__" not in path.parts
+    }
+    assert documented_tree() == real
