@@ -1,7 +1,7 @@
 """Oracles: any backend as the thing an attack queries.
 
 A white-box oracle is the float Keras model turned into a logits model on [0,1] inputs (gradient
-attacks need logits). A black-box oracle wraps ``Backend.predict`` (float, LiteRT, TFLite Micro or
+attacks need logits). A black-box oracle wraps ``Backend.run`` (float, LiteRT, TFLite Micro or
 the device) for ART, counts every query per example and stops the attack call when an example
 goes past the query budget; the attacker then has the best adversarial query it made.
 """

@@ -1,4 +1,4 @@
-"""PlatformIO extra script: the same compiler and linker flags as host/firmware.py."""
+"""PlatformIO extra script: the same compiler and linker flags as host/board/firmware.py."""
 
 Import("env")  # noqa: F821  (provided by PlatformIO's SCons)
 
