@@ -25,7 +25,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m host.campaign", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--model", required=True, help="zoo model name, e.g. cifar10-resnet8")
-    cli.add_run_arguments(parser, "run folder (default: runs/campaign-<model>-<mode>)")
+    cli.add_run_arguments(
+        parser, "run folder (default: runs/campaign-<model>-<mode>)", None, cli.CAMPAIGN_BACKENDS
+    )
     cli.add_attack_arguments(parser)
     return parser.parse_args(argv)
 

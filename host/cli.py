@@ -18,10 +18,11 @@ from host.errors import ArgumentError, UserError, cli_main
 from host.run.campaign import MODES
 
 OPTIONS = {"epsilons": "--eps", "params": "--param"}  # parameters whose option is not --<name>
-BACKENDS_HELP = (
+EVALUATION_BACKENDS = (
     "comma-separated backends (default: float and every host integer backend whose model "
-    "file exists)"
+    "file exists, plus a running board)"
 )
+CAMPAIGN_BACKENDS = "comma-separated backends (default: float and tflm-<precision> that exist)"
 
 
 def option(parameter: str) -> str:
@@ -44,9 +45,14 @@ def command(main: Callable[..., int]) -> Callable[..., int]:
     return cli_main(reworded)
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, out_help: str, out_default=None) -> None:
+def add_run_arguments(
+    parser: argparse.ArgumentParser,
+    out_help: str,
+    out_default: str | None = None,
+    backends_help: str = EVALUATION_BACKENDS,
+) -> None:
     """--backends, --n, --seed, --data-dir, --out."""
-    parser.add_argument("--backends", help=BACKENDS_HELP)
+    parser.add_argument("--backends", help=backends_help)
     parser.add_argument("--n", type=int, help="number of examples (default: the whole split)")
     parser.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
     parser.add_argument("--data-dir", help="offline data directory (default: $TINYROBUST_DATA_DIR)")
