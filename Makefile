@@ -23,8 +23,12 @@ apt:
 
 pip: .setup-stamp
 
+# The dependencies in pyproject.toml ([project] and the dev extra), not the checkout itself:
+# commands run from the checkout (python -m host.<command>), so no other checkout is affected.
 .setup-stamp: pyproject.toml
-	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(PYTHON) -m pip install -q $$($(PYTHON) -c 'import tomllib; \
+		project = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+		print(*project["dependencies"], *project["optional-dependencies"]["dev"])')
 	@touch $@
 
 lint: pip

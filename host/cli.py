@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from host import quiet
 from host.attacks import ATTACKS
 from host.backends import parse_name
 from host.errors import ArgumentError, UserError, cli_main
@@ -51,12 +52,27 @@ def add_run_arguments(
     out_default: str | None = None,
     backends_help: str = EVALUATION_BACKENDS,
 ) -> None:
-    """--backends, --n, --seed, --data-dir, --out."""
+    """--backends, --n, --seed, --data-dir, --out, --verbose."""
     parser.add_argument("--backends", help=backends_help)
     parser.add_argument("--n", type=int, help="number of examples (default: the whole split)")
     parser.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
     parser.add_argument("--data-dir", help="offline data directory (default: $TINYROBUST_DATA_DIR)")
     parser.add_argument("--out", default=out_default, help=out_help)
+    parser.add_argument(
+        "--verbose",
+        action=ShowLibraryLogs,
+        nargs=0,
+        help="show the log lines of TensorFlow, absl and ART (hidden by default)",
+    )
+
+
+class ShowLibraryLogs(argparse.Action):
+    """--verbose: the libraries' log lines are shown (host.quiet) from the moment it is parsed,
+    before any of them loads."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        quiet.configure(verbose=True)
+        setattr(namespace, self.dest, True)
 
 
 def add_attack_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,14 +1,18 @@
 """Named data sets as uint8 NHWC arrays with integer labels.
 
-Two sources, same result:
+Where a split comes from, first found first:
 - an offline local directory (``--data-dir`` or ``TINYROBUST_DATA_DIR``) holding the npz layout
   described in docs/data.md (the layout of the project's shared test data);
-- the official downloads (URL, checksum, a cache directory), converted once into that layout.
+- the official download (URL, checksum), kept in a cache directory;
+- a small real sample bundled with the checkout (``models/samples/``: CIFAR-10 and coffee test
+  images), when neither is there; ``Dataset.source`` says so and a ``TinyRobustWarning`` tells
+  the user in one line.
 
 Splits: ``cifar10``: train (50,000, JPEG re-encoded when read offline), test (297 lossless
-official test images offline, 10,000 when downloaded), test-bulk (10,000 JPEG test images).
-``vww``: eval (the 1,000 MLPerf Tiny images; calibration uses a recorded part of it).
-``coffee``: train and test, a seeded stratified split of BRACOL classes 0-3, recorded.
+official test images offline and bundled, 10,000 when downloaded), test-bulk (10,000 JPEG test
+images). ``vww``: eval (the 1,000 MLPerf Tiny images; calibration uses a recorded part of it).
+``coffee``: train and test, a seeded stratified split of BRACOL classes 0-3, recorded (52 test
+images bundled).
 ``kws``: eval (1,000 MLPerf Tiny int8 MFCC inputs; stored as int8, not uint8).
 """
 
@@ -20,19 +24,26 @@ import os
 import pickle
 import tarfile
 import urllib.request
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from host.errors import UserError
+from host.errors import TinyRobustWarning, UserError
+from host.paths import MODELS, REPO_ROOT
 
 DATA_DIR_ENV = "TINYROBUST_DATA_DIR"
 CACHE_DIR_ENV = "TINYROBUST_CACHE_DIR"
 COFFEE_SPLIT_SEED = 20240408
 COFFEE_TEST_FRACTION = 0.2
 COFFEE_SIZE = 224
+SAMPLES_DIR = MODELS / "samples"
+
+
+class DownloadError(UserError):
+    """An official file that cannot be downloaded here (offline, or no public download)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,11 @@ CIFAR10_CLASSES = [
     "truck",
 ]
 COFFEE_CLASSES = ["healthy", "miner", "rust", "phoma"]
+# Bundled evaluation samples (models/samples/README.md): split -> (file, what it holds).
+SAMPLES = {
+    ("cifar10", "test"): ("cifar10-test.npz", "official CIFAR-10 test images"),
+    ("coffee", "test"): ("coffee-test.npz", "BRACOL test images"),
+}
 SPLITS = {
     "cifar10": ("train", "test", "test-bulk"),
     "vww": ("eval",),
@@ -118,7 +134,8 @@ def cache_dir() -> Path:
 
 
 def load(name: str, split: str, data_dir_path: str | os.PathLike | None = None) -> Dataset:
-    """Load one split of a named data set (offline directory first, else official download)."""
+    """Load one split of a named data set: offline directory, else the official download (or
+    its cached copy), else the checkout's bundled sample, with a one-line TinyRobustWarning."""
     if name not in SPLITS:
         raise UserError(f"unknown data set {name!r}; known: {', '.join(SPLITS)}")
     if split not in SPLITS[name]:
@@ -126,7 +143,37 @@ def load(name: str, split: str, data_dir_path: str | os.PathLike | None = None) 
     root = data_dir(data_dir_path)
     if root is not None:
         return _LOCAL_LOADERS[name](root, split)
-    return _download_loaders(name, split)
+    try:
+        return _download_loaders(name, split)
+    except DownloadError as error:
+        if (name, split) not in SAMPLES:
+            offline = f"on an offline machine pass --data-dir or set {DATA_DIR_ENV} (docs/data.md)"
+            raise DownloadError(f"{error}; {offline}") from error
+        dataset = load_sample(name, split)
+        warnings.warn(
+            f"no {name}/{split} data here or online; using the {len(dataset)} bundled "
+            f"{SAMPLES[name, split][1]} ({dataset.source}); the full set: docs/data.md",
+            TinyRobustWarning,
+            stacklevel=2,
+        )
+        return dataset
+
+
+def load_sample(name: str, split: str) -> Dataset:
+    """The small evaluation sample of a split bundled with the checkout (models/samples/)."""
+    if (name, split) not in SAMPLES:
+        raise UserError(f"no bundled sample of {name}/{split}; bundled: cifar10/test, coffee/test")
+    path = SAMPLES_DIR / SAMPLES[name, split][0]
+    source = str(path.relative_to(REPO_ROOT))
+    data = _npz(path.parent, path.name)
+    y = data["y"].astype(np.int64)
+    if name == "cifar10":
+        extra = {"test_index": data["test_index"]}
+        return Dataset(name, split, data["x"], y, CIFAR10_CLASSES, source, extra)
+    x = decode_jpegs(data["jpeg"], data["offsets"], (COFFEE_SIZE, COFFEE_SIZE))
+    split_seed = int(data["split_seed"])
+    recorded = {"ids": data["id"], "indices": data["index"], "split_seed": split_seed}
+    return Dataset(name, split, x, y, COFFEE_CLASSES, source, recorded)
 
 
 # ---------------------------------------------------------------- offline directory
@@ -258,16 +305,13 @@ _LOCAL_LOADERS = {
 
 
 def fetch(download: Download, destination: Path) -> Path:
-    """Download a file once into the cache and verify its checksum."""
+    """Download a file once into the cache and verify its checksum (DownloadError: offline)."""
     if not destination.is_file():
         tmp = destination.with_suffix(destination.suffix + ".part")
         try:
             urllib.request.urlretrieve(download.url, tmp)
         except OSError as error:
-            raise UserError(
-                f"cannot download {download.url} ({error}); on an offline machine pass "
-                f"--data-dir or set {DATA_DIR_ENV}"
-            ) from error
+            raise DownloadError(f"cannot download {download.url} ({error})") from error
         tmp.replace(destination)
     verify_checksum(destination, download)
     return destination
@@ -291,10 +335,7 @@ def verify_checksum(path: Path, download: Download) -> None:
 
 def _download_loaders(name: str, split: str) -> Dataset:
     if name != "cifar10":
-        raise UserError(
-            f"data set {name} has no public direct download the project can verify; "
-            f"put it in a data directory (docs/data.md) and pass --data-dir or set {DATA_DIR_ENV}"
-        )
+        raise DownloadError(f"data set {name} has no public direct download the project can verify")
     archive = fetch(DOWNLOADS["cifar10"], cache_dir() / "cifar-10-python.tar.gz")
     members = ["test_batch"] if split != "train" else [f"data_batch_{i}" for i in range(1, 6)]
     xs, ys = [], []

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from host import quiet
+
 EXIT_USAGE = 2
 
 F = TypeVar("F", bound=Callable[..., int | None])
@@ -25,6 +27,11 @@ class TinyRobustError(Exception):
 
 class UserError(TinyRobustError):
     """A problem the user can fix: bad option, missing file, unknown model."""
+
+
+class TinyRobustWarning(UserWarning):
+    """Something the user should know that is not an error (e.g. a bundled sample stands in
+    for a data set); a command prints it as one line, ``note: ...``."""
 
 
 class ArgumentError(UserError, ValueError):
@@ -44,10 +51,12 @@ class ArgumentError(UserError, ValueError):
 
 
 def cli_main(func: F) -> F:
-    """Wrap a command's main(): a UserError becomes one line on stderr and exit code 2."""
+    """Wrap a command's main(): the libraries' log lines hidden (``host.quiet``), and a
+    UserError becomes one line on stderr and exit code 2."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        quiet.configure()
         try:
             return func(*args, **kwargs)
         except UserError as error:

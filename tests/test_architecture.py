@@ -17,7 +17,7 @@ HOST = Path(__file__).resolve().parent.parent / "host"
 
 # Stage of every module or package prefix, in the order data flows through them.
 STAGES: list[tuple[str, ...]] = [
-    ("host.errors", "host.paths", "host.versions", "host.datafile"),  # shared basics
+    ("host.quiet", "host.errors", "host.paths", "host.versions", "host.datafile"),  # basics
     ("host.data",),
     ("host.zoo",),
     ("host.tflite",),

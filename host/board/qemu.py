@@ -1,8 +1,9 @@
 """Run firmware in QEMU with its UART on a loopback TCP port.
 
 ``start`` keeps one emulated board running in the background and records it in a state file
-(``build/emulator.json``), so other commands find it with ``running_board()``. Tests use
-``Emulator`` directly (a context manager that always stops QEMU).
+(``build/emulator.json``, or ``$TINYROBUST_EMULATOR_STATE``: the tests use their own), so other
+commands find it with ``running_board()``. Tests use ``Emulator`` directly (a context manager
+that always stops QEMU).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 from host.errors import UserError
 from host.paths import BUILD
 
-STATE_FILE = BUILD / "emulator.json"
+STATE_ENV = "TINYROBUST_EMULATOR_STATE"
+STATE_FILE = Path(os.environ.get(STATE_ENV) or BUILD / "emulator.json")
 QEMU = "qemu-system-arm"
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from host import datafile
-from host.data import Download, cache_dir, fetch, verify_checksum
+from host.data import Download, DownloadError, cache_dir, fetch, verify_checksum
 from host.errors import UserError
 from host.paths import MODELS
 
@@ -134,7 +134,12 @@ def _import(mirror_name: str | None, download: Download, path: Path) -> None:
         shutil.copyfile(Path(mirror) / mirror_name, path)
         verify_checksum(path, download)
         return
-    fetch(download, path)
+    try:
+        fetch(download, path)
+    except DownloadError as error:
+        offline = f"set {MIRROR_ENV} to a folder holding {mirror_name}" if mirror_name else ""
+        offline = offline or f"put the file at {path}"
+        raise DownloadError(f"{error}; offline: {offline} (docs/data.md)") from error
 
 
 def manifest_path(name: str) -> Path:
