@@ -89,10 +89,23 @@ def test_the_newcomers_evaluate_is_quiet_and_offline(tmp_path):
     assert [line for line in output.splitlines() if NOISE.search(line)] == []
     notes = [line for line in output.splitlines() if line.startswith("note: ")]
     assert len(notes) == 1 and "models/samples/cifar10-test.npz" in notes[0]
-    verbose = subprocess.run(
-        [*command, "--verbose"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    for asked, extra_env in (["--verbose"], {}), ([], {"TINYROBUST_VERBOSE": "1"}):
+        verbose = subprocess.run(
+            [*command, *asked], cwd=REPO_ROOT, env={**env, **extra_env}, capture_output=True
+        )
+        assert verbose.returncode == 0 and NOISE.search(verbose.stderr.decode())  # when asked
+
+
+def test_a_notebook_imports_the_checkout_it_names(tmp_path):
+    """The README's notebook recipe, from another folder, with nothing installed."""
+    code = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); import host.api, host; "
+    code += "print(host.__file__)"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
     )
-    assert verbose.returncode == 0 and NOISE.search(verbose.stderr)  # shown when asked for
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()) == REPO_ROOT / "host" / "__init__.py"
 
 
 def test_tests_have_their_own_emulator_state():
