@@ -3,7 +3,7 @@ PYTHON ?= python3
 MODEL ?= cifar10-resnet8
 BOARD ?= qemu-an386
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev \
-	qemu-system-arm libgemmlowp-dev libflatbuffers-dev
+	qemu-system-arm libgemmlowp-dev libflatbuffers-dev chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Tests read the real data and reference models beside the checkout when they are there.
 SHARED ?= $(abspath ../shared)
@@ -59,6 +59,10 @@ flash: setup
 
 bench: setup
 	$(PYTHON) -m host.bench
+
+# The HTML report of the newest run folder under runs/ (or RUN=dir); prints its path.
+report: pip
+	$(PYTHON) -m host.report $(RUN)
 
 clean:
 	rm -rf build .setup-stamp

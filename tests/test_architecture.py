@@ -38,6 +38,7 @@ STAGES: list[tuple[str, ...]] = [
         "host.emulator",
         "host.bench",
         "host.compiler.__main__",
+        "host.report.__main__",
     ),
 ]
 
