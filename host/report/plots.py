@@ -18,7 +18,7 @@ from host.report.sections import Distortions, Staircase, TransferMatrix, precisi
 COLOURS = {"float": "#1f77b4", "int16": "#2ca02c", "int8": "#ff7f0e", "device": "#d62728"}
 OTHERS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 DPI = 110
-MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+MARKERS = ["o", "^", "v", "P", "X", "*"]  # the board: squares; the paper: diamonds
 
 
 def colour(name: str, others: dict[str, str]) -> str:
@@ -61,7 +61,7 @@ def staircase(stairs: Staircase) -> str:
         axes.plot(  # drawn widest first, so a backend hidden under an identical one shows
             curve.eps,
             curve.accuracy,
-            marker=MARKERS[order % len(MARKERS)],
+            marker="s" if device else MARKERS[order % len(MARKERS)],
             markersize=8 if device else 6,
             markerfacecolor="white" if device else None,
             linestyle="--" if device else "-",
