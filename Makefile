@@ -1,4 +1,4 @@
-# tinyrobust: make setup | lint | format | test | models | flash | bench | report
+# tinyrobust: make setup | lint | format | test | models | flash | bench | report | reproduce
 PYTHON ?= python3
 MODEL ?= cifar10-resnet8
 BOARD ?= qemu-an386
@@ -10,7 +10,7 @@ SHARED ?= $(abspath ../shared)
 export TINYROBUST_DATA_DIR ?= $(if $(wildcard $(SHARED)/data),$(SHARED)/data,)
 export TINYROBUST_MODEL_MIRROR ?= $(if $(wildcard $(SHARED)/models),$(SHARED)/models,)
 
-.PHONY: setup apt pip lint format test test-all models flash bench report clean
+.PHONY: setup apt pip lint format test test-all models flash bench report reproduce clean
 
 setup: apt pip
 
@@ -63,6 +63,13 @@ bench: setup
 # The HTML report of the newest run folder under runs/ (or RUN=dir); prints its path.
 report: pip
 	$(PYTHON) -m host.report $(RUN)
+
+# The seed paper's whole attack grid (campaigns/paper.toml) into a new run folder; prints how
+# long it took. RESUME=runs/<folder> continues an interrupted run.
+reproduce: setup
+	@start=$$(date +%s); \
+	$(PYTHON) -m host.evaluate --campaign campaigns/paper.toml $(if $(RESUME),--resume $(RESUME),) \
+	&& echo "make reproduce took $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s"
 
 clean:
 	rm -rf build .setup-stamp

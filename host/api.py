@@ -6,6 +6,9 @@
     campaign = run_campaign("cifar10-resnet8", ["pgd"], epsilons=[0.002], n=100)
     print(campaign.table)
 
+    job = run_file("campaigns/quick.toml", n=4)   # a campaign file, into runs/<time>-quick/
+    print(job.folder, job.skipped)
+
 A model is a zoo name or a path to the user's own int8/int16 .tflite file (with ``dataset=``).
 Nothing is printed or written unless asked (``progress=True``, ``out=``). Errors are
 ``host.errors.UserError`` (a bad argument: ``ArgumentError``, also a ``ValueError``).
@@ -14,27 +17,32 @@ The commands ``python -m host.evaluate`` and ``python -m host.campaign`` wrap th
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from host.attacks import Attack
-from host.backends import available_backends
+from host.backends import available_backends, parse_name
+from host.errors import ArgumentError
 from host.records import AttackRecord, EvaluationResult
-from host.report import campaign_table, summarise
+from host.report import campaign_table, summarise, summarise_run, summary_markdown
 from host.report.summary import Row
+from host.run import folder as run_folder
 from host.run.campaign import RECORDS, Runner, build_attacks, plan_campaign
 from host.run.evaluation import Target, evaluate_target
+from host.run.job import JobResult, run_job
+from host.run.spec import CampaignSpec, load_campaign
 
 __all__ = [
     "AttackRecord",
     "CampaignResult",
     "EvaluationResult",
+    "JobResult",
     "default_backends",
     "evaluate",
     "run_campaign",
+    "run_file",
 ]
 
 
@@ -59,6 +67,7 @@ def evaluate(
     optional_backends: Iterable[str] = (),
     out: str | Path | None = None,
     progress: bool = False,
+    command: Sequence[str] | None = None,
 ) -> EvaluationResult:
     """Clean accuracy per backend and agreement between integer backends of one precision.
 
@@ -66,7 +75,8 @@ def evaluate(
     ``input_range`` optional). ``n`` examples, the first ones or, with ``sample_seed``, drawn at
     random. ``agreement_ops``: also cut the graph after each op to find where two host backends
     diverge. ``optional_backends`` are skipped (``result.skipped``) when they cannot load.
-    ``out``: also write ``<out>/<time>-<model>/results.json`` (``result.path``).
+    ``out``: also write a run folder ``<out>/<UTC time>-<model>/`` with ``evaluation.json``
+    (``result.path``) and ``run.json`` (``command``: what to record as the command).
     """
     target = Target.resolve(model, dataset, split, input_range)
     result = evaluate_target(
@@ -79,8 +89,12 @@ def evaluate(
         agreement_ops,
         progress,
     )
+    result.command = list(command) if command is not None else None
     if out is not None:
-        result.save(Path(out))
+        folder = run_folder.new_folder(out, result.model)
+        manifest = run_folder.Manifest(folder, result.command or [], {"evaluate": target.label})
+        run_folder.add_evaluation(folder, result)
+        manifest.finish()
     return result
 
 
@@ -97,6 +111,7 @@ class CampaignResult:
     attacks: list[dict[str, Any]]  # each attack's name, norm and parameters
     rows: list[Row]
     records: list[AttackRecord]
+    model_files: dict[str, dict[str, str]]  # precision -> path, sha256
     out: Path | None = None
 
     @property
@@ -110,23 +125,15 @@ class CampaignResult:
         return campaign_table(self.rows, self.backends)
 
     def summary(self) -> dict[str, Any]:
-        """The summary as written to summary.json."""
-        return {
-            "model": self.model,
-            "mode": self.mode,
-            "oracle": self.oracle,
-            "seed": self.seed,
-            "query_budget": self.query_budget,
-            "backends": self.backends,
-            "attacks": self.attacks,
-            "rows": self.rows,
-        }
+        """The summary as written to summary.json, from the records: a table with the model's
+        file hashes, examples, seed, query budgets and backends, and the board against TFLite
+        Micro on every adversarial input."""
+        return summarise_run(self.records, {self.model: self.model_files})
 
-    def save(self, out: Path) -> None:
-        """Write summary.json and summary.md next to the records."""
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(json.dumps(self.summary(), indent=1) + "\n")
-        (out / "summary.md").write_text(self.table + "\n")
+    @property
+    def markdown(self) -> str:
+        """The summary as written to summary.md (the table under what it was run with)."""
+        return summary_markdown(self.summary())
 
 
 def run_campaign(
@@ -146,6 +153,7 @@ def run_campaign(
     data_dir: str | Path | None = None,
     out: str | Path | None = None,
     progress: bool = False,
+    inform: Callable[[str], None] | None = None,
 ) -> CampaignResult:
     """Craft adversarial examples on the first ``n`` examples and evaluate them on every backend.
 
@@ -155,7 +163,8 @@ def run_campaign(
     ``mode="transfer"`` crafts on the float model; ``mode="direct"`` queries an integer
     ``oracle`` (default: the last integer backend). ``queries``: per-example budget of query
     attacks. ``out``: a folder for records.jsonl, summary.json and summary.md; a rerun with
-    the same ``out`` skips what is recorded there.
+    the same ``out`` skips what is recorded there. ``inform`` is told, in one line per query
+    attack, how long it may take before it starts.
     """
     campaign = plan_campaign(
         model,
@@ -170,7 +179,7 @@ def run_campaign(
         queries,
     )
     folder = Path(out) if out is not None else None
-    records = Runner(campaign, folder, data_dir, progress).run()
+    records = Runner(campaign, folder, data_dir, progress, inform=inform).run()
     result = CampaignResult(
         model=campaign.model,
         mode=campaign.mode,
@@ -181,8 +190,39 @@ def run_campaign(
         attacks=[attack.config() for attack in campaign.attacks],
         rows=summarise(records, campaign.backends),
         records=records,
+        model_files=run_folder.model_files(
+            model, sorted({parse_name(b)[1] for b in campaign.backends})
+        ),
         out=folder,
     )
     if folder is not None:
-        result.save(folder)
+        run_folder.write_summary(folder, records, {campaign.model: result.model_files})
     return result
+
+
+def run_file(
+    campaign: str | Path | CampaignSpec,
+    *,
+    models: Sequence[str] | None = None,
+    n: int | None = None,
+    seed: int | None = None,
+    out: str | Path = "runs",
+    resume: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    command: Sequence[str] = (),
+    progress: bool = False,
+    inform: Callable[[str], None] | None = None,
+) -> JobResult:
+    """Run a campaign file (``campaigns/quick.toml``...) into a new run folder
+    ``<out>/<UTC time>-<name>/``, or into ``resume`` (an earlier run's folder: what is recorded
+    there is skipped). ``models``, ``n``, ``seed`` override the file's. ``inform`` gets one
+    line per thing skipped and per query attack's time estimate."""
+    spec = campaign if isinstance(campaign, CampaignSpec) else load_campaign(campaign)
+    spec = spec.with_overrides(list(models) if models else None, n, seed)
+    if n is not None and n <= 0:
+        raise ArgumentError(f"n must be positive, got {n}", "n")
+    if resume is not None:
+        folder = run_folder.resume_folder(resume)
+    else:
+        folder = run_folder.new_folder(out, spec.name)
+    return run_job(spec, folder, list(command), data_dir, progress, inform)

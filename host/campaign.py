@@ -6,52 +6,72 @@
 Two modes. ``transfer``: craft on the float model (white-box for gradient attacks, counted
 black-box queries for the others) and evaluate the same examples on every backend. ``direct``:
 query attacks run against an integer backend itself (``--oracle tflm-int8``, ``device-int8``).
-Every (example, attack, eps) becomes one JSON line in ``<out>/records.jsonl``, appended and
-flushed at once; a rerun with the same configuration skips what is recorded. The summary
-(accuracy per backend per eps, distortion, transfer rates) is built from the records only.
-The work is done by ``host.api.run_campaign``.
+Every run gets its own folder ``runs/<UTC time>-<model>-<mode>/`` (``--out DIR``: that folder,
+resumed when it exists). Every (example, attack, eps) becomes one JSON line in its
+``records.jsonl``, appended and flushed at once; a rerun into the same folder skips what is
+recorded. ``run.json`` records the command, the options, model hashes and versions; the
+summary (accuracy per backend per eps, distortion, transfer rates, queries) is built from the
+records only. Query attacks without ``--queries`` get a default budget per example (1,000 for
+score attacks, 2,000 for decision attacks). The work is done by ``host.api.run_campaign``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from host import api, cli
+from host import api, cli, zoo
+from host.run import folder as run_folder
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m host.campaign", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--model", required=True, help="zoo model name, e.g. cifar10-resnet8")
+    parser.add_argument(
+        "--model", required=True, help="zoo model name (e.g. cifar10-resnet8) or model folder"
+    )
     cli.add_run_arguments(
-        parser, "run folder (default: runs/campaign-<model>-<mode>)", None, cli.CAMPAIGN_BACKENDS
+        parser,
+        "run folder, resumed when it exists (default: a new runs/<UTC time>-<model>-<mode>)",
+        None,
+        cli.CAMPAIGN_BACKENDS,
     )
     cli.add_attack_arguments(parser)
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace, out: str) -> api.CampaignResult:
-    """Run the campaign the options describe, print its summary table."""
+def run(args: argparse.Namespace, out: str | None, runs: Path = Path("runs")) -> api.CampaignResult:
+    """Run the campaign the options describe into ``out`` (None: a new run folder under
+    ``runs``), print its summary table."""
+    name = f"{zoo.spec(args.model).name}-{args.mode}"  # a model folder's name, not its path
+    folder = Path(out) if out else run_folder.new_folder(runs, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    options = cli.attack_options(args)
+    command = [sys.executable, "-m", "host.campaign", *sys.argv[1:]]
+    manifest = run_folder.Manifest(folder, command, {"model": args.model, "n": args.n, **options})
     result = api.run_campaign(
         args.model,
         backends=cli.backend_names(args.backends),
         n=args.n,
         data_dir=args.data_dir,
-        out=out,
+        out=folder,
         progress=True,
-        **cli.attack_options(args),
+        inform=print,
+        **options,
     )
-    print(f"\n{result.model}, mode {result.mode}, oracle {result.oracle}\n{result.table}")
-    print(f"\nrecords: {result.records_file}")
+    manifest.add_model(args.model, result.model_files)
+    manifest.finish()
+    print(f"\n{result.markdown}")
+    print(f"\nrun folder: {folder}")
     return result
 
 
 @cli.command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    run(args, args.out or f"runs/campaign-{args.model}-{args.mode}")
+    run(args, args.out)
     return 0
 
 

@@ -1,29 +1,44 @@
-"""Clean accuracy per backend and agreement between integer backends.
+"""The main job: clean accuracy on every backend and an adversarial campaign, board included.
 
+    python -m host.evaluate                                  # campaigns/quick.toml
+    python -m host.evaluate --campaign campaigns/paper.toml  # the seed paper's whole grid
     python -m host.evaluate --model mlperf-resnet8 --backends tflm-int8,litert-ref-int8 --n 297
 
-Prints accuracy per backend and, for every pair of integer backends of the same precision, the
-share of identical raw outputs, the largest difference in integer steps and the top-1 agreement.
-``--agreement-ops`` also cuts the graph after each op to find where two host backends diverge.
-Everything is written as JSON into a timestamped run folder under ``runs/``. With ``--attacks``
-it runs an attack campaign instead (as ``python -m host.campaign``). The work is done by
-``host.api.evaluate`` and ``host.api.run_campaign``.
+With no option it runs ``campaigns/quick.toml`` on the running board's model (else
+cifar10-resnet8): clean accuracy on every backend, PGD crafted on float at eps around the int8
+step and evaluated on float, int16, int8 and the board, a Square attack with the board itself as
+the oracle, and the board against TFLite Micro on every adversarial input. ``--campaign FILE``
+runs another campaign file (``--model``, ``--n``, ``--seed`` override its own); every run gets a
+folder ``runs/<UTC time>-<name>/`` (``--resume RUN_DIR`` continues one) with the HTML report.
+``--attacks`` runs a campaign given by options (as ``python -m host.campaign``). ``--clean``,
+``--backends``, ``--tflite``, ``--sample-seed`` or ``--agreement-ops`` evaluate clean accuracy
+only: accuracy per backend and, for every pair of integer backends of one precision, the share
+of identical raw outputs (``--agreement-ops``: op by op). The work is done by ``host.api``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from host import api, campaign, cli
+from host.backends.device import DEVICE_ENV
 from host.board.qemu import read_state, running_board
 from host.errors import UserError
+from host.paths import REPO_ROOT
 from host.report import evaluation_text
+from host.report.html import write_report
 from host.run.evaluation import Target
+from host.run.spec import load_campaign
 
 DEFAULT_MODEL = "cifar10-resnet8"
 NO_BOARD = "no board running: start one with `make flash`; evaluating on host backends only"
+QUICK = REPO_ROOT / "campaigns" / "quick.toml"
+PAPER = Path("campaigns") / "paper.toml"
+CLEAN_ONLY = ("clean", "backends", "tflite", "sample_seed", "agreement_ops", "split")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,6 +51,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"zoo model name (default: the running board's model, else {DEFAULT_MODEL})",
     )
     source.add_argument("--tflite", help="an arbitrary int8/int16 .tflite file (needs --dataset)")
+    parser.add_argument(
+        "--campaign", help=f"campaign file to run (default: {QUICK.relative_to(REPO_ROOT)})"
+    )
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run in its folder")
+    parser.add_argument("--clean", action="store_true", help="clean accuracy only, no attacks")
     parser.add_argument("--dataset", help="data set for --tflite (cifar10, vww, coffee, kws)")
     parser.add_argument("--split", help="data split (default: the model's evaluation split)")
     parser.add_argument("--input-range", type=float, default=1.0, help="--tflite: pixels * this")
@@ -50,9 +70,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--agreement-ops", action="store_true", help="localise divergences op by op"
     )
     cli.add_attack_arguments(parser)
+    parser.set_defaults(seed=None)  # a campaign file's own seed unless --seed is given
     args = parser.parse_args(argv)
-    if args.model is None and args.tflite is None:
-        args.model = _board_model() or DEFAULT_MODEL
+    args.clean_only = any(getattr(args, name) for name in CLEAN_ONLY)
+    if args.clean_only and (args.campaign or args.resume):
+        raise UserError("--campaign and --resume run a campaign; drop the clean-only options")
+    if args.attacks and (args.campaign or args.resume):
+        raise UserError("--attacks runs a campaign from options: not with --campaign or --resume")
+    if args.campaign is None and not args.clean_only and not args.attacks:
+        args.campaign = str(QUICK)
+        args.model = args.model or _board_model()  # the main job runs on the board's model
+    if args.attacks or args.clean_only:
+        args.seed = 0 if args.seed is None else args.seed
+        if args.model is None and args.tflite is None:
+            args.model = _board_model() or DEFAULT_MODEL
     return args
 
 
@@ -82,12 +113,45 @@ def choose_backends(target: Target, requested: str | None) -> tuple[list[str], s
 
 def evaluate_attacks(args: argparse.Namespace) -> int:
     """``--attacks``: run an attack campaign (host.campaign) instead of a clean evaluation."""
-    if args.model is None:
-        raise UserError("--attacks needs --model (a zoo model), not --tflite")
+    if args.model is None:  # --tflite: the user's file, declared a model (host.zoo)
+        args.model = Target.from_file(args.tflite, args.dataset, args.split, args.input_range).model
     if args.sample_seed is not None:
         raise UserError("--sample-seed is for clean evaluation; --attacks takes the first --n")
-    campaign.run(args, str(Path(args.out) / f"campaign-{args.model}-{args.mode}"))
+    campaign.run(args, None, Path(args.out))
     return 0
+
+
+def evaluate_campaign_file(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """The main job: a campaign file into a run folder, then its summary and HTML report."""
+    spec = load_campaign(args.campaign)
+    if not running_board() and not os.environ.get(DEVICE_ENV):
+        boards = [name for name in spec.backends if name.startswith("device-")]
+        if boards:
+            print(NO_BOARD)
+            spec = replace(spec, backends=tuple(b for b in spec.backends if b not in boards))
+    job = api.run_file(
+        spec,
+        models=[args.model] if args.model else None,
+        n=args.n,
+        seed=args.seed,
+        out=args.out,
+        resume=args.resume,
+        data_dir=args.data_dir,
+        command=_command(argv),
+        progress=True,
+        inform=print,
+    )
+    print(f"\n{job.folder / 'summary.md'}:\n")
+    print((job.folder / "summary.md").read_text())
+    print(f"run folder: {job.folder} ({job.seconds / 60:.1f} min)")
+    print(f"report: {write_report(job.folder)}")
+    if Path(args.campaign).resolve() == QUICK:
+        print(f"full set: python -m host.evaluate --campaign {PAPER}")
+    return 0
+
+
+def _command(argv: list[str] | None) -> list[str]:
+    return [sys.executable, "-m", "host.evaluate", *(sys.argv[1:] if argv is None else argv)]
 
 
 @cli.command
@@ -95,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.attacks:
         return evaluate_attacks(args)
+    if args.campaign:
+        return evaluate_campaign_file(args, argv)
     if args.eps or args.eps_steps:
         raise UserError("--eps and --eps-steps need --attacks")
     if args.tflite:
@@ -114,18 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         agreement_ops=args.agreement_ops,
         optional_backends=optional,
         progress=True,
+        out=args.out,
+        command=_command(argv),
     )
     for name, reason in result.skipped.items():
         print(f"skipping {name}: {reason}")
     print(evaluation_text(result))
-    result.command = [
-        sys.executable,
-        "-m",
-        "host.evaluate",
-        *(sys.argv[1:] if argv is None else argv),
-    ]
-    path = result.save(Path(args.out))
-    print(f"\nresults written to {path}")
+    print(f"\nresults written to {result.path}")
     return 0
 
 

@@ -4,7 +4,7 @@ Two kinds of record. An ``AttackRecord`` is one (example, attack, eps) of a camp
 every backend made of it; campaigns append them to a JSON-lines file (``RecordFile``), one
 flushed line at a time, so an interrupted run loses nothing recorded and a rerun skips it. An
 ``EvaluationResult`` is one clean evaluation (accuracy, raw outputs and agreement per backend),
-written as one ``results.json`` in a run folder.
+one item of a run folder's ``evaluation.json`` (``host.run.folder``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -166,7 +165,7 @@ class EvaluationResult:
     """A clean evaluation: accuracy per backend and agreement between integer backends.
 
     ``skipped`` (optional backends that could not load, with why) and ``path`` (the
-    results.json written, if any) are not part of the saved record.
+    evaluation.json written, if any) are not part of the saved record.
     """
 
     command: list[str] | None
@@ -201,28 +200,3 @@ class EvaluationResult:
     def from_dict(cls, values: dict[str, Any]) -> EvaluationResult:
         backends = {name: BackendEvaluation(**b) for name, b in values["backends"].items()}
         return cls(**{**values, "backends": backends})
-
-    def save(self, out: Path) -> Path:
-        """Write results.json into a new run folder ``<out>/<UTC time>-<model>``."""
-        folder = new_run_folder(out, self.model)
-        self.path = folder / "results.json"
-        self.path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        return self.path
-
-    @classmethod
-    def load(cls, path: Path) -> EvaluationResult:
-        result = cls.from_dict(json.loads(Path(path).read_text()))
-        result.path = Path(path)
-        return result
-
-
-def new_run_folder(out: Path, label: str) -> Path:
-    """A new folder ``<out>/<UTC time>-<label>`` (suffixed -2, -3... if taken)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    folder = out / f"{stamp}-{label}"
-    suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = out / f"{stamp}-{label}-{suffix}"
-    folder.mkdir(parents=True)
-    return folder

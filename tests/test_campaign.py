@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host import zoo
+from host import data, zoo
 from host.api import CampaignResult, default_backends, run_campaign
 from host.attacks import make_attack
 from host.errors import ArgumentError, UserError
@@ -78,7 +78,9 @@ def test_evaluate_runs_attacks_as_the_issue_writes_it(data_dir, tmp_path) -> Non
         command="host.evaluate",
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    records = RecordFile(tmp_path / "campaign-cifar10-resnet8-transfer" / "records.jsonl").read()
+    (folder,) = tmp_path.glob("*-cifar10-resnet8-transfer")  # a new run folder of its own
+    records = RecordFile(folder / "records.jsonl").read()
+    assert (folder / "run.json").is_file() and (folder / "summary.md").is_file()
     assert {(r.attack, r.eps) for r in records} >= {
         ("pgd", "0.002"),
         ("square-linf", "0.008"),
@@ -209,9 +211,14 @@ def test_records_resume_and_reproduce(data_dir, tmp_path) -> None:
     assert isinstance(record.backends["tflm-int8"].raw[0], int)
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary == json.loads(json.dumps(in_memory.summary()))
-    assert {row["attack"] for row in summary["rows"]} == {"pgd", "fgsm"}
-    assert np.isfinite(summary["rows"][0]["accuracy_pct"]["tflm-int8"])
-    assert (tmp_path / "b" / "summary.md").read_text() == in_memory.table + "\n"
+    (table,) = summary["tables"]
+    assert {row["attack"] for row in table["rows"]} == {"pgd", "fgsm"}
+    assert np.isfinite(table["rows"][0]["accuracy_pct"]["tflm-int8"])
+    assert table["n"] == 8 and table["seeds"] == [7] and table["backends"] == ["float", "tflm-int8"]
+    assert table["model_files"]["int8"]["sha256"] == data.sha256_file(
+        zoo.model_file("mlperf-resnet8", "int8")
+    )
+    assert (tmp_path / "b" / "summary.md").read_text() == in_memory.markdown + "\n"
 
 
 def test_eps_in_quantization_steps(data_dir, tmp_path) -> None:

@@ -37,9 +37,10 @@ def test_evaluate_writes_accuracy_agreement_and_per_op_results(data_dir, tmp_pat
     assert "tflm-int8" in result.stdout and "litert-ref-int8 vs tflm-int8" not in result.stdout
     assert "tflm-int8 vs litert-ref-int8" in result.stdout and "top-1 agreement" in result.stdout
     assert "FULLY_CONNECTED" in result.stdout
-    (path,) = tmp_path.glob("*-mlperf-resnet8/results.json")
+    (path,) = tmp_path.glob("*-mlperf-resnet8/evaluation.json")
     assert str(path) in result.stdout
-    results = json.loads(path.read_text())
+    (results,) = json.loads(path.read_text())  # one clean evaluation per model
+    assert (path.parent / "run.json").is_file()
     assert results["n"] == 12 and results["sample_seed"] == 3 and len(results["indices"]) == 12
     assert results["dataset"]["name"] == "cifar10" and results["dataset"]["split"] == "test"
     tflm = results["backends"]["tflm-int8"]

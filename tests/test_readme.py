@@ -36,7 +36,7 @@ def test_flash_then_evaluate_uses_the_board(tmp_path):
             str(tmp_path),
         )
         assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-        results = next(tmp_path.glob("*/results.json"))
+        results = next(tmp_path.glob("*/evaluation.json"))
         record = json.loads(results.read_text())
         assert "cifar10-resnet8" in json.dumps(record)[:2000]
         text = evaluated.stdout

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,7 +29,9 @@ def logits_model(path: str | Path, input_range: float = 1.0):
     """
     import keras
 
-    model = keras.models.load_model(path, compile=False)
+    from host.zoo import keras_file  # imports keras, as above
+
+    model = keras_file.load(path)
     last = model.layers[-1]
     activation = getattr(last, "activation", None)
     name = getattr(activation, "__name__", "")
@@ -155,6 +157,16 @@ class QueryBudget:
         self.counts += counts
 
 
+class QueryListener(Protocol):
+    """Told about an attack's queries as they happen (a progress bar, say)."""
+
+    def started(self, examples: int) -> None:
+        """An attack call begins on this many examples (their counts start at zero)."""
+
+    def queried(self, counts: np.ndarray) -> None:
+        """Queries so far per example of the current call (after each batch of queries)."""
+
+
 class Oracle:
     """A backend as an attack target: scores, labels, counted queries, ART wrappers.
 
@@ -176,6 +188,7 @@ class Oracle:
         self.integer = backend.precision != "float"
         self.step = step_of(backend)
         self.budget = QueryBudget(queries)
+        self.listener: QueryListener | None = None
         self._float_path = float_path
         self._whitebox: Any = None
         self._keras: Callable[[np.ndarray], Any] | None = None
@@ -197,10 +210,12 @@ class Oracle:
         """The float model as one traced function: the float backend's outputs without
         ``model.predict``'s ~0.1 s overhead per call (query attacks make thousands of calls)."""
         if self._keras is None:
-            import keras
             import tensorflow as tf
 
-            model = keras.models.load_model(self._float_path, compile=False)
+            from host.zoo import keras_file  # imports keras: only when the float model is used
+
+            assert self._float_path is not None  # scores() calls this only with one
+            model = keras_file.load(self._float_path)
             spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
             self._keras = tf.function(lambda q: model(q, training=False), input_signature=[spec])
         keras_model = self._keras
@@ -220,12 +235,18 @@ class Oracle:
         self._order = order
         self.best = self._x.copy()
         self.best_distance = np.full(len(x), np.inf)
+        if self.listener is not None:
+            self.listener.started(len(x))
 
     def counted_predict(self, x01: np.ndarray) -> np.ndarray:
         """The black-box query function: counts per example, remembers the best adversarial."""
         x01 = np.asarray(x01, dtype=np.float32)
         owners = self.budget.owners(x01)
-        self.budget.admit(owners)
+        try:
+            self.budget.admit(owners)
+        finally:
+            if self.listener is not None:
+                self.listener.queried(self.budget.counts)
         out = self.scores(x01)
         hits = np.flatnonzero(self._criterion[owners].is_adversarial(out.argmax(axis=1)))
         for row in hits:

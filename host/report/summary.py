@@ -1,4 +1,8 @@
-"""Summary statistics of a campaign, from its records only."""
+"""Summary statistics of a campaign or a run folder, from its records only.
+
+Distortion statistics are over the examples that fooled the oracle (an attack that failed
+leaves no perturbation worth measuring); accuracy is over every example.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,9 @@ def summarise(records: list[AttackRecord], backends: list[str]) -> list[Row]:
         groups.setdefault((record.attack, record.norm, record.eps), []).append(record)
     rows = []
     for (attack, norm, eps), group in groups.items():
-        crafted_l2 = np.array([r.distortion["sent"]["float"]["l2"] for r in group])
-        crafted_linf = np.array([r.distortion["sent"]["float"]["linf"] for r in group])
         hits = [r for r in group if r.oracle_success]
+        sent_l2 = [r.distortion["sent"]["float"]["l2"] for r in hits]
+        sent_linf = [r.distortion["sent"]["float"]["linf"] for r in hits]
         row: Row = {
             "attack": attack,
             "norm": norm,
@@ -28,10 +32,12 @@ def summarise(records: list[AttackRecord], backends: list[str]) -> list[Row]:
             "eps_steps": group[0].eps_steps,
             "n": len(group),
             "oracle_success_pct": 100.0 * len(hits) / len(group),
-            "l2_mean": float(crafted_l2.mean()),
-            "l2_max": float(crafted_l2.max()),
-            "linf_mean": float(crafted_linf.mean()),
-            "linf_max": float(crafted_linf.max()),
+            "query_budget": group[0].query_budget,
+            "successful": len(hits),  # distortion statistics are over these examples
+            "l2_mean": _mean(sent_l2),
+            "l2_max": max(sent_l2, default=None),
+            "linf_mean": _mean(sent_linf),
+            "linf_max": max(sent_linf, default=None),
             "queries_mean": float(np.mean([r.queries for r in group])),
             "clean_pct": {},
             "accuracy_pct": {},
@@ -64,3 +70,69 @@ def summarise(records: list[AttackRecord], backends: list[str]) -> list[Row]:
 
 def _eps_value(eps: str) -> float:
     return float("inf") if eps == "none" else float(eps)
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def summarise_run(
+    records: list[AttackRecord], model_files: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A run's summary: one table per (model, mode, oracle) with what it was run with (model
+    file hashes, examples, seed, query budgets, backends), and the agreement between the board
+    and TFLite Micro on every adversarial input."""
+    groups: dict[tuple[str, str, str], list[AttackRecord]] = {}
+    for record in records:
+        groups.setdefault((record.model, record.mode, record.oracle), []).append(record)
+    tables = []
+    for (model, mode, oracle), group in groups.items():
+        backends = list(dict.fromkeys(name for r in group for name in r.backends))
+        tables.append(
+            {
+                "model": model,
+                "model_files": (model_files or {}).get(model, {}),
+                "mode": mode,
+                "oracle": oracle,
+                "n": len({r.index for r in group}),
+                "seeds": sorted({r.seed for r in group}),
+                "query_budgets": {r.attack: r.query_budget for r in group},
+                "backends": backends,
+                "rows": summarise(group, backends),
+            }
+        )
+    return {"tables": tables, "agreement": device_agreement(records)}
+
+
+def device_agreement(records: list[AttackRecord]) -> list[dict[str, Any]]:
+    """Per model and precision, the board (``device-<p>``) against TFLite Micro (``tflm-<p>``)
+    on every adversarial input both ran: identical raw outputs, and each disagreement."""
+    pairs: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for record in records:
+        for name in record.backends:
+            if not name.startswith("device-"):
+                continue
+            reference = "tflm-" + name.removeprefix("device-")
+            if reference not in record.backends:
+                continue
+            pair = pairs.setdefault(
+                (record.model, name, reference),
+                {"model": record.model, "a": name, "b": reference, "inputs": 0, "identical": 0},
+            )
+            pair.setdefault("disagreements", [])
+            a, b = record.backends[name], record.backends[reference]
+            pair["inputs"] += 1
+            diff = int(np.max(np.abs(np.subtract(a.raw, b.raw)))) if a.raw else 0
+            if diff == 0 and a.raw == b.raw:
+                pair["identical"] += 1
+                continue
+            pair["disagreements"].append(
+                {
+                    "attack": record.attack,
+                    "eps": record.eps,
+                    "index": record.index,
+                    "max_diff_steps": diff,
+                    "predictions": [a.prediction, b.prediction],
+                }
+            )
+    return list(pairs.values())

@@ -9,10 +9,11 @@ from host.report.summary import Row
 
 
 def campaign_table(rows: list[Row], backends: list[str]) -> str:
-    """A markdown table: accuracy per backend per eps, distortion, transfer rates, queries."""
-    head = ["attack", "eps"] + [f"{b} acc %" for b in backends]
-    head += ["oracle success %", "L2 mean/max", "Linf mean/max"]
-    head += [f"transfer {b} %" for b in backends] + ["queries"]
+    """A markdown table: accuracy per backend per eps, distortion over the successful
+    examples, transfer rates, queries; every header says what its numbers are."""
+    head = ["attack (norm)", "eps (input steps)"] + [f"{b} accuracy %" for b in backends]
+    head += ["oracle success %", "L2 mean/max (successful)", "Linf mean/max (successful)"]
+    head += [f"transfer to {b} %" for b in backends] + ["mean queries / example"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     if rows:
         clean = ["clean", ""] + [_pct(rows[0]["clean_pct"].get(b)) for b in backends]
@@ -20,20 +21,65 @@ def campaign_table(rows: list[Row], backends: list[str]) -> str:
     for row in rows:
         eps = row["eps"] if row["eps"] == "none" else f"{float(row['eps']):.6g}"
         if row["eps_steps"] is not None:
-            eps += f" ({row['eps_steps']:g} steps)"
+            eps += f" ({row['eps_steps']:g})"
         cells = [f"{row['attack']} ({row['norm']})", eps]
         cells += [_pct(row["accuracy_pct"].get(b)) for b in backends]
         cells.append(_pct(row["oracle_success_pct"]))
-        cells.append(f"{row['l2_mean']:.4f}/{row['l2_max']:.4f}")
-        cells.append(f"{row['linf_mean']:.4f}/{row['linf_max']:.4f}")
+        cells.append(_mean_max(row["l2_mean"], row["l2_max"]))
+        cells.append(_mean_max(row["linf_mean"], row["linf_max"]))
         cells += [_pct(row["transfer_pct"].get(b)) for b in backends]
         cells.append(f"{row['queries_mean']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def _mean_max(mean: float | None, largest: float | None) -> str:
+    return "-" if mean is None or largest is None else f"{mean:.4f}/{largest:.4f}"
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """A run's summary (``host.report.summary.summarise_run``) as markdown: each table under
+    what it was run with, then the board against TFLite Micro on every adversarial input."""
+    parts = []
+    for table in summary["tables"]:
+        files = ", ".join(
+            f"{precision} sha256 {entry['sha256'][:12]}"
+            for precision, entry in table["model_files"].items()
+        )
+        budgets = ", ".join(
+            f"{attack} {budget:,} queries / example"
+            for attack, budget in table["query_budgets"].items()
+            if budget is not None
+        )
+        parts.append(
+            f"### {table['model']}: {table['mode']}, oracle {table['oracle']}\n\n"
+            f"model files: {files or 'not recorded'}; n = {table['n']} examples; seed "
+            f"{', '.join(map(str, table['seeds']))}; query budgets: {budgets or 'none'}; "
+            f"backends: {', '.join(table['backends'])}\n\n"
+            + campaign_table(table["rows"], table["backends"])
+        )
+    for pair in summary["agreement"]:
+        parts.append(agreement_text(pair))
+    return "\n\n".join(parts)
+
+
+def agreement_text(pair: dict[str, Any]) -> str:
+    """The board against TFLite Micro on adversarial inputs, with every disagreement."""
+    lines = [
+        f"{pair['model']}: {pair['a']} vs {pair['b']} on every adversarial input: "
+        f"{pair['identical']} of {pair['inputs']} identical raw outputs"
+    ]
+    for case in pair["disagreements"]:
+        lines.append(
+            f"- differs: {case['attack']} eps {case['eps']} example {case['index']}: max diff "
+            f"{case['max_diff_steps']} steps, predictions {case['predictions'][0]} vs "
+            f"{case['predictions'][1]}"
+        )
+    return "\n".join(lines)
 
 
 def evaluation_text(result: EvaluationResult) -> str:

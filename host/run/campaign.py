@@ -5,13 +5,17 @@ black-box queries for the others) and evaluate the same examples on every backen
 query attacks run against an integer backend itself (``tflm-int8``, ``device-int8``). Every
 (example, attack, eps) becomes one ``AttackRecord``; records already in the record file (same
 configuration, example and eps) are skipped, so an interrupted campaign resumes.
+
+Query attacks get a per-example budget: the campaign's ``queries``, else ``DEFAULT_QUERIES`` of
+their kind (score or decision), so that they end in a time a person expects.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +26,16 @@ from tqdm import tqdm
 from host import data, zoo
 from host.attacks import ATTACKS, Attack, EpsResult, Oracle, make_attack
 from host.attacks.base import seed_for
+from host.attacks.oracles import QueryBudget
 from host.attacks.threat import check_eps, distortion, eps_from_steps, lattice_distortion, step_of
 from host.backends import CHUNK, Backend, get_backend, parse_name, run_in_chunks
-from host.errors import ArgumentError
+from host.errors import ArgumentError, UserError
 from host.records import AttackRecord, BackendOutcome, RecordFile
+from host.run.evaluation import select_examples
 
 MODES = ("transfer", "direct")
 RECORDS = "records.jsonl"
+DEFAULT_QUERIES = {"score": 1000, "decision": 2000}  # per example, when no budget is given
 
 
 @dataclass
@@ -43,8 +50,16 @@ class Campaign:
     oracle: str = "float"
     n: int | None = None
     seed: int = 0
-    queries: int | None = None
+    queries: int | None = None  # None: DEFAULT_QUERIES of each query attack's kind
     eps_steps: dict[float, float] = field(default_factory=dict)  # eps -> eps in input steps
+    sample_seed: int | None = None  # None: the first n examples, else n drawn with this seed
+
+    def budget(self, attack: Attack) -> int | None:
+        """The query budget per example an attack runs (and is recorded) with: ``queries``
+        when given, else the default of its kind (None for a gradient attack)."""
+        if self.queries is not None:
+            return self.queries
+        return DEFAULT_QUERIES.get(attack.access)
 
 
 def plan_campaign(
@@ -58,9 +73,12 @@ def plan_campaign(
     n: int | None,
     seed: int,
     queries: int | None,
+    sample_seed: int | None = None,
+    steps_of: str | None = None,
 ) -> Campaign:
     """A checked Campaign: the oracle chosen (``None``: float for transfer, the last integer
-    backend for direct), eps given in input steps converted to [0,1] units."""
+    backend for direct), eps given in input steps converted to [0,1] units (the steps of
+    precision ``steps_of``, else of the oracle, else of the first integer backend)."""
     zoo.spec(model)
     if n is not None and n <= 0:
         raise ArgumentError(f"n must be positive, got {n}", "n")
@@ -71,15 +89,15 @@ def plan_campaign(
         raise ArgumentError("no backends to evaluate on", "backends")
     for name in backends:
         parse_name(name)
-    oracle = oracle or _default_oracle(mode, backends)
+    oracle = oracle or default_oracle(mode, backends)
     parse_name(oracle)
-    _check_mode(mode, oracle, attacks)
+    check_mode(mode, oracle, attacks)
     if queries is not None and queries <= 0:
         raise ArgumentError(f"queries must be positive, got {queries}", "queries")
     steps_to_eps = {}
     steps = check_eps(list(eps_steps))
     if steps:
-        step = reference_step(model, oracle, backends)
+        step = reference_step(model, oracle, backends, steps_of)
         for value in steps:
             steps_to_eps[eps_from_steps(value, step)] = value
     grid = list(dict.fromkeys([*check_eps(list(epsilons)), *steps_to_eps]))
@@ -99,6 +117,7 @@ def plan_campaign(
         seed=seed,
         queries=queries,
         eps_steps=steps_to_eps,
+        sample_seed=sample_seed,
     )
 
 
@@ -119,8 +138,13 @@ def build_attacks(
     ]
 
 
-def reference_step(model: str, oracle: str, backends: list[str]) -> float:
-    """The input step eps_steps counts in: the oracle's, else the first integer backend's."""
+def reference_step(
+    model: str, oracle: str, backends: list[str], precision: str | None = None
+) -> float:
+    """The input step eps_steps counts in: ``precision``'s, else the oracle's, else the first
+    integer backend's."""
+    if precision is not None:
+        return step_of(get_backend(model, f"tflm-{precision}"))
     for name in [oracle, *backends]:
         precision = parse_name(name)[1]
         if precision != "float":
@@ -130,7 +154,7 @@ def reference_step(model: str, oracle: str, backends: list[str]) -> float:
     )
 
 
-def _default_oracle(mode: str, backends: list[str]) -> str:
+def default_oracle(mode: str, backends: list[str]) -> str:
     if mode == "transfer":
         return "float"
     integer = [name for name in backends if parse_name(name)[1] != "float"]
@@ -141,7 +165,7 @@ def _default_oracle(mode: str, backends: list[str]) -> str:
     return integer[-1]
 
 
-def _check_mode(mode: str, oracle: str, attacks: list[Attack]) -> None:
+def check_mode(mode: str, oracle: str, attacks: list[Attack]) -> None:
     integer = parse_name(oracle)[1] != "float"
     if mode == "transfer" and integer:
         raise ArgumentError(
@@ -168,7 +192,7 @@ def config_id(campaign: Campaign, attack: Attack) -> str:
         "mode": campaign.mode,
         "oracle": campaign.oracle,
         "seed": campaign.seed,
-        "queries": campaign.queries if attack.access != "gradient" else None,
+        "queries": campaign.budget(attack) if attack.access != "gradient" else None,
         **attack.config(),
     }
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
@@ -185,6 +209,9 @@ def _jsonable(values: np.ndarray) -> list:
     return [float(v) for v in values.ravel()]
 
 
+Work = tuple[Attack, str, np.ndarray, list[float | None]]  # attack, config id, positions, eps
+
+
 class Runner:
     """Runs a campaign: loads data and backends once, then attack by attack, chunk by chunk."""
 
@@ -194,20 +221,30 @@ class Runner:
         out: Path | None = None,
         data_dir: str | Path | None = None,
         progress: bool = False,
+        backends: dict[str, Backend] | None = None,
+        inform: Callable[[str], None] | None = None,
+        dataset: data.Dataset | None = None,
     ) -> None:
-        """``out``: the folder of records.jsonl (None: records in memory only)."""
+        """``out``: the folder of records.jsonl (None: records in memory only). ``backends``:
+        loaded backends to reuse (and to add to), so that a board is opened once per run.
+        ``inform``: told, in one line, how long query attacks may take before they start.
+        ``dataset``: the model's evaluation split, already loaded."""
         self.c = campaign
         self.progress = progress
+        self.inform = inform
         entry = zoo.spec(campaign.model)
-        dataset = data.load(entry.dataset, entry.eval_split, data_dir)
-        dataset = dataset.take(campaign.n)
-        self.indices = np.arange(len(dataset))
-        self.x = dataset.x.astype(np.float32) / np.float32(255.0)
-        self.y = dataset.y
+        dataset = dataset or data.load(entry.dataset, entry.eval_split, data_dir)
+        if dataset.x.dtype != np.uint8:
+            raise UserError(
+                f"attacks work on images; data set {dataset.name} holds {dataset.x.dtype} features"
+            )
+        self.indices = select_examples(dataset, campaign.n, campaign.sample_seed)
+        self.x = dataset.x[self.indices].astype(np.float32) / np.float32(255.0)
+        self.y = dataset.y[self.indices]
         self.nb_classes = len(dataset.classes)
         rng = np.random.default_rng(seed_for(campaign.seed, "targets"))
         self.targets = (self.y + rng.integers(1, self.nb_classes, len(self.y))) % self.nb_classes
-        self._backends: dict[str, Backend] = {}
+        self._backends = backends if backends is not None else {}
         self.evaluated = [self.backend(name) for name in campaign.backends]
         self.clean_raw = {b.name: self._raw(b, self.x) for b in self.evaluated}
         float_path = zoo.model_file(campaign.model, "float") if campaign.oracle == "float" else None
@@ -234,35 +271,25 @@ class Runner:
     def run(self) -> list[AttackRecord]:
         """Run everything not yet recorded; return this campaign's records."""
         done = {record.key for record in self.records.read()}
-        work: list[tuple[Attack, str, np.ndarray, list[float | None]]] = []
-        for attack in self.c.attacks:
-            cid = config_id(self.c, attack)
-            epsilons: list[float | None] = [*self.c.epsilons]
-            if not attack.bounded:  # a minimisation attack's own output first ("none")
-                epsilons.insert(0, None)
-            for start in range(0, len(self.x), CHUNK):
-                chunk = self.indices[start : start + CHUNK]
-                missing = [
-                    eps
-                    for eps in epsilons
-                    if any((cid, int(i), eps_label(eps)) not in done for i in chunk)
-                ]
-                if missing and attack.bounded:  # one eps at a time: records land sooner
-                    work.extend((attack, cid, chunk, [eps]) for eps in missing)
-                elif missing:
-                    work.append((attack, cid, chunk, epsilons))
+        work = self._missing_work(done)
+        self._announce(work)
         with self.records.appending():
             for attack, cid, chunk, epsilons in tqdm(
                 work, desc="attacks", unit="chunk", disable=not self.progress
             ):
-                results = attack(
-                    self.oracle,
-                    self.x[chunk],
-                    self.y[chunk],
-                    epsilons,
-                    seed=seed_for(self.c.seed, int(chunk[0])),
-                    targets=self.targets[chunk],
-                )
+                budget = self.c.budget(attack)
+                self.oracle.budget = QueryBudget(budget)
+                with QueryProgress(attack, len(chunk), budget, self.progress) as listener:
+                    self.oracle.listener = listener
+                    results = attack(
+                        self.oracle,
+                        self.x[chunk],
+                        self.y[chunk],
+                        epsilons,
+                        seed=seed_for(self.c.seed, int(self.indices[chunk[0]])),
+                        targets=self.targets[chunk],
+                    )
+                self.oracle.listener = None
                 for result in results:
                     for record in self._records(attack, cid, chunk, result):
                         if record.key not in done:
@@ -271,6 +298,53 @@ class Runner:
         ids = {config_id(self.c, attack) for attack in self.c.attacks}
         wanted = set(self.indices.tolist())
         return [r for r in self.records.read() if r.config_id in ids and r.index in wanted]
+
+    def _missing_work(self, done: set) -> list[Work]:
+        """(attack, config id, chunk of positions, eps) still to run, chunk by chunk."""
+        work: list[Work] = []
+        positions = np.arange(len(self.x))
+        for attack in self.c.attacks:
+            cid = config_id(self.c, attack)
+            epsilons: list[float | None] = [*self.c.epsilons]
+            if not attack.bounded:  # a minimisation attack's own output first ("none")
+                epsilons.insert(0, None)
+            for start in range(0, len(self.x), CHUNK):
+                chunk = positions[start : start + CHUNK]
+                missing = [
+                    eps
+                    for eps in epsilons
+                    if any((cid, int(self.indices[i]), eps_label(eps)) not in done for i in chunk)
+                ]
+                if missing and attack.bounded:  # one eps at a time: records land sooner
+                    work.extend((attack, cid, chunk, [eps]) for eps in missing)
+                elif missing:
+                    work.append((attack, cid, chunk, epsilons))
+        return work
+
+    def _announce(self, work: list[Work]) -> None:
+        """One line per query attack before it starts: its queries at most, and how long that
+        takes at the oracle's speed (one batch of queries measured, multiplied)."""
+        if self.inform is None:
+            return
+        examples: dict[str, int] = {}
+        for attack, _, chunk, _ in work:
+            if attack.access != "gradient":
+                examples[attack.name] = examples.get(attack.name, 0) + len(chunk)
+        if not examples:
+            return
+        batch = self.x[: min(len(self.x), 8)]
+        start = time.perf_counter()
+        self.oracle.scores(batch)
+        per_query = (time.perf_counter() - start) / len(batch)
+        for attack in self.c.attacks:
+            if attack.name not in examples:
+                continue
+            queries = examples[attack.name] * (self.c.budget(attack) or 0)
+            self.inform(
+                f"{attack.name} on {self.oracle.name}: at most {queries:,} queries "
+                f"({examples[attack.name]} example-eps x {self.c.budget(attack):,}), about "
+                f"{_duration(queries * per_query)} at {1000 * per_query:.1f} ms per query"
+            )
 
     def _records(
         self, attack: Attack, cid: str, chunk: np.ndarray, result: EpsResult
@@ -289,14 +363,14 @@ class Runner:
             per_backend[backend.name] = (raw, after, fooled)
         config = attack.config()
         records = []
-        for j, i in enumerate(chunk):
-            i = int(i)
-            label = int(self.y[i])
-            goal = int(self.targets[i]) if attack.targeted else None
+        for j, position in enumerate(chunk):
+            i = int(self.indices[position])
+            label = int(self.y[position])
+            goal = int(self.targets[position]) if attack.targeted else None
             outcomes = {}
             for name, (raw, after, fooled) in per_backend.items():
                 prediction = int(raw[j].argmax())
-                clean = self.clean_raw[name][i]
+                clean = self.clean_raw[name][position]
                 outcomes[name] = BackendOutcome(
                     clean_prediction=int(clean.argmax()),
                     clean_raw=_jsonable(clean),
@@ -316,7 +390,7 @@ class Runner:
                     params=config["params"],
                     params_effective=attack.effective_params(self.oracle),
                     seed=self.c.seed,
-                    query_budget=self.c.queries,
+                    query_budget=self.c.budget(attack),
                     eps=eps_label(result.eps),
                     eps_steps=None if result.eps is None else self.c.eps_steps.get(result.eps),
                     index=i,
@@ -332,3 +406,53 @@ class Runner:
                 )
             )
         return records
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+BAR_FORMAT = "{l_bar}{bar}| {n:.1f}/{total} examples [{elapsed}<{remaining}]"
+
+
+class QueryProgress:
+    """A per-example progress bar of one query attack call (a QueryListener): an example
+    counts as done when its call ends, and in part as it spends its budget."""
+
+    def __init__(self, attack: Attack, examples: int, budget: int | None, enabled: bool) -> None:
+        self.budget = budget
+        self.enabled = enabled and attack.access != "gradient" and budget is not None
+        self.bar = tqdm(
+            total=examples,
+            desc=f"  {attack.name}",
+            unit="example",
+            leave=False,
+            disable=not self.enabled,
+            bar_format=BAR_FORMAT,
+        )
+        self.finished = 0
+        self.current = 0
+
+    def started(self, examples: int) -> None:
+        self.finished += self.current
+        self.current = examples
+        self._show(0.0)
+
+    def queried(self, counts: np.ndarray) -> None:
+        assert self.budget is not None  # only listened to with a budget
+        self._show(float(np.minimum(counts / self.budget, 1.0).sum()))
+
+    def _show(self, partial: float) -> None:
+        if self.enabled:
+            self.bar.n = self.finished + partial
+            self.bar.refresh()
+
+    def __enter__(self) -> QueryProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()

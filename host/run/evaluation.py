@@ -21,8 +21,6 @@ from host.records import BackendEvaluation, EvaluationResult
 from host.tflite import input_type, read_model_bytes
 from host.versions import package_versions
 
-EVAL_SPLITS = {"cifar10": "test", "vww": "eval", "coffee": "test", "kws": "eval"}
-
 
 class Target:
     """What is evaluated: a zoo model, or an arbitrary .tflite file with a named data set."""
@@ -61,8 +59,7 @@ class Target:
         precision = input_type(read_model_bytes(path))
         if precision not in backends.INTEGER_PRECISIONS:
             raise UserError(f"{path} has {precision} input; expected int8 or int16")
-        split = split or EVAL_SPLITS[dataset]
-        return cls(path.stem, dataset, split, input_range, path=path, precision=precision)
+        return cls.from_zoo(zoo.declare_file(path, dataset, precision, split, input_range), split)
 
     @classmethod
     def resolve(
@@ -72,8 +69,8 @@ class Target:
         split: str | None = None,
         input_range: float = 1.0,
     ) -> Target:
-        """A .tflite path (with ``dataset``) or a zoo model name."""
-        if isinstance(model, Path) or str(model).endswith(".tflite"):
+        """A .tflite file (with ``dataset``), or a zoo name or a user's model folder."""
+        if Path(model).is_file() or str(model).endswith(".tflite"):
             return cls.from_file(model, dataset, split, input_range)
         return cls.from_zoo(str(model), split)
 
@@ -125,9 +122,12 @@ def evaluate_target(
     optional: Iterable[str] = (),
     agreement_ops: bool = False,
     progress: bool = False,
+    loaded: dict[str, backends.Backend] | None = None,
+    dataset: data.Dataset | None = None,
 ) -> EvaluationResult:
     """Run every backend on the same examples; ``optional`` backends are skipped (with the
-    reason in ``result.skipped``) when they cannot load."""
+    reason in ``result.skipped``) when they cannot load. ``loaded``: backends already loaded
+    (reused, and the new ones added), ``dataset``: the target's split, already loaded."""
     if n is not None and n <= 0:
         raise ArgumentError(f"n must be positive, got {n}", "n")
     names = list(dict.fromkeys(target.default_backends() if names is None else names))
@@ -136,20 +136,22 @@ def evaluate_target(
     for name in names:
         backends.parse_name(name)
     optional = set(optional)
-    dataset = data.load(target.dataset, target.split, data_dir)
+    dataset = dataset or data.load(target.dataset, target.split, data_dir)
     indices = select_examples(dataset, n, sample_seed)
     x, y = dataset.x[indices], dataset.y[indices]
 
-    loaded: dict[str, backends.Backend] = {}
+    cache = loaded if loaded is not None else {}
+    loaded = {}
     skipped: dict[str, str] = {}
     for name in names:
         try:
-            loaded[name] = target.backend(name)
+            loaded[name] = cache.get(name) or target.backend(name)
         except UserError as error:
             if name not in optional:
                 raise
             skipped[name] = str(error)
             continue
+        cache[name] = loaded[name]
         check_inputs(loaded[name], x, target.dataset)
     raw, seconds = {}, {}
     for name, backend in loaded.items():
