@@ -22,7 +22,6 @@ from host.board.qemu import Emulator
 from host.errors import UserError, cli_main
 
 DEFAULT_MODELS = ("mlperf-resnet8", "cifar10-resnet8", "mlperf-vww", "mlperf-kws")
-DATASETS = {"cifar10": ("cifar10", "test"), "vww": ("vww", "eval"), "kws": ("kws", "eval")}
 
 
 @dataclass
@@ -45,7 +44,7 @@ def raw_inputs(
 ) -> np.ndarray:
     """N real inputs of the model's data set, quantized as the device expects."""
     entry = zoo.spec(model)
-    x = data.load(*DATASETS[entry.dataset], data_dir).x[:n]
+    x = data.load(entry.dataset, entry.eval_split, data_dir).x[:n]
     if x.dtype == hello.input.dtype:
         return x.reshape((len(x), *hello.input.shape[1:]))
     x01 = x.astype(np.float32) / np.float32(255.0)
@@ -75,7 +74,8 @@ def bench_model(model: str, board_name: str, n: int, data_dir: str | None = None
             transfer += time.monotonic() - began
         mean_count = float(np.mean(counts))
         unit = dev.info.counter_unit
-        return BenchResult(model, image.board.name, len(q), total, transfer, mean_count, unit)
+        name = zoo.spec(model).name  # a model folder's name, not its path
+        return BenchResult(name, image.board.name, len(q), total, transfer, mean_count, unit)
 
 
 def print_table(results: list[BenchResult]) -> None:
@@ -95,7 +95,9 @@ def print_table(results: list[BenchResult]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m host.bench", description=__doc__)
     parser.add_argument("--board", default="qemu-an386", help="emulated board")
-    parser.add_argument("--models", nargs="+", default=None, help="zoo models (default: all)")
+    parser.add_argument(
+        "--models", nargs="+", default=None, help="zoo models or model folders (default: zoo)"
+    )
     parser.add_argument("-n", type=int, default=20, help="inputs per model (default 20)")
     parser.add_argument("--data-dir", default=None, help="offline data directory")
     args = parser.parse_args(argv)

@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     start_parser = commands.add_parser("start", help="build and start a board in the background")
-    start_parser.add_argument("--model", default="cifar10-resnet8", help="zoo model name")
+    start_parser.add_argument(
+        "--model", default="cifar10-resnet8", help="zoo model name or model folder (docs/models.md)"
+    )
     start_parser.add_argument("--board", default="qemu-an386", help="emulated board")
     start_parser.add_argument("--port", type=int, default=None, help="TCP port (default: free)")
     start_parser.add_argument("--elf", type=Path, default=None, help="run this built firmware")

@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m host.flash",
         description="Build the firmware for a model and flash it (real board) or start it (QEMU).",
     )
-    parser.add_argument("--model", default="cifar10-resnet8", help="zoo model name")
+    parser.add_argument(
+        "--model", default="cifar10-resnet8", help="zoo model name or model folder (docs/models.md)"
+    )
     known = ", ".join(firmware.BOARDS)
     parser.add_argument("--board", default="qemu-an386", help=f"board: {known}")
     parser.add_argument(

@@ -52,7 +52,7 @@ def test_quantize_clips_to_dtype_range():
 def test_registry_names_and_errors():
     names = backends.available_backends("mlperf-resnet8")
     assert {"float", "litert-ref-int8", "litert-int8", "tflm-int8"} <= set(names)
-    assert "float" not in backends.available_backends("mlperf-vww")
+    assert "float" not in backends.available_backends("mlperf-kws")
     assert backends.parse_name("litert-ref-int16") == ("litert-ref", "int16")
     assert backends.parse_name("device-int8") == ("device", "int8")
     for bad in ("tflm", "tflm-int4", "gpu-int8", "float-int8"):

@@ -84,6 +84,10 @@ GOOD = 'architecture = "resnet8"\ndataset = "cifar10"\neval_split = "test"\norig
             GOOD.replace('"own"', '"mlperf"') + "[imports.int8]\nurl = 1\nsha256 = 'ab'\n",
             "field 'imports.int8.url' must be a string",
         ),
+        (GOOD + "derive = ['int16']\n", "'derive' needs an imported float model"),
+        (GOOD.replace('"test"', '"train2"'), "field 'eval_split' has 'train2'"),
+        (GOOD.replace('"resnet8"', '""'), "missing field 'architecture'"),
+        (GOOD + "calibration = 'test'\n", "field 'calibration' has 'test'; one of: train"),
     ],
 )
 def test_a_wrong_model_toml_is_a_one_line_error_naming_file_and_field(tmp_path, text, message):

@@ -78,7 +78,7 @@ def backend_for_file(name: str, path: str | Path, input_range: float = 1.0) -> B
 
 
 def get_backend(model_name: str, backend_name: str) -> Backend:
-    """Build backend ``backend_name`` for a model of the zoo."""
+    """Build backend ``backend_name`` for a model (a zoo name or a user's model, ``host.zoo``)."""
     entry = zoo.spec(model_name)
     _, precision = parse_name(backend_name)
     return backend_for_file(backend_name, zoo.model_file(model_name, precision), entry.input_range)
@@ -86,13 +86,11 @@ def get_backend(model_name: str, backend_name: str) -> Backend:
 
 def available_backends(model_name: str, runtimes: tuple[str, ...] = HOST_RUNTIMES) -> list[str]:
     """float and the host integer backends of ``runtimes`` whose model file exists (or can be
-    imported) for a zoo model."""
+    imported or derived) for a model."""
     zoo.spec(model_name)
     names = []
     for precision in ("float", *INTEGER_PRECISIONS):
-        try:
-            zoo.model_file(model_name, precision)
-        except UserError:
+        if not zoo.has_file(model_name, precision):
             continue
         if precision == "float":
             names.append("float")

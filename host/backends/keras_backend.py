@@ -4,30 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from host.backends.base import Backend
-from host.errors import UserError
+from host.zoo import keras_file  # this module is imported on demand (host.backends.FACTORIES)
 
 BATCH = 256
 
 
 class KerasBackend(Backend):
-    """A float Keras model (.keras or .h5); inputs are x01 * input_range, outputs float scores."""
+    """A float Keras model (.keras or Keras 2 .h5, read by ``host.zoo.keras_file``); inputs are
+    x01 * input_range, outputs float scores."""
 
     name = "float"
     precision = "float"
     kernels = "keras"
 
     def __init__(self, path: str | Path, input_range: float = 1.0) -> None:
-        import keras  # slow import: only when a float backend is asked for
-
         self.kernels = f"keras {keras.__version__}"
         self.input_range = float(input_range)
-        try:
-            self._model = keras.models.load_model(path, compile=False)
-        except (OSError, ValueError, TypeError) as error:
-            raise UserError(f"Keras cannot load {path}: {error}") from error
+        self._model = keras_file.load(path)
         self.input_shape = tuple(int(d) for d in self._model.input_shape[1:])
 
     def quantize(self, x01: np.ndarray) -> np.ndarray:

@@ -137,7 +137,8 @@ def _tool(name: str) -> str:
 
 
 def model_path(model: str) -> Path | None:
-    """The int8 .tflite of a zoo model (None for the built-in test model)."""
+    """The int8 .tflite of a model: a zoo name or a user's model folder (None for the built-in
+    test model)."""
     if model == TEST_MODEL:
         return None
     return zoo.model_file(model, "int8")
@@ -244,10 +245,11 @@ def build(model: str, board_name: str, max_batch: int | None = None, jobs: int =
     rx, tx = buffer_bytes(path, entry, max_batch)
     defines = [*entry.defines, f"TR_RX_BUFFER_BYTES={rx}", f"TR_TX_BUFFER_BYTES={tx}"]
     key = _build_key(entry, model, path, defines)
-    out = BUILD_ROOT / entry.name / f"{model}-{key}"
+    label = model if path is None else zoo.spec(model).name  # a user's folder: its name
+    out = BUILD_ROOT / entry.name / f"{label}-{key}"
     elf = out / "firmware.elf"
     if not elf.is_file():
-        _build_into(out, entry, model, path, defines, jobs)
+        _build_into(out, entry, label, path, defines, jobs)
     text, data, bss = _size(elf)
     return Firmware(elf, entry, model, key, text, data, bss)
 

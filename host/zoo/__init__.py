@@ -1,9 +1,14 @@
 """The model zoo: which models exist, where their files are, how to import the pretrained ones.
 
-Every entry is declared by a TOML file, ``models/<name>/model.toml`` (the keys are the fields
-of ModelSpec). Own models (trained by ``python -m host.train``) are committed next to it, in
-``models/<name>/``. MLPerf Tiny models are imported by URL and checksum (or from an offline
-mirror directory, ``$TINYROBUST_MODEL_MIRROR``) into the cache, never committed.
+A model is named three ways, resolved here and only here (``spec`` and ``model_file``):
+- a zoo name: ``models/<name>/model.toml`` declares it (the keys are the fields of ModelSpec).
+  Own models (trained by ``python -m host.train``) are committed next to it, in
+  ``models/<name>/``. MLPerf Tiny models are imported by URL and checksum (or from an offline
+  mirror directory, ``$TINYROBUST_MODEL_MIRROR``) into the cache, never committed; the
+  precisions they lack (``derive``) are quantized from their float model into the cache on
+  first use;
+- a user's folder holding a ``model.toml`` of the same schema and the model's files;
+- a user's model file declared with its data set (``declare_file``), e.g. ``--tflite``.
 """
 
 from __future__ import annotations
@@ -12,59 +17,43 @@ import functools
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from host import datafile
-from host.data import Download, DownloadError, cache_dir, fetch, verify_checksum
+from host.data import (
+    SPLITS,
+    Download,
+    DownloadError,
+    cache_dir,
+    fetch,
+    sha256_file,
+    verify_checksum,
+)
 from host.errors import UserError
 from host.paths import MODELS
+from host.zoo.entry import (
+    CALIBRATIONS,
+    DEFAULT_FILES,
+    ENTRY_FILE,
+    EVAL_SPLITS,
+    ORIGINS,
+    PRECISIONS,
+    ModelSpec,
+    load_spec,
+)
 
 MODELS_DIR = MODELS
-ENTRY_FILE = "model.toml"
 MIRROR_ENV = "TINYROBUST_MODEL_MIRROR"
-PRECISIONS = ("float", "int8", "int16")
-ORIGINS = ("own", "mlperf")
-CALIBRATIONS = ("train", "eval-head")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelSpec:
-    """One model of the zoo and how its inputs relate to [0,1] images."""
-
-    name: str  # the folder of its model.toml
-    architecture: str
-    dataset: str
-    eval_split: str
-    train_split: str | None = None
-    origin: str  # one of ORIGINS
-    input_range: float = 1.0  # the float model takes pixels * input_range
-    imports: dict[str, Download] = field(default_factory=dict)  # precision -> official file
-    mirrors: dict[str, str] = field(default_factory=dict)  # precision -> path in the mirror
-    calibration: str = "train"  # "train" or "eval-head": a recorded head of the eval split
-    description: str = ""
-
-
-def load_spec(path: Path) -> ModelSpec:
-    """The zoo entry declared by ``path`` (``<name>/model.toml``), checked field by field."""
-    entry = datafile.load(ModelSpec, path, name=path.parent.name)
-    _check_choice(path, "origin", entry.origin, ORIGINS)
-    _check_choice(path, "calibration", entry.calibration, CALIBRATIONS)
-    for precision, download in entry.imports.items():
-        _check_choice(path, "imports", precision, PRECISIONS)
-        if download.sha256 is None:
-            raise UserError(f"{path}: missing field 'imports.{precision}.sha256'")
-    for precision in entry.mirrors:
-        _check_choice(path, "mirrors", precision, tuple(entry.imports))
-    if entry.origin == "own" and entry.imports:
-        raise UserError(f"{path}: field 'imports' is for imported models, not origin 'own'")
-    return entry
-
-
-def _check_choice(path: Path, name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        known = ", ".join(choices)
-        raise UserError(f"{path}: field {name!r} has {value!r}; one of: {known}")
+MODEL_SUFFIXES = (".keras", ".h5", ".tflite")
+__all__ = [  # the declaration, from host.zoo.entry
+    "CALIBRATIONS",
+    "DEFAULT_FILES",
+    "ENTRY_FILE",
+    "EVAL_SPLITS",
+    "ORIGINS",
+    "PRECISIONS",
+    "ModelSpec",
+    "load_spec",
+]
 
 
 def load_zoo(directory: Path) -> dict[str, ModelSpec]:
@@ -87,33 +76,84 @@ def __getattr__(name: str) -> dict[str, ModelSpec]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_SUFFIX = {"float": ".keras", "int8": ".tflite", "int16": ".tflite"}
+_DECLARED: dict[str, ModelSpec] = {}  # model files declared in this process (declare_file)
 
 
-def spec(name: str) -> ModelSpec:
-    """The zoo entry for a model name, or a UserError listing the known names."""
+def spec(model: str | Path) -> ModelSpec:
+    """The entry of a model: a zoo name, a user's folder with a model.toml, or a model file
+    declared with ``declare_file``; a UserError listing the known names otherwise."""
+    key = str(model)
     zoo = entries()
-    if name not in zoo:
-        raise UserError(f"unknown model {name!r}; known: {', '.join(zoo)}")
-    return zoo[name]
+    if key in zoo:
+        return zoo[key]
+    if key in _DECLARED:
+        return _DECLARED[key]
+    path = Path(key)
+    if (path / ENTRY_FILE).is_file():
+        return load_spec(path / ENTRY_FILE)
+    if path.is_dir():
+        raise UserError(
+            f"{path} has no {ENTRY_FILE} (files, data set, input range: docs/models.md)"
+        )
+    if path.suffix in MODEL_SUFFIXES and path.is_file():
+        raise UserError(f"{path} is a model file: give its data set too (--dataset)")
+    raise UserError(
+        f"unknown model {key!r}; known: {', '.join(zoo)}, or a folder with a {ENTRY_FILE}"
+    )
 
 
-def model_dir(name: str) -> Path:
-    """Where a model's files live: models/<name> for own models, the cache for imported ones."""
-    entry = spec(name)
-    if entry.origin == "own":
-        return MODELS / name
-    path = cache_dir() / "models" / name
+def declare_file(
+    path: str | Path,
+    dataset: str | None,
+    precision: str,
+    split: str | None = None,
+    input_range: float = 1.0,
+) -> str:
+    """Make one model file (float .keras/.h5, int8 or int16 .tflite) a model for ``dataset``;
+    returns the name ``spec`` and every command then accept (the file's path)."""
+    path = Path(path)
+    known = ", ".join(SPLITS)
+    if not dataset:
+        raise UserError(f"a model file needs its data set (one of: {known})")
+    if dataset not in SPLITS:
+        raise UserError(f"unknown data set {dataset!r}; known: {known}")
+    if not path.is_file():
+        raise UserError(f"model file {path} does not exist")
+    split = split or EVAL_SPLITS[dataset]
+    if split not in SPLITS[dataset]:
+        raise UserError(
+            f"data set {dataset} has no split {split!r}; known: {', '.join(SPLITS[dataset])}"
+        )
+    _DECLARED[str(path)] = ModelSpec(
+        name=path.stem,
+        folder=path.parent,
+        dataset=dataset,
+        eval_split=split,
+        input_range=input_range,
+        files={precision: path.name},
+        description=f"the user's {precision} model file {path}",
+    )
+    return str(path)
+
+
+def model_dir(model: str | Path) -> Path:
+    """Where a model's files live: its folder for own and user models, the cache for imported
+    ones (their official files and the precisions derived from them)."""
+    entry = spec(model)
+    if entry.origin != "mlperf":
+        return entry.folder
+    path = cache_dir() / "models" / entry.name
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def model_file(name: str, precision: str) -> Path:
-    """The file of one precision of a model (importing it first when it is a pretrained one)."""
+def model_file(model: str | Path, precision: str) -> Path:
+    """The file of one precision of a model (importing or deriving it first for an imported
+    model)."""
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
-    entry = spec(name)
-    directory = model_dir(name)
+    entry = spec(model)
+    directory = model_dir(model)
     if precision in entry.imports:
         download = entry.imports[precision]
         suffix = ".h5" if download.url.endswith(".h5") else ".tflite"
@@ -121,11 +161,34 @@ def model_file(name: str, precision: str) -> Path:
         if not path.is_file():
             _import(entry.mirrors.get(precision), download, path)
         return path
-    path = directory / f"{precision}{_SUFFIX[precision]}"
+    path = directory / entry.files.get(precision, DEFAULT_FILES[precision])
+    if precision in entry.derive:
+        return _derived(entry, precision, path)
     if not path.is_file():
-        how = "python -m host.train" if entry.origin == "own" else "python -m host.quantize"
-        raise UserError(f"model {name} has no {precision} file {path}; make it with `{how}`")
+        raise UserError(
+            f"model {entry.name} has no {precision} file {path}{_how(entry, precision)}"
+        )
     return path
+
+
+def _how(entry: ModelSpec, precision: str) -> str:
+    """How to get a missing file, for the error."""
+    if entry.origin == "own":
+        return "; make it with `python -m host.train`"
+    if precision == "float":
+        return ": transfer attacks craft on a float model; direct attacks query an integer one"
+    if entry.origin == "user":
+        return f"; quantize its float model with `python -m host.quantize --model {entry.folder}`"
+    return ""
+
+
+def has_file(model: str | Path, precision: str) -> bool:
+    """Whether a model has (or can import or derive) a file of this precision."""
+    try:
+        model_file(model, precision)
+    except UserError:
+        return False
+    return True
 
 
 def _import(mirror_name: str | None, download: Download, path: Path) -> None:
@@ -142,17 +205,32 @@ def _import(mirror_name: str | None, download: Download, path: Path) -> None:
         raise DownloadError(f"{error}; offline: {offline} (docs/data.md)") from error
 
 
-def manifest_path(name: str) -> Path:
-    return model_dir(name) / "manifest.json"
+def _derived(entry: ModelSpec, precision: str, path: Path) -> Path:
+    """A precision quantized from the imported float model, built once into the cache; its
+    record (``<precision>.json``: source and file hashes, calibration) is checked on use."""
+    record_path = path.with_suffix(".json")
+    if path.is_file() and record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if record.get("sha256") == sha256_file(path):
+            return path
+    from host.zoo.quantizer import derive  # TensorFlow loads only when a file is derived
+
+    record = derive(entry, model_file(entry.name, "float"), precision, path)
+    record_path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path
 
 
-def read_manifest(name: str) -> dict:
-    path = manifest_path(name)
+def manifest_path(model: str | Path) -> Path:
+    return model_dir(model) / "manifest.json"
+
+
+def read_manifest(model: str | Path) -> dict:
+    path = manifest_path(model)
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def write_manifest(name: str, manifest: dict) -> Path:
-    path = manifest_path(name)
+def write_manifest(model: str | Path, manifest: dict) -> Path:
+    path = manifest_path(model)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
