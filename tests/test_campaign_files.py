@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -219,3 +220,14 @@ def test_main_job_without_a_board(data_dir, tmp_path) -> None:
     assert f"report: {folder / 'report.html'}" in out and (folder / "report.html").is_file()
     records = RecordFile(folder / "records.jsonl").read()
     assert len(records) == 2 * 4 and {r.eps_steps for r in records} == {0.25, 0.5, 1, 2}
+
+
+def test_documented_campaign_file_loads(tmp_path) -> None:
+    """The example file of docs/attacks.md is a valid campaign file."""
+    page = (REPO / "docs" / "attacks.md").read_text()
+    (block,) = re.findall(r"^```toml\n(.*?)^```", page, re.DOTALL | re.MULTILINE)
+    path = tmp_path / "mine.toml"
+    path.write_text(block)
+    spec = load_campaign(path)
+    assert spec.name == "mine" and [a.name for a in spec.attacks] == ["pgd", "square-linf"]
+    assert spec.attacks[1].queries == 100 and spec.attacks[1].n == 4

@@ -342,7 +342,7 @@ class Runner:
             queries = examples[attack.name] * (self.c.budget(attack) or 0)
             self.inform(
                 f"{attack.name} on {self.oracle.name}: at most {queries:,} queries "
-                f"({examples[attack.name]} example-eps x {self.c.budget(attack):,}), about "
+                f"({examples[attack.name]} example runs x {self.c.budget(attack):,}), about "
                 f"{_duration(queries * per_query)} at {1000 * per_query:.1f} ms per query"
             )
 
