@@ -231,3 +231,34 @@ def test_documented_campaign_file_loads(tmp_path) -> None:
     spec = load_campaign(path)
     assert spec.name == "mine" and [a.name for a in spec.attacks] == ["pgd", "square-linf"]
     assert spec.attacks[1].queries == 100 and spec.attacks[1].n == 4
+
+
+def test_main_job_on_the_board(data_dir, tmp_path) -> None:
+    """`make flash && python -m host.evaluate` (--n 2): the board's column in every table, the
+    Square attack with the board as its oracle, the board against TFLite Micro on every
+    adversarial input. The emulator is the tests' own (tests/conftest.py)."""
+    if not (zoo.MODELS_DIR / "cifar10-resnet8" / "int8.tflite").is_file():
+        pytest.skip("cifar10-resnet8 is not trained yet")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=900
+        )
+
+    flashed = run("host.flash")
+    assert flashed.returncode == 0, flashed.stderr[-2000:]
+    try:
+        done = run("host.evaluate", "--n", "2", "--out", str(tmp_path))
+    finally:
+        run("host.emulator", "stop")
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "no board running" not in out and "device-int8 accuracy %" in out
+    assert "### cifar10-resnet8: direct, oracle device-int8" in out
+    (folder,) = tmp_path.glob("*-quick")
+    records = RecordFile(folder / "records.jsonl").read()
+    assert len(records) == 2 * 4 + 2 and all("device-int8" in r.backends for r in records)
+    inputs = len(records)
+    assert f"device-int8 vs tflm-int8 on every adversarial input: {inputs} of {inputs}" in out
+    manifest = json.loads((folder / "run.json").read_text())
+    assert manifest["board"]["engine"] and manifest["board"]["counter_unit"] == "instructions"
