@@ -162,7 +162,33 @@ def test_vww_int16_is_derived_into_the_cache_once(data_dir, tmp_path, monkeypatc
     assert record["float_sha256"] == zoo.spec("mlperf-vww").imports["float"].sha256
     built = path.stat().st_mtime_ns
     assert zoo.model_file("mlperf-vww", "int16").stat().st_mtime_ns == built
+    path.write_bytes(b"tampered")  # no longer the recorded file: built again
+    rebuilt = json.loads(zoo.model_file("mlperf-vww", "int16").with_suffix(".json").read_text())
+    assert path.read_bytes() != b"tampered" and rebuilt["sha256"] == data.sha256_file(path)
     held_out = data.load("vww", "eval", data_dir).take(800)
     x01 = held_out.x[:100].astype(np.float32) / 255.0
     scores = get_backend("mlperf-vww", "litert-ref-int16").run(x01)
     assert float(np.mean(scores.argmax(1) == held_out.y[:100])) > 0.75
+
+
+def test_quantize_a_float_only_folder(tmp_path, data_dir):
+    """``python -m host.quantize --model FOLDER`` writes the int8 file into the folder."""
+    from host.quantize import main  # a command, imported where it is tested
+
+    folder = make_folder(tmp_path, ("float",), name="my-float")
+    assert main(["--model", str(folder), "--precisions", "int8", "--data-dir", str(data_dir)]) == 0
+    manifest = zoo.read_manifest(str(folder))
+    assert manifest["calibration"]["split"] == "cifar10/train"
+    assert manifest["accuracy"]["tflm-int8"] > 0.8
+    assert zoo.model_file(str(folder), "int8") == folder / "int8.tflite"
+
+
+def test_firmware_for_a_folder(int8_folder):
+    """``python -m host.flash --model FOLDER`` builds from the folder's int8 file, named after
+    the folder."""
+    from host.board import firmware  # the board stage, only for this test
+
+    image = firmware.build(str(int8_folder), "qemu-an386")
+    assert image.elf.is_file() and image.elf.parent.name.startswith("my-int8-")
+    shipped = firmware.build(SHIPPED, "qemu-an386")
+    assert image.bss_bytes == shipped.bss_bytes  # the same arena and buffers

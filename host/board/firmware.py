@@ -244,8 +244,8 @@ def build(model: str, board_name: str, max_batch: int | None = None, jobs: int =
     path = model_path(model)
     rx, tx = buffer_bytes(path, entry, max_batch)
     defines = [*entry.defines, f"TR_RX_BUFFER_BYTES={rx}", f"TR_TX_BUFFER_BYTES={tx}"]
-    key = _build_key(entry, model, path, defines)
     label = model if path is None else zoo.spec(model).name  # a user's folder: its name
+    key = _build_key(entry, label, path, defines)  # the name and the file, not where it is
     out = BUILD_ROOT / entry.name / f"{label}-{key}"
     elf = out / "firmware.elf"
     if not elf.is_file():

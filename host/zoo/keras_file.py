@@ -39,6 +39,7 @@ def load(path: str | Path) -> keras.Model:
 def with_batch_size(model: keras.Model, batch_size: int = 1) -> keras.Model:
     """A copy of ``model`` whose input has a fixed batch size, with the same weights."""
     inputs = keras.Input(batch_shape=(batch_size, *model.input_shape[1:]))
-    twin = keras.models.clone_model(model, input_tensors=[inputs])
+    structure = [inputs] if isinstance(model.input, list) else inputs  # as the model's input
+    twin = keras.models.clone_model(model, input_tensors=structure)
     twin.set_weights(model.get_weights())
     return twin

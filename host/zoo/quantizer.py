@@ -49,13 +49,19 @@ def calibration_indices(n_available: int, size: int = CALIBRATION_SIZE) -> np.nd
 def calibration_set(
     entry: ModelSpec, data_dir: str | None = None
 ) -> tuple[datasets.Dataset, np.ndarray]:
-    """The split calibration draws from and the indices of its calibration images."""
+    """The split calibration draws from and the indices of its calibration images (the
+    training split: the entry's, else the data set's ``train``)."""
     if entry.calibration == "eval-tail":
         evaluation = datasets.load(entry.dataset, entry.eval_split, data_dir)
         return evaluation, np.arange(max(0, len(evaluation) - EVAL_TAIL), len(evaluation))
-    if entry.train_split is None:
-        raise UserError(f"{entry.name} has no training split to calibrate on (train_split)")
-    train_set = datasets.load(entry.dataset, entry.train_split, data_dir)
+    train_split = entry.train_split or (
+        "train" if "train" in datasets.SPLITS[entry.dataset] else None
+    )
+    if train_split is None:
+        raise UserError(
+            f"{entry.name}: data set {entry.dataset} has no training split to calibrate on"
+        )
+    train_set = datasets.load(entry.dataset, train_split, data_dir)
     return train_set, calibration_indices(len(train_set))
 
 
