@@ -4,7 +4,7 @@ Where a split comes from, first found first:
 - an offline local directory (``--data-dir`` or ``TINYROBUST_DATA_DIR``) holding the npz layout
   described in docs/data.md (the layout of the project's shared test data);
 - the official download (URL, checksum), kept in a cache directory;
-- a small real sample bundled with the checkout (``models/samples/``: CIFAR-10 and coffee test
+- a small real sample bundled with the checkout (``samples/``: CIFAR-10 and coffee test
   images), when neither is there; ``Dataset.source`` says so and a ``TinyRobustWarning`` tells
   the user in one line.
 
@@ -32,14 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from host.errors import TinyRobustWarning, UserError
-from host.paths import MODELS, REPO_ROOT
+from host.paths import REPO_ROOT, SAMPLES
 
 DATA_DIR_ENV = "TINYROBUST_DATA_DIR"
 CACHE_DIR_ENV = "TINYROBUST_CACHE_DIR"
 COFFEE_SPLIT_SEED = 20240408
 COFFEE_TEST_FRACTION = 0.2
 COFFEE_SIZE = 224
-SAMPLES_DIR = MODELS / "samples"
 
 
 class DownloadError(UserError):
@@ -101,8 +100,8 @@ CIFAR10_CLASSES = [
     "truck",
 ]
 COFFEE_CLASSES = ["healthy", "miner", "rust", "phoma"]
-# Bundled evaluation samples (models/samples/README.md): split -> (file, what it holds).
-SAMPLES = {
+# Bundled evaluation samples (samples/README.md): split -> (file, what it holds).
+BUNDLED = {
     ("cifar10", "test"): ("cifar10-test.npz", "official CIFAR-10 test images"),
     ("coffee", "test"): ("coffee-test.npz", "BRACOL test images"),
 }
@@ -146,13 +145,13 @@ def load(name: str, split: str, data_dir_path: str | os.PathLike | None = None) 
     try:
         return _download_loaders(name, split)
     except DownloadError as error:
-        if (name, split) not in SAMPLES:
+        if (name, split) not in BUNDLED:
             offline = f"on an offline machine pass --data-dir or set {DATA_DIR_ENV} (docs/data.md)"
             raise DownloadError(f"{error}; {offline}") from error
         dataset = load_sample(name, split)
         warnings.warn(
             f"no {name}/{split} data here or online; using the {len(dataset)} bundled "
-            f"{SAMPLES[name, split][1]} ({dataset.source}); the full set: docs/data.md",
+            f"{BUNDLED[name, split][1]} ({dataset.source}); the full set: docs/data.md",
             TinyRobustWarning,
             stacklevel=2,
         )
@@ -160,10 +159,10 @@ def load(name: str, split: str, data_dir_path: str | os.PathLike | None = None) 
 
 
 def load_sample(name: str, split: str) -> Dataset:
-    """The small evaluation sample of a split bundled with the checkout (models/samples/)."""
-    if (name, split) not in SAMPLES:
+    """The small evaluation sample of a split bundled with the checkout (samples/)."""
+    if (name, split) not in BUNDLED:
         raise UserError(f"no bundled sample of {name}/{split}; bundled: cifar10/test, coffee/test")
-    path = SAMPLES_DIR / SAMPLES[name, split][0]
+    path = SAMPLES / BUNDLED[name, split][0]
     source = str(path.relative_to(REPO_ROOT))
     data = _npz(path.parent, path.name)
     y = data["y"].astype(np.int64)

@@ -8,3 +8,4 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD = REPO_ROOT / "build"  # everything generated (firmware, engine builds, emulator state)
 FIRMWARE = REPO_ROOT / "firmware"
 MODELS = REPO_ROOT / "models"
+SAMPLES = REPO_ROOT / "samples"  # small real test sets for offline use (samples/README.md)

@@ -1,6 +1,6 @@
 """Rebuild the bundled evaluation samples from the full offline data sets.
 
-    python models/samples/make.py /path/to/data    (the docs/data.md layout)
+    python samples/make.py /path/to/data    (the docs/data.md layout)
 
 cifar10-test.npz: the 297 lossless official CIFAR-10 test images, with their test indices.
 coffee-test.npz: every 6th image of each class of the seeded BRACOL test split (host.data),
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))  # run from anywhere: the checkout's host package
+sys.path.insert(0, str(HERE.parent))  # run from anywhere: the checkout's host package
 
 from host import data  # noqa: E402
 

@@ -50,7 +50,7 @@ def test_offline_cifar10_test_is_the_bundled_official_images(data_dir, offline):
     with pytest.warns(TinyRobustWarning, match="297 bundled official CIFAR-10 test images"):
         sample = data.load("cifar10", "test")
     official = np.load(data_dir / "cifar10" / "test_lossless.npz")
-    assert sample.source == "models/samples/cifar10-test.npz"
+    assert sample.source == "samples/cifar10-test.npz"
     assert np.array_equal(sample.x, official["x"]) and np.array_equal(sample.y, official["y"])
     assert np.array_equal(sample.extra["test_index"], official["test_index"])
 
@@ -88,7 +88,7 @@ def test_the_newcomers_evaluate_is_quiet_and_offline(tmp_path):
     output = quiet.stdout + quiet.stderr
     assert [line for line in output.splitlines() if NOISE.search(line)] == []
     notes = [line for line in output.splitlines() if line.startswith("note: ")]
-    assert len(notes) == 1 and "models/samples/cifar10-test.npz" in notes[0]
+    assert len(notes) == 1 and "samples/cifar10-test.npz" in notes[0]
     for asked, extra_env in (["--verbose"], {}), ([], {"TINYROBUST_VERBOSE": "1"}):
         verbose = subprocess.run(
             [*command, *asked], cwd=REPO_ROOT, env={**env, **extra_env}, capture_output=True
