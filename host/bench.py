@@ -8,9 +8,11 @@ inference come from the firmware's counter (QEMU ``-icount shift=0``: instructio
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +22,8 @@ from host.board import firmware, protocol
 from host.board.client import Device
 from host.board.qemu import Emulator
 from host.errors import UserError, cli_main
+from host.run.folder import new_folder
+from host.versions import package_versions
 
 DEFAULT_MODELS = ("mlperf-resnet8", "cifar10-resnet8", "mlperf-vww", "mlperf-kws")
 
@@ -37,6 +41,23 @@ class BenchResult:
     @property
     def compute_s(self) -> float:
         return max(0.0, self.total_s - self.transfer_s)
+
+    def as_dict(self) -> dict:
+        """The measurements and what follows from them, for bench.json."""
+        per_image = {
+            "images_per_s": self.images / self.total_s,
+            "transfer_s_per_image": self.transfer_s / self.images,
+            "compute_s_per_image": self.compute_s / self.images,
+        }
+        return {**asdict(self), **per_image}
+
+
+def write_json(results: list[BenchResult], out: str | Path, n: int) -> Path:
+    """``<out>/<UTC time>-bench/bench.json``: every result, n and the package versions."""
+    path = new_folder(out, "bench") / "bench.json"
+    content = {"n": n, "results": [r.as_dict() for r in results], "versions": package_versions()}
+    path.write_text(json.dumps(content, indent=1) + "\n")
+    return path
 
 
 def raw_inputs(
@@ -93,13 +114,16 @@ def print_table(results: list[BenchResult]) -> None:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m host.bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m host.bench", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--board", default="qemu-an386", help="emulated board")
     parser.add_argument(
         "--models", nargs="+", default=None, help="zoo models or model folders (default: zoo)"
     )
     parser.add_argument("-n", type=int, default=20, help="inputs per model (default 20)")
     parser.add_argument("--data-dir", default=None, help="offline data directory")
+    parser.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
     args = parser.parse_args(argv)
     if firmware.board(args.board).qemu_machine is None:
         raise UserError(f"bench runs on emulated boards; {args.board} is a real board")
@@ -114,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         results.append(bench_model(model, args.board, args.n, args.data_dir))
     print_table(results)
+    print(f"\nresults written to {write_json(results, args.out, args.n)}")
     return 0
 
 

@@ -69,8 +69,10 @@ def test_bad_folders_get_one_line(tmp_path):
     (folder / zoo.ENTRY_FILE).write_text('dataset = "cifar10"\n[files]\nint4 = "x.tflite"\n')
     with pytest.raises(UserError, match="field 'files' has 'int4'"):
         zoo.spec(str(folder))
+    undeclared = tmp_path / "mine.tflite"  # a file no earlier test declared with its data set
+    shutil.copy(zoo.model_file(SHIPPED, "int8"), undeclared)
     with pytest.raises(UserError, match="give its data set too"):
-        zoo.spec(str(zoo.model_file(SHIPPED, "int8")))
+        zoo.spec(str(undeclared))
 
 
 def test_evaluate_a_folder_as_the_zoo_model(full_folder, data_dir):
