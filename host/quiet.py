@@ -85,6 +85,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
         _python_show_warning(message, category, filename, lineno, file, line)
 
 
+def library_noise_hidden() -> contextlib.AbstractContextManager[None]:
+    """Hide native log lines (e.g. LiteRT's "Created TensorFlow Lite XNNPACK delegate") while
+    commands are quiet; show them when verbose or outside a command."""
+    return native_stderr_hidden() if _quiet is not None else contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def native_stderr_hidden() -> Iterator[None]:
     """Send what native code writes to file descriptor 2 nowhere (replayed if this fails)."""

@@ -18,7 +18,9 @@ from host.errors import TinyRobustWarning, UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UNREACHABLE = "http://127.0.0.1:9"  # a proxy that refuses every connection: no network
-NOISE = re.compile(r"cuda|onednn|absl|I0000|WARNING: All log messages|PyTorch", re.IGNORECASE)
+NOISE = re.compile(
+    r"cuda|onednn|absl|I0000|WARNING: All log messages|PyTorch|XNNPACK", re.IGNORECASE
+)
 
 
 NO_NETWORK = {
@@ -81,7 +83,8 @@ def test_offline_imported_model_says_how_to_give_it(offline):
 def test_the_newcomers_evaluate_is_quiet_and_offline(tmp_path):
     """`python -m host.evaluate` from the checkout: no install, no network, no data directory."""
     command = [sys.executable, "-m", "host.evaluate", "--model", "cifar10-resnet8"]
-    command += ["--backends", "float,tflm-int8", "--n", "4", "--out", str(tmp_path / "runs")]
+    command += ["--backends", "float,litert-int8,tflm-int8", "--n", "4"]
+    command += ["--out", str(tmp_path / "runs")]
     env = offline_env(tmp_path / "cache")
     quiet = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert quiet.returncode == 0, quiet.stderr

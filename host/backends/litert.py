@@ -9,6 +9,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from host.backends.base import Backend
 from host.errors import UserError
+from host.quiet import library_noise_hidden
 from host.tflite import read_model_bytes
 
 
@@ -31,10 +32,11 @@ class LiteRTBackend(Backend):
         self.kernels = "litert reference" if reference else "litert default"
         resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
         try:
-            self._interpreter = Interpreter(
-                model_content=content, experimental_op_resolver_type=resolver, num_threads=1
-            )
-            self._interpreter.allocate_tensors()
+            with library_noise_hidden():  # LiteRT announces its XNNPACK delegate on stderr
+                self._interpreter = Interpreter(
+                    model_content=content, experimental_op_resolver_type=resolver, num_threads=1
+                )
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise UserError(f"LiteRT cannot load the model: {error}") from error
         inputs = self._interpreter.get_input_details()
