@@ -9,7 +9,7 @@
     job = run_file("campaigns/quick.toml", n=4)   # a campaign file, into runs/<time>-quick/
     print(job.folder, job.skipped)
 
-A model is a zoo name or a path to the user's own int8/int16 .tflite file (with ``dataset=``).
+A model is a zoo name, a folder with a model.toml, or the user's own .tflite file (``dataset=``).
 Nothing is printed or written unless asked (``progress=True``, ``out=``). Errors are
 ``host.errors.UserError`` (a bad argument: ``ArgumentError``, also a ``ValueError``).
 The commands ``python -m host.evaluate`` and ``python -m host.campaign`` wrap these functions.
@@ -71,10 +71,11 @@ def evaluate(
 ) -> EvaluationResult:
     """Clean accuracy per backend and agreement between integer backends of one precision.
 
-    ``model``: a zoo name, or a .tflite path (then ``dataset`` names its data set, ``split`` and
-    ``input_range`` optional). ``n`` examples, the first ones or, with ``sample_seed``, drawn at
-    random. ``agreement_ops``: also cut the graph after each op to find where two host backends
-    diverge. ``optional_backends`` are skipped (``result.skipped``) when they cannot load.
+    ``model``: a zoo name, a model folder, or a .tflite path (then ``dataset`` names its data
+    set, ``split`` and ``input_range`` optional). ``n`` examples, the first ones or, with
+    ``sample_seed``, drawn at random. ``agreement_ops``: also cut the graph after each op to
+    find where two host backends diverge. ``optional_backends`` are skipped (``result.skipped``)
+    when they cannot load.
     ``out``: also write a run folder ``<out>/<UTC time>-<model>/`` with ``evaluation.json``
     (``result.path``) and ``run.json`` (``command``: what to record as the command).
     """
