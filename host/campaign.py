@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from host import api, cli, zoo
+from host.report.html import write_report
 from host.run import folder as run_folder
 
 
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace, out: str | None, runs: Path = Path("runs")) ->
     manifest.finish()
     print(f"\n{result.markdown}")
     print(f"\nrun folder: {folder}")
+    print(f"report: {write_report(folder)}")
     return result
 
 

@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipping {name}: {reason}")
     print(evaluation_text(result))
     print(f"\nresults written to {result.path}")
+    if result.path is not None:
+        print(f"report: {write_report(result.path.parent)}")
     return 0
 
 

@@ -41,6 +41,8 @@ def test_evaluate_writes_accuracy_agreement_and_per_op_results(data_dir, tmp_pat
     assert str(path) in result.stdout
     (results,) = json.loads(path.read_text())  # one clean evaluation per model
     assert (path.parent / "run.json").is_file()
+    assert f"report: {path.parent / 'report.html'}" in result.stdout  # every evaluation has one
+    assert "Board vs interpreter" in (path.parent / "report.html").read_text()
     assert results["n"] == 12 and results["sample_seed"] == 3 and len(results["indices"]) == 12
     assert results["dataset"]["name"] == "cifar10" and results["dataset"]["split"] == "test"
     tflm = results["backends"]["tflm-int8"]
