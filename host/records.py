@@ -76,8 +76,8 @@ class AttackRecord:
 class RecordFile:
     """A JSON-lines file of attack records (or, with ``path=None``, a list in memory)."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = None if path is None else Path(path)  # a notebook passes a str
         self._memory: list[AttackRecord] = []
         self._sink: IO[str] | None = None
 

@@ -81,6 +81,7 @@ def test_evaluate_runs_attacks_as_the_issue_writes_it(data_dir, tmp_path) -> Non
     (folder,) = tmp_path.glob("*-cifar10-resnet8-transfer")  # a new run folder of its own
     records = RecordFile(folder / "records.jsonl").read()
     assert (folder / "run.json").is_file() and (folder / "summary.md").is_file()
+    assert RecordFile(str(folder / "records.jsonl")).read() == records  # a str path too
     assert (folder / "report.html").is_file() and str(folder / "report.html") in done.stdout
     assert {(r.attack, r.eps) for r in records} >= {
         ("pgd", "0.002"),
