@@ -323,7 +323,7 @@ class Runner:
 
     def _announce(self, work: list[Work]) -> None:
         """One line per query attack before it starts: its queries at most, and how long that
-        takes at the oracle's speed (one batch of queries measured, multiplied)."""
+        takes at the oracle's speed (one warm batch of queries measured, multiplied)."""
         if self.inform is None:
             return
         examples: dict[str, int] = {}
@@ -333,6 +333,7 @@ class Runner:
         if not examples:
             return
         batch = self.x[: min(len(self.x), 8)]
+        self.oracle.scores(batch)  # warm up: the first call traces or connects, once
         start = time.perf_counter()
         self.oracle.scores(batch)
         per_query = (time.perf_counter() - start) / len(batch)
