@@ -29,6 +29,11 @@ class UserError(TinyRobustError):
     """A problem the user can fix: bad option, missing file, unknown model."""
 
 
+class LinkError(TinyRobustError):
+    """The link to a board failed after HELLO (no answer, a broken frame, the port closed);
+    its message names the board and the cause. A command prints it as one line, exit 2."""
+
+
 class TinyRobustWarning(UserWarning):
     """Something the user should know that is not an error (e.g. a bundled sample stands in
     for a data set); a command prints it as one line, ``note: ...``."""
@@ -59,7 +64,7 @@ def cli_main(func: F) -> F:
         quiet.configure()
         try:
             return func(*args, **kwargs)
-        except UserError as error:
+        except (UserError, LinkError) as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt:
