@@ -18,10 +18,10 @@ import pytest
 
 from host import zoo
 from host.board import firmware, platformio, protocol, wire
-from host.board.client import Device
+from host.board.client import Device, DeviceError, open_transport
 from host.board.protocol import FrameError, FrameType, NakReason
 from host.compiler.toolchain import CXX_FLAGS
-from host.errors import UserError
+from host.errors import LinkError, UserError
 from host.paths import BUILD, FIRMWARE
 
 
@@ -115,6 +115,74 @@ def test_hello_and_result_payloads() -> None:
         protocol.parse_result(result[:-1], hello.output)
 
 
+def _valid_payloads() -> dict[str, bytes]:
+    """One valid payload per parsed frame type (the HELLO of a CIFAR model)."""
+    fixed = protocol.HELLO_FIXED.pack(0x21, 1, 3088, 8, 0, 1000, 2000, 12, 0, bytes(32))
+    hello = fixed + _tensor(1, [1, 32, 32, 3], 1.0, -128, 3072) + _tensor(1, [1, 10], 0.5, 0, 10)
+    hello += b"".join(bytes([len(text)]) + text for text in (b"board", b"engine", b"model"))
+    result = protocol.BATCH_HEADER.pack(1, 0) + protocol.RESULT_HEADER.pack(5, 1, 0) + bytes(10)
+    return {
+        "hello": hello,
+        "result": result,
+        "stats": bytes(wire.STATS.size),
+        "nak": wire.NAK.struct.pack(1, 0, 7),
+        "error": wire.ERROR.struct.pack(3, 7) + "é".encode()[:1],  # cut UTF-8 is replaced
+    }
+
+
+OUTPUT = protocol.TensorInfo(np.dtype(np.int8), (1, 10), 0.5, 0, 10)
+PARSERS = {
+    "hello": protocol.parse_hello,
+    "result": lambda payload: protocol.parse_result(payload, OUTPUT),
+    "stats": protocol.parse_stats,
+    "nak": protocol.parse_nak,
+    "error": protocol.parse_error,
+}
+
+
+def test_parsers_raise_only_frame_error() -> None:
+    """Every cut, extension and random byte string: a value or FrameError, a LinkError (one
+    line, exit 2 in a command); never struct.error, ValueError, IndexError or UnicodeError."""
+    assert issubclass(FrameError, LinkError) and issubclass(DeviceError, LinkError)
+    rng = np.random.default_rng(2)
+    for name, valid in _valid_payloads().items():
+        parse = PARSERS[name]
+        parse(valid)
+        candidates = [valid[:n] for n in range(len(valid))] + [valid + b"\x00", valid + b"xyz"]
+        for _ in range(300):
+            broken = bytearray(valid)
+            broken[rng.integers(len(broken))] = rng.integers(256)
+            candidates += [bytes(broken), rng.bytes(rng.integers(0, 300))]
+        failures = 0
+        for payload in candidates:
+            try:
+                parse(payload)
+            except FrameError:
+                failures += 1
+        if name != "error":  # any ERROR payload of at least 4 bytes is valid
+            assert failures >= len(valid) + 2, name  # every cut and extension is refused
+    with pytest.raises(FrameError, match="ERROR cut short"):
+        protocol.parse_error(b"\x03\x00")  # the CRC-valid 2-byte ERROR of the issue
+
+
+def test_hello_with_inconsistent_tensor_is_refused() -> None:
+    hello = _valid_payloads()["hello"]
+    wrong_bytes = hello[:64] + _tensor(1, [1, 32, 32, 3], 1.0, -128, 3000) + hello[104:]
+    rank_seven = hello[:65] + b"\x07" + hello[66:]  # the input tensor's rank byte
+    for payload in (wrong_bytes, rank_seven):
+        with pytest.raises(FrameError, match="HELLO tensor"):
+            protocol.parse_hello(payload)
+
+
+@pytest.mark.parametrize(
+    "url", ["socket://127.0.0.1:99999", "socket://127.0.0.1:0", "socket://127.0.0.1", "socket://:5"]
+)
+def test_socket_url_port_is_checked_before_pyserial(url: str) -> None:
+    with pytest.raises(UserError, match=r"port must be 1-65535") as caught:
+        open_transport(url)
+    assert "debug|info" not in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_infer_payload() -> None:
     x = np.arange(6, dtype=np.int8).reshape(2, 3)
     assert protocol.infer_payload(x) == b"\x02\x00\x00\x00" + x.tobytes()
@@ -178,27 +246,33 @@ CODEC_SOURCES = [FIRMWARE / "app" / "frame.cc", RUNNER]
 CAPACITY = 4096  # the decoder's buffer: the device's max_frame
 
 
-@pytest.fixture(scope="module")
-def cxx_codec() -> Path:
-    """The firmware's frame codec built for the host with wire.h (cached under build/protocol)."""
+def build_codec(sources: list[Path], name: str, flags: list[str] = CXX_FLAGS) -> Path:
+    """``sources`` with the frame codec and wire.h built for the host by g++ with ``flags``
+    (cached under build/protocol by a hash of sources, header and flags)."""
     if shutil.which("g++") is None:
         pytest.skip("needs g++")
     header = wire.render_header()
-    digest = hashlib.sha256(json.dumps(CXX_FLAGS).encode() + header.encode())
-    for source in [*CODEC_SOURCES, FIRMWARE / "app" / "frame.h"]:
+    digest = hashlib.sha256(json.dumps(flags).encode() + header.encode())
+    for source in [*sources, FIRMWARE / "app" / "frame.h"]:
         digest.update(source.read_bytes())
     directory = BUILD / "protocol" / digest.hexdigest()[:16]
-    executable = directory / "frame_runner"
+    executable = directory / name
     if not executable.is_file():
         wire.write_header(directory)
-        tmp = directory / f"frame_runner.{os.getpid()}.tmp"
-        command = ["g++", *CXX_FLAGS, f"-I{directory}", f"-I{FIRMWARE / 'app'}"]
+        tmp = directory / f"{name}.{os.getpid()}.tmp"
+        command = ["g++", *flags, f"-I{directory}", f"-I{FIRMWARE / 'app'}"]
         result = subprocess.run(
-            [*command, *map(str, CODEC_SOURCES), "-o", str(tmp)], capture_output=True, text=True
+            [*command, *map(str, sources), "-o", str(tmp)], capture_output=True, text=True
         )
         assert result.returncode == 0, result.stderr
         tmp.replace(executable)
     return executable
+
+
+@pytest.fixture(scope="module")
+def cxx_codec() -> Path:
+    """The firmware's frame codec built for the host with wire.h (cached under build/protocol)."""
+    return build_codec(CODEC_SOURCES, "frame_runner")
 
 
 def run_cxx(executable: Path, commands: list[str]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -18,23 +19,36 @@ import serial
 
 from host.board import protocol, wire
 from host.board.protocol import Frame, FrameType, Hello
-from host.errors import UserError
+from host.errors import LinkError, UserError
 
 log = logging.getLogger(__name__)
 
 SOCKET_BYTES_PER_S = 20_000.0  # QEMU's UART takes ~30 kB/s from the host; stay below it
 
 
-class DeviceError(RuntimeError):
-    """The device did not answer after the allowed retries, or answered with an ERROR."""
+SOCKET_URL = re.compile(r"socket://(?P<host>\[[^\]]+\]|[^:/?\[]+):(?P<port>\d+)(?:\?.*)?$")
+
+
+class DeviceError(LinkError):
+    """The device did not answer after the allowed retries, answered with an ERROR, or its
+    port failed (closed, unplugged, QEMU gone)."""
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (pyserial's and the OS's can span several)."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def open_transport(url: str, baudrate: int = 115200, read_timeout: float = 0.05) -> serial.Serial:
     """A pyserial port for ``url``: ``socket://host:port``, ``/dev/ttyACM0``, ``loop://``."""
+    if url.startswith("socket://"):
+        match = SOCKET_URL.match(url)
+        if match is None or not 1 <= int(match["port"]) <= 65535:
+            raise UserError(f"bad device URL {url}: socket://HOST:PORT, port must be 1-65535")
     try:
         return serial.serial_for_url(url, baudrate=baudrate, timeout=read_timeout)
     except (serial.SerialException, ValueError) as error:
-        raise UserError(f"cannot open {url}: {error}") from error
+        raise UserError(f"cannot open {url}: {one_line(error)}") from error
 
 
 def link_bytes_per_s(url: str, baudrate: int) -> float:
@@ -102,10 +116,19 @@ class Device:
         while not self._frames:
             if time.monotonic() >= deadline:
                 return None
-            data = self.port.read(max(1, self.port.in_waiting))
+            try:
+                data = self.port.read(max(1, self.port.in_waiting))
+            except (serial.SerialException, OSError) as error:
+                raise DeviceError(f"reading from {self.url} failed: {one_line(error)}") from error
             if data:
                 self._frames.extend(self._reader.feed(data))
         return self._frames.pop(0)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.port.write(data)
+        except (serial.SerialException, OSError) as error:
+            raise DeviceError(f"writing to {self.url} failed: {one_line(error)}") from error
 
     def timeout_for(self, tx_bytes: int, rx_bytes: int, inferences: int) -> float:
         """How long to wait for an answer: scales with the bytes moved and the inferences run."""
@@ -128,7 +151,7 @@ class Device:
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats.resends += 1
-            self.port.write(wire)
+            self._write(wire)
             frame = self._await(seq, answer, time.monotonic() + timeout)
             if frame is not None:
                 return frame

@@ -7,7 +7,7 @@ covers header and payload. This module is pure: no I/O.
 
 from __future__ import annotations
 
-import struct
+import math
 import zlib
 from dataclasses import dataclass
 
@@ -21,6 +21,7 @@ from host.board.wire import ErrorCode as ErrorCode
 from host.board.wire import FrameType as FrameType
 from host.board.wire import NakReason as NakReason
 from host.board.wire import TensorType
+from host.errors import LinkError
 
 HEADER = wire.HEADER.struct
 CRC = wire.CRC.struct
@@ -38,7 +39,7 @@ DTYPES: dict[int, np.dtype] = {
 }
 
 
-class FrameError(ValueError):
+class FrameError(LinkError, ValueError):
     """Bytes between two delimiters that are not a valid frame (``reason``: the device's NAK
     reason for them), or a payload that does not decode (``reason`` None)."""
 
@@ -193,33 +194,51 @@ class Hello:
         return "cycles"
 
 
+def _unpack(layout: wire.Layout, payload: bytes, what: str, offset: int = 0) -> tuple:
+    """The fields of ``layout`` at ``offset``; FrameError when ``payload`` ends before them."""
+    if offset + layout.size > len(payload):
+        raise FrameError(f"{what} cut short: {len(payload)} bytes")
+    return layout.struct.unpack_from(payload, offset)
+
+
+def _exact(payload: bytes, size: int, what: str) -> None:
+    """FrameError unless ``payload`` is exactly ``size`` bytes."""
+    if len(payload) != size:
+        raise FrameError(f"{what} payload of {len(payload)} bytes, expected {size}")
+
+
 def _tensor(payload: bytes, offset: int) -> tuple[TensorInfo, int]:
-    type_code, rank, _, *rest = TENSOR.unpack_from(payload, offset)
+    type_code, rank, _, *rest = _unpack(wire.TENSOR, payload, "HELLO tensor", offset)
     dims, (scale, zero_point, size) = rest[:MAX_RANK], rest[MAX_RANK:]
     if type_code not in DTYPES:
         raise FrameError(f"unknown tensor type code {type_code}")
-    info = TensorInfo(DTYPES[type_code], tuple(dims[:rank]), scale, zero_point, size)
+    shape = tuple(dims[:rank])
+    if not 1 <= rank <= MAX_RANK or min(shape) < 1:
+        raise FrameError(f"HELLO tensor of rank {rank} and dims {shape}")
+    if size != math.prod(shape) * DTYPES[type_code].itemsize:
+        raise FrameError(f"HELLO tensor of dims {shape} says it has {size} bytes")
+    info = TensorInfo(DTYPES[type_code], shape, scale, zero_point, size)
     return info, offset + TENSOR.size
 
 
 def _string(payload: bytes, offset: int) -> tuple[str, int]:
-    n = payload[offset]
-    return payload[offset + 1 : offset + 1 + n].decode("utf-8", "replace"), offset + 1 + n
+    end = offset + 1 + (payload[offset] if offset < len(payload) else 0)
+    if end > len(payload):
+        raise FrameError("HELLO string cut short")
+    return payload[offset + 1 : end].decode("utf-8", "replace"), end
 
 
 def parse_hello(payload: bytes) -> Hello:
     """Decode a HELLO payload; FrameError when it is malformed."""
-    try:
-        caps, boot, max_frame, max_batch, _, arena, weights, ops, hz, sha = HELLO_FIXED.unpack_from(
-            payload
-        )
-        input_info, offset = _tensor(payload, HELLO_FIXED.size)
-        output_info, offset = _tensor(payload, offset)
-        board, offset = _string(payload, offset)
-        engine, offset = _string(payload, offset)
-        model, offset = _string(payload, offset)
-    except (struct.error, IndexError) as error:
-        raise FrameError(f"malformed HELLO payload: {error}") from error
+    caps, boot, max_frame, max_batch, _, arena, weights, ops, hz, sha = _unpack(
+        wire.HELLO, payload, "HELLO"
+    )
+    input_info, offset = _tensor(payload, HELLO_FIXED.size)
+    output_info, offset = _tensor(payload, offset)
+    board, offset = _string(payload, offset)
+    engine, offset = _string(payload, offset)
+    model, offset = _string(payload, offset)
+    _exact(payload, offset, "HELLO")
     return Hello(
         Capability(caps),
         bool(boot),
@@ -255,14 +274,10 @@ class Result:
 
 
 def parse_result(payload: bytes, output: TensorInfo) -> list[Result]:
-    """Decode a RESULT payload into one Result per input."""
-    try:
-        (count, _) = BATCH_HEADER.unpack_from(payload)
-    except struct.error as error:
-        raise FrameError("RESULT payload shorter than its header") from error
+    """Decode a RESULT payload into one Result per input; FrameError when malformed."""
+    (count, _) = _unpack(wire.BATCH_HEADER, payload, "RESULT")
     step = RESULT_HEADER.size + output.bytes
-    if len(payload) != BATCH_HEADER.size + count * step:
-        raise FrameError(f"RESULT payload of {len(payload)} bytes does not hold {count} results")
+    _exact(payload, BATCH_HEADER.size + count * step, f"RESULT of {count} results")
     results = []
     for i in range(count):
         offset = BATCH_HEADER.size + i * step
@@ -274,17 +289,20 @@ def parse_result(payload: bytes, output: TensorInfo) -> list[Result]:
 
 
 def parse_stats(payload: bytes) -> dict[str, int]:
-    """Decode a STATS payload into named counters."""
-    return dict(zip(STATS_FIELDS, wire.STATS.struct.unpack_from(payload), strict=True))
+    """Decode a STATS payload into named counters; FrameError when malformed."""
+    _exact(payload, wire.STATS.size, "STATS")
+    return dict(zip(STATS_FIELDS, wire.STATS.struct.unpack(payload), strict=True))
 
 
 def parse_nak(payload: bytes) -> tuple[int, int]:
-    """(reason, seq of the refused frame or NO_SEQ) from a NAK payload."""
-    reason, _, seq = wire.NAK.struct.unpack_from(payload)
+    """(reason, seq of the refused frame or NO_SEQ) from a NAK payload; FrameError when
+    malformed."""
+    _exact(payload, wire.NAK.size, "NAK")
+    reason, _, seq = wire.NAK.struct.unpack(payload)
     return reason, seq
 
 
 def parse_error(payload: bytes) -> tuple[int, int, str]:
-    """(code, seq, text) from an ERROR payload."""
-    code, seq = wire.ERROR.struct.unpack_from(payload)
+    """(code, seq, text) from an ERROR payload; FrameError when shorter than its header."""
+    code, seq = _unpack(wire.ERROR, payload, "ERROR")
     return code, seq, payload[wire.ERROR.size :].decode("utf-8", "replace")
