@@ -7,6 +7,7 @@ models through this module.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ai_edge_litert import schema_py_generated as schema
 from host.errors import UserError
 
 FILE_IDENTIFIER = b"TFL3"
+MAX_RANK = 8  # more dimensions than any kernel takes: a corrupt shape
 OP_NAMES = {
     value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")
 }
@@ -46,7 +48,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape)) if self.shape else 1
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -85,16 +87,86 @@ def read_model_bytes(path: str | Path) -> bytes:
 
 
 def check_model_bytes(content: bytes, label: str = "model") -> schema.ModelT:
-    """Parse a TFLite flatbuffer fully; a UserError when it is corrupt."""
+    """Parse a TFLite flatbuffer fully and check what it refers to; a UserError naming
+    ``label`` when it is truncated or corrupt."""
     if len(content) < 8 or content[4:8] != FILE_IDENTIFIER:
         raise UserError(f"{label} is not a TFLite flatbuffer (no 'TFL3' identifier)")
     try:
+        _check_table_count(content)
         model = schema.ModelT.InitFromPackedBuf(content, 0)
-    except Exception as error:  # the generated parser raises whatever it hits
-        raise UserError(f"{label} is a corrupt TFLite flatbuffer ({error})") from error
-    if not model.subgraphs or not model.subgraphs[0].operators:
+    except UserError as error:
+        raise UserError(f"{label} is truncated or corrupt ({error})") from None
+    except Exception:  # the generated parser raises whatever it hits (struct.error mostly)
+        raise UserError(
+            f"{label} is truncated or corrupt (its flatbuffer refers past the end of the file "
+            f"or holds invalid values)"
+        ) from None
+    if not model.subgraphs or not model.subgraphs[0] or not model.subgraphs[0].operators:
         raise UserError(f"{label} has no ops in its main subgraph")
+    try:
+        _check_references(model)
+    except UserError as error:
+        raise UserError(f"{label} is corrupt ({error})") from None
     return model
+
+
+def _check_table_count(content: bytes) -> None:
+    """Refuse vectors of tables longer than the file can hold: a corrupt length or vectors
+    that share their entries would make the object API loop for hours."""
+    root = schema.Model.GetRootAs(content, 0)
+    count = root.OperatorCodesLength() + root.BuffersLength() + root.SubgraphsLength()
+    count += root.MetadataLength() + root.SignatureDefsLength()
+    graphs = iter(range(root.SubgraphsLength()))
+    while count * 4 <= len(content) and (i := next(graphs, None)) is not None:
+        graph = root.Subgraphs(i)
+        count += graph.TensorsLength() + graph.OperatorsLength() if graph is not None else 0
+    if count * 4 > len(content):  # every table takes at least a 4-byte offset
+        raise UserError(f"{count} tables do not fit in {len(content)} bytes")
+
+
+def _check_references(model: schema.ModelT) -> None:
+    """Every op code, tensor, buffer and op refers to something that exists; every constant
+    holds as many bytes as its shape needs."""
+    if any(entry is None for entry in (*(model.operatorCodes or []), *(model.buffers or []))):
+        raise UserError("an op code or buffer entry is missing")
+    for number, graph in enumerate(model.subgraphs):
+        if graph is None or any(t is None for t in graph.tensors or []):
+            raise UserError(f"subgraph {number} or one of its tensors is missing")
+        tensors = len(graph.tensors or [])
+        what = f"subgraph {number} inputs and outputs"
+        _check_indices(what, graph.inputs, graph.outputs, tensors=tensors)
+        for index, op in enumerate(graph.operators or []):
+            if op is None or not 0 <= op.opcodeIndex < len(model.operatorCodes or []):
+                raise UserError(f"op {index} of subgraph {number} has no valid op code")
+            if op.inputs is None or op.outputs is None or not len(op.outputs):
+                raise UserError(f"op {index} of subgraph {number} has no inputs or no output")
+            _check_indices(f"op {index} of subgraph {number}", op.outputs, tensors=tensors)
+            if any(not -1 <= int(i) < tensors for i in op.inputs):  # -1: an omitted input
+                raise UserError(f"op {index} of subgraph {number} reads a tensor that is missing")
+        for index, tensor in enumerate(graph.tensors or []):
+            _check_tensor(model, index, tensor)
+
+
+def _check_indices(what: str, *vectors: np.ndarray | None, tensors: int) -> None:
+    for vector in vectors:
+        if vector is not None and any(not 0 <= int(i) < tensors for i in vector):
+            raise UserError(f"{what} name a tensor that is missing")
+
+
+def _check_tensor(model: schema.ModelT, index: int, t: schema.TensorT) -> None:
+    shape = [] if t.shape is None else [int(d) for d in t.shape]
+    if len(shape) > MAX_RANK or any(d < 0 for d in shape):
+        raise UserError(f"tensor {index} has shape {shape}")
+    if not 0 <= t.buffer < len(model.buffers or []):
+        raise UserError(f"tensor {index} refers to buffer {t.buffer} of {len(model.buffers or [])}")
+    data = model.buffers[t.buffer].data
+    dtype = NUMPY_TYPES.get(t.type)
+    if data is not None and len(data) and dtype is not None:
+        needed = math.prod(shape) * np.dtype(dtype).itemsize
+        if len(data) != needed:
+            raise UserError(
+                f"tensor {index} has {len(data)} bytes of data, its shape needs {needed}"
+            )
 
 
 def custom_code(model: schema.ModelT, op: schema.OperatorT) -> str | None:
@@ -128,11 +200,11 @@ def _tensor(model: schema.ModelT, index: int, t: schema.TensorT) -> Tensor:
     shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
     dtype = NUMPY_TYPES.get(t.type)
     data = None
-    buffer = model.buffers[t.buffer] if t.buffer < len(model.buffers) else None
-    if buffer is not None and buffer.data is not None and len(buffer.data) and dtype is not None:
+    buffer = model.buffers[t.buffer]  # in range: check_model_bytes checked it
+    if buffer.data is not None and len(buffer.data) and dtype is not None:
         data = np.frombuffer(np.asarray(buffer.data, dtype=np.uint8).tobytes(), dtype=dtype)
         data = data.reshape(shape) if t.shape is not None else data
-    name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+    name = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else str(t.name)
     return Tensor(index, name, shape, TYPE_NAMES.get(t.type, str(t.type)), dtype, scales, zps, data)
 
 

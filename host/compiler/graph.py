@@ -9,11 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ai_edge_litert import schema_py_generated as schema
+
 from host.compiler.ops import PREPARE, Op, OpError
 from host.errors import UserError
 from host.tflite import Tensor, check_model_bytes, custom_code, op_name, read_tensors
 
 SUPPORTED = tuple(sorted(PREPARE))
+# What each op's prepare step reads: at least this many inputs, and options of this type.
+OPERANDS: dict[str, tuple[int, type | None]] = {
+    "ADD": (2, schema.AddOptionsT),
+    "AVERAGE_POOL_2D": (1, schema.Pool2DOptionsT),
+    "CONV_2D": (2, schema.Conv2DOptionsT),
+    "DEPTHWISE_CONV_2D": (2, schema.DepthwiseConv2DOptionsT),
+    "FULLY_CONNECTED": (2, schema.FullyConnectedOptionsT),
+    "MAX_POOL_2D": (1, schema.Pool2DOptionsT),
+    "RESHAPE": (1, None),
+    "SOFTMAX": (1, schema.SoftmaxOptionsT),
+}
 
 
 @dataclass
@@ -26,9 +39,9 @@ class Graph:
     output: int
 
 
-def load_graph(data: bytes) -> Graph:
-    """Parse a .tflite file's bytes and prepare every op."""
-    model = check_model_bytes(data)
+def load_graph(data: bytes, label: str = "model") -> Graph:
+    """Parse a .tflite file's bytes (``label``: its name in errors) and prepare every op."""
+    model = check_model_bytes(data, label)
     if len(model.subgraphs) != 1:
         raise UserError(
             f"the engine runs models with one subgraph, this one has {len(model.subgraphs)}"
@@ -58,8 +71,18 @@ def load_graph(data: bytes) -> Graph:
                 f"op {index} ({name}): not supported by the engine "
                 f"(supported: {', '.join(SUPPORTED)})"
             )
+        inputs, options = OPERANDS[name]
+        if len(op.inputs) < inputs:
+            raise UserError(f"op {index} ({name}): corrupt, {len(op.inputs)} of {inputs} inputs")
+        if options is not None and not isinstance(op.builtinOptions, options):
+            found = type(op.builtinOptions).__name__
+            raise UserError(
+                f"op {index} ({name}): corrupt, {found} where {options.__name__} belong"
+            )
         try:
             ops.append(PREPARE[name](index, name, op, tensors))
         except OpError as error:
             raise UserError(f"op {index} ({name}): {error}") from None
+        except (ArithmeticError, ValueError) as error:  # a stride of 0, a scale of 1e-30, ...
+            raise UserError(f"op {index} ({name}): corrupt values ({error})") from None
     return Graph(tensors, ops, graph.inputs[0], graph.outputs[0])

@@ -34,7 +34,7 @@ def compile_model(tflite_path: str | os.PathLike, name: str | None = None) -> Co
     if not path.is_file():
         raise UserError(f"model file {path} does not exist")
     data = path.read_bytes()
-    graph = load_graph(data)
+    graph = load_graph(data, str(path))
     plan = plan_memory(graph)
     source, weight_bytes = render(graph, plan, name or path.stem, hashlib.sha256(data).digest())
     return CompiledModel(
