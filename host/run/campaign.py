@@ -4,7 +4,11 @@ Two modes. ``transfer``: craft on the float model (white-box for gradient attack
 black-box queries for the others) and evaluate the same examples on every backend. ``direct``:
 query attacks run against an integer backend itself (``tflm-int8``, ``device-int8``). Every
 (example, attack, eps) becomes one ``AttackRecord``; records already in the record file (same
-configuration, example and eps) are skipped, so an interrupted campaign resumes.
+configuration, example and eps) are skipped, so an interrupted campaign resumes. A record
+folder also keeps, per model, what every record depends on besides its attack's configuration
+(``resume_key``: backends, model file hashes, the board's firmware, the data): a rerun with
+other ones, or with another seed, budget or parameters for an attack already recorded, is
+refused in one line instead of mixing records (docs/attacks.md#resuming).
 
 Query attacks get a per-example budget: the campaign's ``queries``, else ``DEFAULT_QUERIES`` of
 their kind (score or decision), so that they end in a time a person expects.
@@ -31,6 +35,7 @@ from host.attacks.threat import check_eps, distortion, eps_from_steps, lattice_d
 from host.backends import CHUNK, Backend, get_backend, parse_name, run_in_chunks
 from host.errors import ArgumentError, UserError
 from host.records import AttackRecord, BackendOutcome, RecordFile
+from host.run import folder as run_folder
 from host.run.evaluation import select_examples
 
 MODES = ("transfer", "direct")
@@ -198,8 +203,84 @@ def config_id(campaign: Campaign, attack: Attack) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def resume_key(
+    campaigns: Sequence[Campaign], backends: Mapping[str, Backend], dataset: data.Dataset
+) -> dict[str, Any]:
+    """What a model's records depend on besides each attack's config id: the evaluated
+    backends, the hashes of the model files they and the oracles use, the board's firmware
+    (from its HELLO) and the data set's content."""
+    first = campaigns[0]
+    names = [*first.backends, *(campaign.oracle for campaign in campaigns)]
+    precisions = sorted({parse_name(name)[1] for name in names})
+    files = run_folder.model_files(first.model, precisions)
+    board = run_folder.board_info(dict(backends))
+    digest = hashlib.sha256(dataset.x.tobytes())
+    digest.update(dataset.y.tobytes())
+    return {
+        "backends": list(first.backends),
+        "model_files": {precision: file["sha256"] for precision, file in files.items()},
+        "board": None
+        if board is None
+        else {name: board[name] for name in ("board", "engine", "model_sha256")},
+        "data": {"dataset": f"{dataset.name}/{dataset.split}", "sha256": digest.hexdigest()},
+    }
+
+
+def check_resume(
+    out: Path | None,
+    campaigns: Sequence[Campaign],
+    backends: Mapping[str, Backend],
+    dataset: data.Dataset,
+) -> None:
+    """Refuse, in one line, to add the campaigns of one model (a run's groups) to the records
+    in ``out`` when those were made with another resume key, or with another seed, budget or
+    parameters for one of the same attacks (which would mix in the summaries); else record
+    the key."""
+    if out is None or not campaigns:
+        return
+    records = RecordFile(out / RECORDS).read()
+    model = campaigns[0].model
+    recorded = any(record.model == model for record in records)
+    run_folder.check_resume_key(out, model, resume_key(campaigns, backends, dataset), recorded)
+    wanted = {}
+    for campaign in campaigns:
+        for attack in campaign.attacks:
+            identity = (model, campaign.mode, campaign.oracle, attack.name, attack.norm)
+            wanted[identity] = (config_id(campaign, attack), campaign, attack)
+    for record in records:
+        identity = (record.model, record.mode, record.oracle, record.attack, record.norm)
+        if identity in wanted and wanted[identity][0] != record.config_id:
+            _, campaign, attack = wanted[identity]
+            raise UserError(_config_change(out, record, campaign, attack))
+
+
+def _config_change(out: Path, record: AttackRecord, campaign: Campaign, attack: Attack) -> str:
+    """The one line that names what changed for an attack already recorded in ``out``."""
+    old = {"seed": record.seed, "query budget": record.query_budget, "params": record.params}
+    new = {"seed": campaign.seed, "query budget": campaign.budget(attack), "params": attack.params}
+    changed = [
+        name
+        for name in old
+        if json.dumps(old[name], sort_keys=True) != json.dumps(new[name], sort_keys=True)
+    ] or ["configuration id"]
+    was = ", ".join(f"{name} {json.dumps(old[name], sort_keys=True)}" for name in changed)
+    now = ", ".join(json.dumps(new[name], sort_keys=True) for name in changed)
+    if changed == ["configuration id"]:
+        was, now = f"configuration {record.config_id}", config_id(campaign, attack)
+    return (
+        f"{out} recorded {record.attack} ({record.mode}, oracle {record.oracle}) with {was}; "
+        f"this run asks {now}: start a new run folder, or rerun with what it was recorded with"
+    )
+
+
 def eps_label(eps: float | None) -> str:
     return "none" if eps is None else repr(float(eps))
+
+
+def target_of(seed: int, index: int, label: int, nb_classes: int) -> int:
+    """The target class of targeted attacks for one example: another class than its label,
+    drawn from the seed and the example's index only (so resuming, or another n, keeps it)."""
+    return (label + 1 + seed_for(seed, "target", index) % (nb_classes - 1)) % nb_classes
 
 
 def _jsonable(values: np.ndarray) -> list:
@@ -224,12 +305,17 @@ class Runner:
         backends: dict[str, Backend] | None = None,
         inform: Callable[[str], None] | None = None,
         dataset: data.Dataset | None = None,
+        together: Sequence[Campaign] = (),
     ) -> None:
         """``out``: the folder of records.jsonl (None: records in memory only). ``backends``:
         loaded backends to reuse (and to add to), so that a board is opened once per run.
         ``inform``: told, in one line, how long query attacks may take before they start.
-        ``dataset``: the model's evaluation split, already loaded."""
+        ``dataset``: the model's evaluation split, already loaded. ``together``: every
+        campaign of this run on the same model (a campaign file's groups; default: this one),
+        checked together against the records already in ``out`` (``check_resume``) before any
+        work."""
         self.c = campaign
+        self.together = list(together) or [campaign]
         self.progress = progress
         self.inform = inform
         entry = zoo.spec(campaign.model)
@@ -242,15 +328,21 @@ class Runner:
         self.x = dataset.x[self.indices].astype(np.float32) / np.float32(255.0)
         self.y = dataset.y[self.indices]
         self.nb_classes = len(dataset.classes)
-        rng = np.random.default_rng(seed_for(campaign.seed, "targets"))
-        self.targets = (self.y + rng.integers(1, self.nb_classes, len(self.y))) % self.nb_classes
+        self.targets = np.array(
+            [
+                target_of(campaign.seed, int(i), int(y), self.nb_classes)
+                for i, y in zip(self.indices, self.y, strict=True)
+            ],
+            dtype=np.int64,
+        )
         self._backends = backends if backends is not None else {}
         self.evaluated = [self.backend(name) for name in campaign.backends]
-        self.clean_raw = {b.name: self._raw(b, self.x) for b in self.evaluated}
         float_path = zoo.model_file(campaign.model, "float") if campaign.oracle == "float" else None
         self.oracle = Oracle(
             self.backend(campaign.oracle), self.nb_classes, float_path, campaign.queries
         )
+        check_resume(out, self.together, self._backends, dataset)
+        self.clean_raw = {b.name: self._raw(b, self.x) for b in self.evaluated}
         self.ref_step = self._reference_step()
         self.records = RecordFile(out / RECORDS if out is not None else None)
 

@@ -4,6 +4,8 @@
                       package versions, the board's HELLO when a board was used, start, end
     evaluation.json   clean evaluations, one per model (``EvaluationResult.to_dict()``)
     records.jsonl     attack records (``host.records.AttackRecord``), appended line by line
+    resume.json       per model, what its records depend on besides each attack's config id
+                      (``host.run.campaign.resume_key``): a resume with other ones is refused
     summary.json/.md  built from the records only
 
 A run resumes in its folder on purpose only (``resume_folder``); a new one is never reused.
@@ -26,6 +28,7 @@ from host.report.run_folder import EVALUATION, MANIFEST, RECORDS
 from host.versions import package_versions
 
 SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
+RESUME = "resume.json"
 
 
 def new_folder(out: str | Path, name: str) -> Path:
@@ -78,8 +81,67 @@ def board_info(backends: dict[str, Backend]) -> dict[str, Any] | None:
     return None
 
 
+def check_resume_key(folder: Path, model: str, key: dict[str, Any], recorded: bool) -> None:
+    """Record ``key`` (``host.run.campaign.resume_key``) for ``model`` in the folder's
+    resume.json, or refuse in one line when it differs from the recorded one (model files:
+    those both used) or, with records of ``model`` there, when none is recorded."""
+    path = folder / RESUME
+    keys = _read_json(path, {})
+    old = keys.get(model)
+    if old is None and recorded:
+        raise UserError(
+            f"{folder} holds records of {model} without {RESUME} (an older version wrote them): "
+            "they cannot be checked against this run; start a new run folder"
+        )
+    if old is not None:
+        changes = _key_changes(model, old, key)
+        if changes:
+            was = "; ".join(before for before, _ in changes)
+            now = "; ".join(after for _, after in changes)
+            raise UserError(
+                f"{folder} was recorded with {was}; this run has {now}: start a new run folder, "
+                "or rerun with what it was recorded with"
+            )
+        key = {**key, "model_files": {**old["model_files"], **key["model_files"]}}
+    keys[model] = key
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(keys, indent=1, sort_keys=True) + "\n")
+
+
+def _key_changes(model: str, old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
+    """(was, is) for each part of a resume key that differs."""
+    changes = []
+    if old["backends"] != new["backends"]:
+        changes.append((f"backends {','.join(old['backends'])}", ",".join(new["backends"])))
+    shared = sorted(old["model_files"].keys() & new["model_files"].keys())
+    files = [p for p in shared if old["model_files"][p] != new["model_files"][p]]
+    if files:
+        changes.append(
+            (
+                f"{model} " + ", ".join(f"{p} file {old['model_files'][p][:12]}" for p in files),
+                ", ".join(f"{p} file {new['model_files'][p][:12]}" for p in files),
+            )
+        )
+    if old["board"] != new["board"]:
+        changes.append((_board_text(old["board"]), _board_text(new["board"])))
+    if old["data"] != new["data"]:
+        changes.append(
+            (
+                f"data {old['data']['dataset']} {old['data']['sha256'][:12]}",
+                f"{new['data']['dataset']} {new['data']['sha256'][:12]}",
+            )
+        )
+    return changes
+
+
+def _board_text(board: dict[str, str] | None) -> str:
+    if board is None:
+        return "no board"
+    return f"board {board['board']} ({board['engine']}, model {board['model_sha256'][:12]})"
+
+
 class Manifest:
-    """run.json, written at the start of a run and again at its end."""
+    """run.json, written once the run has started work (``add_model``) and again at its end."""
 
     def __init__(self, folder: Path, command: list[str], campaign: dict[str, Any]) -> None:
         self.folder = folder
@@ -97,7 +159,6 @@ class Manifest:
         }
         if previous:
             self.values["resumed_from"] = {k: previous.get(k) for k in ("started", "command")}
-        self.write()
 
     def add_model(self, model: str, files: dict[str, dict[str, str]]) -> None:
         self.values["models"][model] = {"files": files}

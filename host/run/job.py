@@ -5,7 +5,9 @@ What cannot run is skipped with one line saying why, and the rest runs: a backen
 model file, the board when none runs, transfer attacks on a model without a float model, direct
 attacks whose oracle is missing. Entries that share mode, oracle, budget, eps grid and sample
 run together (one pass of the data and backends). Records already in the folder are skipped,
-so a resumed run does only what is missing.
+so a resumed run does only what is missing; a resume whose backends, model files, board, data,
+seed or attack configuration differ from the folder's is refused before any work
+(``host.run.campaign.check_resume``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from host.errors import UserError
 from host.records import AttackRecord, EvaluationResult, RecordFile
 from host.report import evaluation_text
 from host.run import folder as run_folder
-from host.run.campaign import RECORDS, Runner, default_oracle, plan_campaign
+from host.run.campaign import (
+    RECORDS,
+    Campaign,
+    Runner,
+    check_resume,
+    default_oracle,
+    plan_campaign,
+)
 from host.run.evaluation import Target, evaluate_target
 from host.run.spec import AttackSpec, CampaignSpec
 
@@ -66,13 +75,7 @@ def run_job(
             for name, reason in reasons.items():
                 skipped.append(f"{model}: skipping {name}: {reason}")
                 say(skipped[-1])
-            precisions = sorted({parse_name(name)[1] for name in usable} | {"float"})
-            files[model] = run_folder.model_files(model, precisions)
-            manifest.add_model(model, files[model])
-            evaluation = _clean(spec, model, usable, loaded, dataset, data_dir, progress)
-            run_folder.add_evaluation(folder, evaluation)
-            evaluations.append(evaluation)
-            say(evaluation_text(evaluation))
+            campaigns = []
             for group in _groups(spec.attacks):
                 why = _cannot_run(group[0], usable, reasons, dataset)
                 if why:
@@ -80,7 +83,26 @@ def run_job(
                     skipped.append(f"{model}: skipping {names} ({group[0].mode}): {why}")
                     say(skipped[-1])
                     continue
-                _attack(spec, model, group, usable, loaded, dataset, folder, progress, say)
+                campaigns.append(_plan(spec, model, group, usable))
+            check_resume(folder, campaigns, loaded, dataset)
+            precisions = sorted({parse_name(name)[1] for name in usable} | {"float"})
+            files[model] = run_folder.model_files(model, precisions)
+            manifest.add_model(model, files[model])
+            evaluation = _clean(spec, model, usable, loaded, dataset, data_dir, progress)
+            run_folder.add_evaluation(folder, evaluation)
+            evaluations.append(evaluation)
+            say(evaluation_text(evaluation))
+            for campaign in campaigns:
+                Runner(
+                    campaign,
+                    folder,
+                    None,
+                    progress,
+                    backends=loaded,
+                    inform=say,
+                    dataset=dataset,
+                    together=campaigns,
+                ).run()
             manifest.add_board(loaded)
         finally:
             _close(loaded)
@@ -166,20 +188,11 @@ def _cannot_run(
     return None
 
 
-def _attack(
-    spec: CampaignSpec,
-    model: str,
-    group: list[AttackSpec],
-    usable: list[str],
-    loaded: dict[str, Backend],
-    dataset: data.Dataset,
-    folder: Path,
-    progress: bool,
-    say: Inform,
-) -> None:
+def _plan(spec: CampaignSpec, model: str, group: list[AttackSpec], usable: list[str]) -> Campaign:
+    """The checked campaign of a group of attack entries on one model."""
     first = group[0]
     attacks: list[Attack] = [make_attack(a.name, norm=a.norm, **a.params) for a in group]
-    campaign = plan_campaign(
+    return plan_campaign(
         model,
         attacks,
         usable,
@@ -193,8 +206,6 @@ def _attack(
         spec.sample_seed,
         first.steps_of,
     )
-    runner = Runner(campaign, folder, None, progress, backends=loaded, inform=say, dataset=dataset)
-    runner.run()
 
 
 def _close(loaded: dict[str, Backend]) -> None:
