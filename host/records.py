@@ -5,6 +5,10 @@ every backend made of it; campaigns append them to a JSON-lines file (``RecordFi
 flushed line at a time, so an interrupted run loses nothing recorded and a rerun skips it. An
 ``EvaluationResult`` is one clean evaluation (accuracy, raw outputs and agreement per backend),
 one item of a run folder's ``evaluation.json`` (``host.run.folder``).
+
+Everything recorded is a function of the campaign and its seed except the timing fields
+(``TIMING_FIELDS``): the same campaign run twice, or interrupted and resumed, writes the same
+bytes once those are left out (``without_timing``; tests/test_determinism.py).
 """
 
 from __future__ import annotations
@@ -19,6 +23,19 @@ from typing import IO, Any
 from host.errors import UserError
 
 Key = tuple[str, int, str]  # (config_id, example index, eps label): what a rerun skips
+
+# Wall-clock fields, the only ones that differ between two runs of the same campaign:
+# BackendEvaluation.seconds, and run.json's started, ended and seconds (host.run.folder).
+TIMING_FIELDS = frozenset({"seconds", "started", "ended"})
+
+
+def without_timing(values: Any) -> Any:
+    """JSON values (a record, evaluation.json, run.json) without their timing fields."""
+    if isinstance(values, dict):
+        return {k: without_timing(v) for k, v in values.items() if k not in TIMING_FIELDS}
+    if isinstance(values, list):
+        return [without_timing(v) for v in values]
+    return values
 
 
 @dataclass

@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -371,7 +372,10 @@ class Runner:
             ):
                 budget = self.c.budget(attack)
                 self.oracle.budget = QueryBudget(budget)
-                with QueryProgress(attack, len(chunk), budget, self.progress) as listener:
+                with (
+                    QueryProgress(attack, len(chunk), budget, self.progress) as listener,
+                    seeded_random_states(),
+                ):
                     self.oracle.listener = listener
                     results = attack(
                         self.oracle,
@@ -499,6 +503,25 @@ class Runner:
                 )
             )
         return records
+
+
+@contextmanager
+def seeded_random_states() -> Iterator[None]:
+    """While an attack runs, an unseeded ``np.random.RandomState()`` (ART's Boundary and
+    HopSkipJump draw their starting points from one, seeded by the OS) takes its seed from
+    numpy's global generator, which every attack seeds per cell: their records are
+    reproducible too, resumed or not."""
+    original = np.random.RandomState
+
+    class Seeded(original):  # type: ignore[misc, valid-type]
+        def __init__(self, seed: Any = None) -> None:
+            super().__init__(np.random.randint(2**31) if seed is None else seed)
+
+    setattr(np.random, "RandomState", Seeded)  # noqa: B010 (a module attribute, restored)
+    try:
+        yield
+    finally:
+        setattr(np.random, "RandomState", original)  # noqa: B010
 
 
 def _duration(seconds: float) -> str:
