@@ -1,4 +1,5 @@
-// The protocol loop: answer HELLO, INFER, STATS and RESET frames from the host (docs/protocol.md).
+// The protocol loop: answer HELLO, INFER, LOAD, INFER_STAGED, STATS and RESET frames from the host
+// (docs/protocol.md).
 #include <stdint.h>
 #include <string.h>
 
@@ -27,6 +28,19 @@ namespace {
 constexpr uint32_t kMaxBatch = 255;
 constexpr uint32_t kControlBytes = 512;
 constexpr uint32_t kMaxStringBytes = 63;  // each HELLO string is cut to this many bytes
+// The staging area holds the inputs of a full INFER frame where an INFER frame keeps them, moved
+// kStagingOffset - kFrameOverhead - kBatchHeaderBytes bytes further in (that much more RAM), so
+// the small frames the host sends between LOADs and short noise never reach it. A LOAD frame of
+// n bytes at offset o spans rx_buffer[0, kFrameOverhead + kLoadBytes + n), below staging + o + n:
+// it never reaches the bytes staged past its own. The host LOADs from the end of the inputs down
+// to offset 0, so chunks of any size are safe; a longer broken frame may overwrite staged bytes,
+// which INFER_STAGED's CRC tells.
+constexpr uint32_t kStagingOffset = 64;
+static_assert(kStagingOffset % 8 == 0 && kStagingOffset >= kFrameOverhead + kInferStagedBytes &&
+                  kStagingOffset >= kFrameOverhead + kLoadBytes,
+              "staging area reached by INFER_STAGED frames");
+constexpr uint32_t kStagingBytes = TR_RX_BUFFER_BYTES - kFrameOverhead - kBatchHeaderBytes;
+constexpr uint32_t kMaxLoad = kStagingBytes < 0xFFFF ? kStagingBytes : 0xFFFF;  // HELLO: u16
 
 // The engine's structs hold what the wire carries.
 static_assert(sizeof(tr_model.sha256) == kHelloModelSha256Count, "model hash size");
@@ -37,7 +51,8 @@ static_assert(kControlBytes >=
                   kFrameOverhead + kHelloBytes + 2 * kTensorBytes + 3 * (1 + kMaxStringBytes),
               "control buffer too small for HELLO");
 
-alignas(8) uint8_t rx_buffer[TR_RX_BUFFER_BYTES];
+alignas(8) uint8_t rx_buffer[kStagingOffset + kStagingBytes];  // a full INFER frame fits too
+uint8_t* const staging = rx_buffer + kStagingOffset;
 alignas(8) uint8_t tx_buffer[TR_TX_BUFFER_BYTES];  // the last INFER answer, kept as the cache
 alignas(8) uint8_t control_buffer[kControlBytes];  // every other frame the device sends
 
@@ -61,7 +76,7 @@ Cache cache;
 Stats stats;
 
 uint32_t MaxBatch() {
-  uint32_t by_rx = (sizeof(rx_buffer) - kFrameOverhead - kBatchHeaderBytes) / tr_model.input.bytes;
+  uint32_t by_rx = kStagingBytes / tr_model.input.bytes;
   uint32_t by_tx = (sizeof(tx_buffer) - kFrameOverhead - kBatchHeaderBytes) /
                    (kResultHeaderBytes + tr_model.output.bytes);
   uint32_t batch = by_rx < by_tx ? by_rx : by_tx;
@@ -125,7 +140,7 @@ uint8_t* PutString(uint8_t* p, const char* s) {
 
 void SendHello(uint16_t seq, bool boot) {
   uint8_t* p = control_buffer + kHeaderBytes;
-  uint32_t caps = kCapBatch | kCapStats | kCapReset | kCapCache | kCapLog;
+  uint32_t caps = kCapBatch | kCapStats | kCapReset | kCapCache | kCapLog | kCapStaged;
   if (tr_counter_is_instructions()) {
     caps |= kCapCountsInstructions;
   }
@@ -134,6 +149,7 @@ void SendHello(uint16_t seq, bool boot) {
   p[kHelloBootOffset] = boot ? 1 : 0;
   PutU32(p + kHelloMaxFrameOffset, sizeof(rx_buffer));
   PutU16(p + kHelloMaxBatchOffset, static_cast<uint16_t>(MaxBatch()));
+  PutU16(p + kHelloMaxLoadOffset, static_cast<uint16_t>(kMaxLoad));
   PutU32(p + kHelloArenaBytesOffset, tr_model.arena_bytes);
   PutU32(p + kHelloWeightBytesOffset, tr_model.weight_bytes);
   PutU32(p + kHelloOpCountOffset, tr_model.op_count);
@@ -181,31 +197,32 @@ int16_t Argmax(const uint8_t* out) {
   return static_cast<int16_t>(best);
 }
 
-void HandleInfer(const Frame& f, uint32_t request_crc) {
-  if (cache.valid && cache.seq == f.seq && cache.request_crc == request_crc) {
-    stats.cache_hits++;
-    Send(tx_buffer, cache.frame_bytes);
-    return;
+// Sends the cached RESULT when it answers this very request (same seq and request CRC).
+bool AnswerFromCache(uint16_t seq, uint32_t request_crc) {
+  if (!cache.valid || cache.seq != seq || cache.request_crc != request_crc) {
+    return false;
   }
-  if (f.length < kBatchHeaderBytes) {
-    SendText(kError, f.seq, kErrBadPayload, "INFER payload shorter than its header");
-    return;
-  }
-  uint32_t count = GetU16(f.payload + kBatchHeaderCountOffset);
+  stats.cache_hits++;
+  Send(tx_buffer, cache.frame_bytes);
+  return true;
+}
+
+// False (and an ERROR sent) unless 1 <= count <= max_batch.
+bool CheckCount(uint16_t seq, uint32_t count) {
   if (count == 0 || count > MaxBatch()) {
-    SendText(kError, f.seq, kErrBatchTooLarge, "INFER count is 0 or above max_batch");
-    return;
+    SendText(kError, seq, kErrBatchTooLarge, "count is 0 or above max_batch");
+    return false;
   }
-  if (f.length != kBatchHeaderBytes + count * tr_model.input.bytes) {
-    SendText(kError, f.seq, kErrBadPayload, "INFER length is not count * input bytes");
-    return;
-  }
+  return true;
+}
+
+// Runs count inputs, answers RESULT and keeps it as the cache of this request.
+void RunBatch(const uint8_t* in, uint32_t count, uint16_t seq, uint32_t request_crc) {
   cache.valid = false;
   uint8_t* out = tx_buffer + kHeaderBytes;
   PutU16(out + kBatchHeaderCountOffset, static_cast<uint16_t>(count));
   PutU16(out + kBatchHeaderReservedOffset, 0);
   uint8_t* slot = out + kBatchHeaderBytes;
-  const uint8_t* in = f.payload + kBatchHeaderBytes;
   for (uint32_t i = 0; i < count; i++) {
     uint8_t* result = slot + kResultHeaderBytes;
     uint64_t start = tr_counter_ticks();
@@ -222,11 +239,70 @@ void HandleInfer(const Frame& f, uint32_t request_crc) {
     slot = result + tr_model.output.bytes;
   }
   uint32_t length = static_cast<uint32_t>(slot - out);
-  cache.frame_bytes = SealFrame(tx_buffer, kResult, f.seq, length);
-  cache.seq = f.seq;
+  cache.frame_bytes = SealFrame(tx_buffer, kResult, seq, length);
+  cache.seq = seq;
   cache.request_crc = request_crc;
   cache.valid = true;
   Send(tx_buffer, cache.frame_bytes);
+}
+
+void HandleInfer(const Frame& f, uint32_t request_crc) {
+  if (AnswerFromCache(f.seq, request_crc)) {
+    return;
+  }
+  if (f.length < kBatchHeaderBytes) {
+    SendText(kError, f.seq, kErrBadPayload, "INFER payload shorter than its header");
+    return;
+  }
+  uint32_t count = GetU16(f.payload + kBatchHeaderCountOffset);
+  if (!CheckCount(f.seq, count)) {
+    return;
+  }
+  if (f.length != kBatchHeaderBytes + count * tr_model.input.bytes) {
+    SendText(kError, f.seq, kErrBadPayload, "INFER length is not count * input bytes");
+    return;
+  }
+  RunBatch(f.payload + kBatchHeaderBytes, count, f.seq, request_crc);
+}
+
+// LOAD: copy the bytes into the staging area at offset (idempotent, so never cached).
+void HandleLoad(const Frame& f) {
+  if (f.length < kLoadBytes) {
+    SendText(kError, f.seq, kErrBadPayload, "LOAD payload shorter than its header");
+    return;
+  }
+  uint32_t offset = GetU32(f.payload + kLoadOffsetOffset);
+  uint32_t n = f.length - kLoadBytes;
+  if (n > kMaxLoad || offset > kStagingBytes || n > kStagingBytes - offset) {
+    SendText(kError, f.seq, kErrBadPayload, "LOAD above max_load or past the staging area");
+    return;
+  }
+  memmove(staging + offset, f.payload + kLoadBytes, n);  // the frame may overlap its target
+  uint8_t* p = control_buffer + kHeaderBytes;
+  PutU32(p + kLoadAckOffsetOffset, offset);
+  PutU32(p + kLoadAckLengthOffset, n);
+  SendControl(kLoadAck, f.seq, kLoadAckBytes);
+}
+
+// INFER_STAGED: run the staged inputs once their CRC-32 matches the one the host computed.
+void HandleInferStaged(const Frame& f, uint32_t request_crc) {
+  if (AnswerFromCache(f.seq, request_crc)) {
+    return;
+  }
+  if (f.length != kInferStagedBytes) {
+    SendText(kError, f.seq, kErrBadPayload, "INFER_STAGED payload is not 8 bytes");
+    return;
+  }
+  uint32_t count = GetU16(f.payload + kInferStagedCountOffset);
+  if (!CheckCount(f.seq, count)) {
+    return;
+  }
+  if (Crc32(0, staging, count * tr_model.input.bytes) !=
+      GetU32(f.payload + kInferStagedCrcOffset)) {
+    SendText(kError, f.seq, kErrStagedMismatch, "staged inputs do not match their CRC");
+    return;
+  }
+  RunBatch(staging, count, f.seq, request_crc);
 }
 
 void HandleFrame(const Frame& f, uint32_t request_crc) {
@@ -241,6 +317,12 @@ void HandleFrame(const Frame& f, uint32_t request_crc) {
       break;
     case kInfer:
       HandleInfer(f, request_crc);
+      break;
+    case kLoad:
+      HandleLoad(f);
+      break;
+    case kInferStaged:
+      HandleInferStaged(f, request_crc);
       break;
     case kStatsRequest:
       SendStats(f.seq);

@@ -1,16 +1,21 @@
-"""The device client: requests over a serial transport, with timeouts and bounded retries.
+"""The device client: requests over a serial transport, sized and timed by what it observes.
 
-One request is outstanding at a time. A request is resent (same sequence number) after a NAK,
-a timeout or a device reset (the boot HELLO); the device answers a repeated sequence number from
-its cache, and the client drops every answer whose sequence number it is not waiting for, so each
-input gets exactly one result.
+One request is outstanding at a time. A request is resent (same sequence number) after a NAK, a
+garbled answer, a timeout or a device reset (the boot HELLO); the device answers a repeated
+sequence number from its cache, and the client drops every answer whose sequence number it is
+not waiting for, so each input gets exactly one result. Where the firmware stages inputs, a batch
+goes up in LOAD chunks and runs with INFER_STAGED, so a bad byte costs one chunk, not the batch.
+Chunk and batch sizes halve after failures and grow back on a clean link; timeouts come from the
+median of recent first-attempt exchanges (docs/protocol.md, "Host recovery").
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
 import re
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -18,20 +23,38 @@ import numpy as np
 import serial
 
 from host.board import protocol, wire
-from host.board.protocol import Frame, FrameType, Hello
+from host.board.protocol import ErrorCode, Frame, FrameType, Hello, NakReason
 from host.errors import LinkError, UserError
 
 log = logging.getLogger(__name__)
 
 SOCKET_BYTES_PER_S = 20_000.0  # QEMU's UART takes ~30 kB/s from the host; stay below it
-
-
 SOCKET_URL = re.compile(r"socket://(?P<host>\[[^\]]+\]|[^:/?\[]+):(?P<port>\d+)(?:\?.*)?$")
+MIN_CHUNK = 32  # LOAD data bytes at least
+FIRST_CHUNK = 4096  # LOAD data bytes at first
+GROW_CHUNK_AFTER = 4  # clean LOADs in a row before the chunk size doubles
+GROW_BATCH_AFTER = 2  # clean batches in a row before the batch size doubles
+FIRST_COMPUTE_S = 1.0  # seconds per inference until measured
+MIN_WAIT_S = 0.1  # the wait for an answer beyond transfer and compute, at least
+SAMPLES = 15  # the estimates are medians of this many recent first-attempt exchanges
+MIN_BUDGET_S = 10.0  # a request is resent for at least this long before the client gives up
+MAX_UPLOADS = 8  # uploads of one batch (a reset or a CRC mismatch starts it over)
+NAK_TEXT: dict[int, str] = {
+    NakReason.BAD_CRC: "bad CRC",
+    NakReason.BAD_COBS: "bad COBS",
+    NakReason.TOO_SHORT: "too short",
+    NakReason.TOO_LONG: "too long",
+    NakReason.BAD_LENGTH: "bad length",
+}
 
 
 class DeviceError(LinkError):
-    """The device did not answer after the allowed retries, answered with an ERROR, or its
-    port failed (closed, unplugged, QEMU gone)."""
+    """The device did not answer after the allowed retries, answered with an ERROR (``code``),
+    or its port failed (closed, unplugged, QEMU gone)."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def one_line(error: BaseException) -> str:
@@ -56,6 +79,47 @@ def link_bytes_per_s(url: str, baudrate: int) -> float:
     return SOCKET_BYTES_PER_S if url.startswith("socket://") else baudrate / 10.0
 
 
+class Median:
+    """The median of the last SAMPLES values, or a first guess until there is one."""
+
+    def __init__(self, first: float) -> None:
+        self.first = first
+        self._samples: collections.deque[float] = collections.deque(maxlen=SAMPLES)
+
+    def add(self, value: float) -> None:
+        self._samples.append(value)
+
+    @property
+    def value(self) -> float:
+        return statistics.median(self._samples) if self._samples else self.first
+
+
+@dataclass
+class Adaptive:
+    """A size that halves after a failure and doubles after ``grow_after`` clean uses in a row."""
+
+    value: int
+    low: int
+    high: int
+    grow_after: int
+    clean: int = 0
+    smallest: int = 0  # the smallest value it came down to
+
+    def __post_init__(self) -> None:
+        self.smallest = self.value
+
+    def failed(self) -> None:
+        self.value = max(self.low, self.value // 2)
+        self.smallest = min(self.smallest, self.value)
+        self.clean = 0
+
+    def succeeded(self) -> None:
+        self.clean += 1
+        if self.clean >= self.grow_after:
+            self.value = min(self.high, self.value * 2)
+            self.clean = 0
+
+
 @dataclass
 class ClientStats:
     """What the client saw: counts of every recovery action."""
@@ -64,8 +128,10 @@ class ClientStats:
     resends: int = 0
     timeouts: int = 0
     naks: int = 0
+    garbled: int = 0  # chunks that were not frames, answered by an immediate resend
     resets_seen: int = 0
     stale_frames: int = 0
+    uploads_restarted: int = 0
     logs: list[str] = field(default_factory=list)
 
 
@@ -76,17 +142,17 @@ class Device:
         self,
         url: str,
         baudrate: int = 115200,
-        retries: int = 5,
+        retries: int = 15,
         base_timeout: float = 1.0,
         transport: serial.SerialBase | None = None,
     ):
         self.url = url
         self.port = transport if transport is not None else open_transport(url, baudrate)
         self.retries = retries
-        self.base_timeout = base_timeout
+        self.base_timeout = base_timeout  # the wait beyond transfer and compute, at most
         self.bytes_per_s = link_bytes_per_s(url, baudrate)
-        self.seconds_per_inference = 2.0  # until measured (then a moving average)
-        self._measured = False
+        self.latency = Median(base_timeout / 4)  # seconds an exchange takes beyond transfer
+        self.compute = Median(FIRST_COMPUTE_S)  # seconds per inference
         self.stats = ClientStats()
         self._reader = protocol.FrameReader()
         self._frames: list[Frame] = []
@@ -96,6 +162,9 @@ class Device:
         except (DeviceError, serial.SerialException) as error:
             self.close()
             raise UserError(f"no tinyrobust firmware answers at {url}: {error}") from error
+        self.batch = Adaptive(1, 1, self.info.max_batch, GROW_BATCH_AFTER)  # starts small: timing
+        high = max(self.info.max_load, MIN_CHUNK)
+        self.chunk = Adaptive(min(high, FIRST_CHUNK), MIN_CHUNK, high, GROW_CHUNK_AFTER)
 
     # ------------------------------------------------------------------ transport
 
@@ -112,9 +181,17 @@ class Device:
         self._seq = (self._seq + 1) % protocol.NO_SEQ  # NO_SEQ is never used by the host
         return self._seq
 
+    def _write(self, data: bytes) -> None:
+        try:
+            self.port.write(data)
+        except (serial.SerialException, OSError) as error:
+            raise DeviceError(f"writing to {self.url} failed: {one_line(error)}") from error
+
     def _read_frame(self, deadline: float) -> Frame | None:
+        """The next frame; None at the deadline or when a garbled chunk arrives first."""
+        rejected = self._reader.rejected
         while not self._frames:
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or self._reader.rejected > rejected:
                 return None
             try:
                 data = self.port.read(max(1, self.port.in_waiting))
@@ -124,16 +201,15 @@ class Device:
                 self._frames.extend(self._reader.feed(data))
         return self._frames.pop(0)
 
-    def _write(self, data: bytes) -> None:
-        try:
-            self.port.write(data)
-        except (serial.SerialException, OSError) as error:
-            raise DeviceError(f"writing to {self.url} failed: {one_line(error)}") from error
-
     def timeout_for(self, tx_bytes: int, rx_bytes: int, inferences: int) -> float:
-        """How long to wait for an answer: scales with the bytes moved and the inferences run."""
+        """How long to wait for an answer: the link's measured latency, the bytes moved and the
+        measured compute time of the inferences, each with a margin."""
+        wait = min(self.base_timeout, max(MIN_WAIT_S, 5.0 * self.latency.value))
         transfer = (tx_bytes + rx_bytes) / self.bytes_per_s
-        return self.base_timeout + 3.0 * transfer + 3.0 * inferences * self.seconds_per_inference
+        return wait + 3.0 * transfer + 3.0 * inferences * self.compute.value
+
+    def _transfer_s(self, tx_bytes: int, rx_bytes: int) -> float:
+        return (tx_bytes + rx_bytes) / self.bytes_per_s
 
     # ------------------------------------------------------------------ requests
 
@@ -144,46 +220,71 @@ class Device:
         answer: FrameType,
         timeout: float,
     ) -> Frame:
-        """Send one request and return its answer, resending on NAK, timeout or device reset."""
+        """Send one request and return its answer, resending on NAK, garbled answer, timeout or
+        device reset."""
+        return self._exchange(frame_type, payload, answer, timeout)[0]
+
+    def _exchange(
+        self, frame_type: FrameType, payload: bytes, answer: FrameType, timeout: float
+    ) -> tuple[Frame, int, float]:
+        """(answer, attempts, seconds the answered attempt took). Attempts are bounded by
+        ``retries`` and by a time budget that scales with ``timeout``."""
         seq = self._next_seq()
-        wire = protocol.encode_frame(frame_type, seq, payload)
+        encoded = protocol.encode_frame(frame_type, seq, payload)
+        resend = b"\x00" + encoded  # the 0x00 first ends a half-received frame
         self.stats.requests += 1
-        for attempt in range(self.retries + 1):
-            if attempt:
+        began = time.monotonic()
+        budget = max(MIN_BUDGET_S, 4.0 * timeout)
+        cause = "nothing sent"
+        attempts = 0
+        while attempts <= self.retries and (not attempts or time.monotonic() - began < budget):
+            attempts += 1
+            if attempts > 1:
                 self.stats.resends += 1
-            self._write(wire)
-            frame = self._await(seq, answer, time.monotonic() + timeout)
+                encoded = resend
+            sent = time.monotonic()
+            self._write(encoded)
+            frame, cause = self._await(seq, answer, sent + timeout)
             if frame is not None:
-                return frame
+                return frame, attempts, time.monotonic() - sent
+        name = FrameType(frame_type).name if frame_type in FrameType else f"type {frame_type}"
         raise DeviceError(
-            f"no answer to {frame_type.name} (seq {seq}) from {self.url} after "
-            f"{self.retries + 1} attempts of {timeout:.1f} s"
+            f"no answer to {name} from {self.url}: {attempts} attempts in "
+            f"{time.monotonic() - began:.1f} s, last: {cause}"
         )
 
-    def _await(self, seq: int, answer: FrameType, deadline: float) -> Frame | None:
-        """The answer to ``seq``, or None when the request must be sent again."""
+    def _await(self, seq: int, answer: FrameType, deadline: float) -> tuple[Frame | None, str]:
+        """The answer to ``seq``, or (None, why the request must be sent again)."""
         while True:
             frame = self._read_frame(deadline)
             if frame is None:
+                if time.monotonic() < deadline:
+                    self.stats.garbled += 1
+                    return None, "garbled answer"
                 self.stats.timeouts += 1
-                return None
+                return None, "timeout"
             if frame.type == FrameType.LOG:
                 self.stats.logs.append(frame.payload.decode("utf-8", "replace"))
                 continue
-            if frame.type == FrameType.NAK:
-                self.stats.naks += 1
-                return None
             if frame.type == FrameType.HELLO and frame.seq == protocol.NO_SEQ:
                 self.stats.resets_seen += 1  # the boot HELLO: whatever was in flight is lost
-                return None
+                return None, "board reset"
+            if frame.type == FrameType.NAK:
+                reason, nak_seq = protocol.parse_nak(frame.payload)
+                if nak_seq in (seq, protocol.NO_SEQ):
+                    self.stats.naks += 1
+                    return None, f"NAK {NAK_TEXT.get(reason, str(reason))}"
+                self.stats.stale_frames += 1
+                continue
             if frame.seq != seq:
                 self.stats.stale_frames += 1  # a late or duplicated answer to an older request
                 continue
             if frame.type == FrameType.ERROR:
                 code, _, text = protocol.parse_error(frame.payload)
-                raise DeviceError(f"device error {code}: {text}")
+                text = " ".join(text.split())
+                raise DeviceError(f"device error {code} from {self.url}: {text}", code)
             if frame.type == answer:
-                return frame
+                return frame, ""
             self.stats.stale_frames += 1
 
     def hello(self) -> Hello:
@@ -201,13 +302,12 @@ class Device:
         """Reset the board and wait for its boot HELLO."""
         self.request(FrameType.RESET, b"", FrameType.RESET_ACK, self.base_timeout)
         deadline = time.monotonic() + settle
-        while True:
+        while time.monotonic() < deadline:
             frame = self._read_frame(deadline)
-            if frame is None:
-                raise DeviceError(f"no boot HELLO within {settle:.0f} s after RESET")
-            if frame.type == FrameType.HELLO and frame.seq == protocol.NO_SEQ:
+            if frame is not None and frame.type == FrameType.HELLO and frame.seq == protocol.NO_SEQ:
                 self.info = protocol.parse_hello(frame.payload)
                 return self.info
+        raise DeviceError(f"no boot HELLO from {self.url} within {settle:.0f} s after RESET")
 
     def echo(self, payload: bytes) -> None:
         """Send ``payload`` and wait for the device to confirm it: the link without compute."""
@@ -217,36 +317,88 @@ class Device:
         timeout = self.timeout_for(len(payload), reply, 0)
         frame = self.request(FrameType.ECHO, payload, FrameType.ECHO_REPLY, timeout)
         if wire.ECHO_REPLY.struct.unpack_from(frame.payload)[0] != len(payload):
-            raise DeviceError("ECHO reply does not match the bytes sent")
+            raise DeviceError(f"ECHO reply from {self.url} does not match the bytes sent")
+
+    # ------------------------------------------------------------------ inference
 
     def infer(self, inputs: np.ndarray, batch: int | None = None) -> list[protocol.Result]:
-        """Run raw integer inputs (first axis = examples), ``batch`` per frame (default: the
-        device's max_batch); one Result per input, in order."""
+        """Run raw integer inputs (first axis = examples), at most ``batch`` per exchange
+        (default: the device's max_batch; fewer while the link fails); one Result per input,
+        in order."""
         info = self.info.input
         data = np.ascontiguousarray(inputs, dtype=info.dtype)
         if data.shape[1:] != info.shape[1:]:
             raise UserError(f"inputs of shape {data.shape[1:]} for a model of {info.shape[1:]}")
+        limit = max(1, min(batch or self.info.max_batch, self.info.max_batch))
         results: list[protocol.Result] = []
-        step = max(1, min(batch or self.info.max_batch, self.info.max_batch))
-        for start in range(0, len(data), step):
-            chunk = data[start : start + step]
-            results.extend(self._infer_chunk(chunk))
+        while len(results) < len(data):
+            start = len(results)
+            results.extend(self._run(data[start : start + min(limit, self.batch.value)]))
         return results
 
-    def _infer_chunk(self, chunk: np.ndarray) -> list[protocol.Result]:
-        payload = protocol.infer_payload(chunk)
+    def _run(self, chunk: np.ndarray) -> list[protocol.Result]:
+        """One batch, staged when the device has it; its timing feeds the compute estimate."""
         per_result = wire.RESULT_HEADER.size + self.info.output.bytes
         rx_bytes = protocol.OVERHEAD + wire.BATCH_HEADER.size + len(chunk) * per_result
-        timeout = self.timeout_for(len(payload), rx_bytes, len(chunk))
-        began = time.monotonic()
-        frame = self.request(FrameType.INFER, payload, FrameType.RESULT, timeout)
+        if self.info.max_load:
+            uploads, payload = self._upload(chunk.tobytes())
+            frame_type = FrameType.INFER_STAGED
+        else:
+            uploads, payload = 1, protocol.infer_payload(chunk)
+            frame_type = FrameType.INFER
+        while True:
+            timeout = self.timeout_for(len(payload), rx_bytes, len(chunk))
+            try:
+                frame, attempts, elapsed = self._exchange(
+                    frame_type, payload, FrameType.RESULT, timeout
+                )
+                break
+            except DeviceError as error:
+                if error.code != ErrorCode.STAGED_MISMATCH or uploads >= MAX_UPLOADS:
+                    raise
+            self.stats.uploads_restarted += 1  # the board lost (or garbled) the staged inputs
+            uploads += self._upload(chunk.tobytes())[0]
         results = protocol.parse_result(frame.payload, self.info.output)
         if len(results) != len(chunk):
-            raise DeviceError(f"{len(results)} results for {len(chunk)} inputs")
-        transfer = (len(payload) + rx_bytes) / self.bytes_per_s
-        measured = max(0.01, time.monotonic() - began - transfer) / len(chunk)
-        if self._measured:
-            measured = 0.7 * self.seconds_per_inference + 0.3 * measured
-        self.seconds_per_inference = measured
-        self._measured = True
+            raise DeviceError(f"{len(results)} results for {len(chunk)} inputs from {self.url}")
+        if attempts == 1:
+            wait = elapsed - self._transfer_s(len(payload), rx_bytes) - self.latency.value
+            self.compute.add(max(0.001, wait) / len(chunk))
+        if attempts == 1 and uploads == 1:
+            self.batch.succeeded()
+        elif attempts > 2 or uploads > 1:
+            self.batch.failed()
         return results
+
+    def _upload(self, staged: bytes) -> tuple[int, bytes]:
+        """LOAD ``staged`` into the device's staging area in chunks, from the start again when
+        the board resets; (uploads it took, the INFER_STAGED payload)."""
+        count = len(staged) // self.info.input.bytes
+        for uploads in range(1, MAX_UPLOADS + 1):
+            resets = self.stats.resets_seen
+            end = len(staged)  # from the end down: a LOAD frame never reaches bytes staged after it
+            while end > 0 and self.stats.resets_seen == resets:
+                start = max(0, end - self.chunk.value)
+                self._load(start, staged[start:end])
+                end = start
+            if self.stats.resets_seen == resets:
+                return uploads, protocol.infer_staged_payload(count, staged)
+            self.stats.uploads_restarted += 1  # the board rebooted: what it had staged is gone
+            self.batch.failed()
+        raise DeviceError(f"the board at {self.url} reset during {MAX_UPLOADS} uploads in a row")
+
+    def _load(self, offset: int, data: bytes) -> None:
+        """One LOAD exchange; adapts the chunk size and the latency estimate."""
+        payload = protocol.load_payload(offset, data)
+        rx_bytes = protocol.OVERHEAD + wire.LOAD_ACK.size
+        timeout = self.timeout_for(len(payload), rx_bytes, 0)
+        frame, attempts, elapsed = self._exchange(
+            FrameType.LOAD, payload, FrameType.LOAD_ACK, timeout
+        )
+        if protocol.parse_load_ack(frame.payload) != (offset, len(data)):
+            raise DeviceError(f"LOAD_ACK from {self.url} does not match the LOAD sent")
+        if attempts == 1:
+            self.latency.add(max(0.0, elapsed - self._transfer_s(len(payload), rx_bytes)))
+            self.chunk.succeeded()
+        else:
+            self.chunk.failed()

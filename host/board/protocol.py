@@ -175,6 +175,7 @@ class Hello:
     boot: bool
     max_frame: int
     max_batch: int
+    max_load: int  # data bytes per LOAD frame (0: no staged upload)
     arena_bytes: int
     weight_bytes: int
     op_count: int
@@ -230,7 +231,7 @@ def _string(payload: bytes, offset: int) -> tuple[str, int]:
 
 def parse_hello(payload: bytes) -> Hello:
     """Decode a HELLO payload; FrameError when it is malformed."""
-    caps, boot, max_frame, max_batch, _, arena, weights, ops, hz, sha = _unpack(
+    caps, boot, max_frame, max_batch, max_load, arena, weights, ops, hz, sha = _unpack(
         wire.HELLO, payload, "HELLO"
     )
     input_info, offset = _tensor(payload, HELLO_FIXED.size)
@@ -244,6 +245,7 @@ def parse_hello(payload: bytes) -> Hello:
         bool(boot),
         max_frame,
         max_batch,
+        max_load if caps & Capability.STAGED else 0,
         arena,
         weights,
         ops,
@@ -261,6 +263,23 @@ def infer_payload(inputs: np.ndarray) -> bytes:
     """An INFER payload for a batch of raw integer inputs (first axis = examples)."""
     data = np.ascontiguousarray(inputs)
     return BATCH_HEADER.pack(len(data), 0) + data.tobytes()
+
+
+def load_payload(offset: int, data: bytes) -> bytes:
+    """A LOAD payload: ``data`` to be staged at ``offset``."""
+    return wire.LOAD.struct.pack(offset) + data
+
+
+def infer_staged_payload(count: int, staged: bytes) -> bytes:
+    """An INFER_STAGED payload for ``count`` inputs whose bytes ``staged`` were LOADed."""
+    return wire.INFER_STAGED.struct.pack(count, 0, zlib.crc32(staged))
+
+
+def parse_load_ack(payload: bytes) -> tuple[int, int]:
+    """(offset, length) of the bytes a LOAD_ACK confirms; FrameError when malformed."""
+    _exact(payload, wire.LOAD_ACK.size, "LOAD_ACK")
+    offset, length = wire.LOAD_ACK.struct.unpack(payload)
+    return offset, length
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,14 @@ class FrameType(enum.IntEnum):
     STATS_REQUEST = 0x03
     RESET = 0x04
     ECHO = 0x05
+    LOAD = 0x06
+    INFER_STAGED = 0x07
     HELLO = 0x81
     RESULT = 0x82
     STATS = 0x83
     RESET_ACK = 0x84
     ECHO_REPLY = 0x85
+    LOAD_ACK = 0x86
     LOG = 0x90
     ERROR = 0x91
     NAK = 0x92
@@ -75,6 +78,7 @@ class ErrorCode(enum.IntEnum):
     BAD_PAYLOAD = 3
     BATCH_TOO_LARGE = 4
     ENGINE = 5
+    STAGED_MISMATCH = 6
 
 
 class Capability(enum.IntFlag):
@@ -86,6 +90,7 @@ class Capability(enum.IntFlag):
     CACHE = 1 << 3
     LOG = 1 << 4
     COUNTS_INSTRUCTIONS = 1 << 5
+    STAGED = 1 << 6
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,7 @@ HELLO = Layout(  # followed by the input and output TENSOR, then three length-pr
         ("boot_reserved", "pad[3]"),
         ("max_frame", "u32"),
         ("max_batch", "u16"),
-        ("max_batch_reserved", "u16"),
+        ("max_load", "u16"),
         ("arena_bytes", "u32"),
         ("weight_bytes", "u32"),
         ("op_count", "u32"),
@@ -212,7 +217,26 @@ STATS = Layout(
 ECHO_REPLY = Layout("EchoReply", 8, [("length", "u32"), ("crc", "u32")])
 ERROR = Layout("Error", 4, [("code", "u16"), ("seq", "u16")])  # followed by UTF-8 text
 NAK = Layout("Nak", 4, [("reason", "u8"), ("reserved", "u8"), ("seq", "u16")])
-LAYOUTS = (HEADER, CRC, BATCH_HEADER, RESULT_HEADER, TENSOR, HELLO, STATS, ECHO_REPLY, ERROR, NAK)
+LOAD = Layout("Load", 4, [("offset", "u32")])  # followed by the bytes to stage at offset
+LOAD_ACK = Layout("LoadAck", 8, [("offset", "u32"), ("length", "u32")])
+INFER_STAGED = Layout(  # crc: CRC-32 of the count * input bytes staged
+    "InferStaged", 8, [("count", "u16"), ("reserved", "u16"), ("crc", "u32")]
+)
+LAYOUTS = (
+    HEADER,
+    CRC,
+    BATCH_HEADER,
+    RESULT_HEADER,
+    TENSOR,
+    HELLO,
+    STATS,
+    ECHO_REPLY,
+    ERROR,
+    NAK,
+    LOAD,
+    LOAD_ACK,
+    INFER_STAGED,
+)
 
 
 @dataclass(frozen=True)
