@@ -7,7 +7,10 @@ the raw outputs with the tflite-micro wheel byte for byte.
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,7 +23,7 @@ from host.board.client import Device, DeviceError, open_transport
 from host.board.faults import FaultSpec, FaultyTransport
 from host.board.protocol import FrameType
 from host.data import sha256_file
-from host.errors import UserError
+from host.errors import TinyRobustWarning, UserError
 from host.paths import REPO_ROOT
 
 pytestmark = pytest.mark.skipif(
@@ -290,6 +293,62 @@ def test_device_backend_and_emulator_cli(cifar: np.ndarray, monkeypatch, tmp_pat
         emulator.main(["stop"])
     assert qemu.running_board() is None
     assert flash.main(["--model", "mlperf-resnet8", "--board", "no-such-board"]) == 2
+
+
+HOLD_BOARD = """
+import sys
+from pathlib import Path
+from host.backends.device import DeviceBackend
+backend = DeviceBackend(Path(sys.argv[2]), "int8", sys.argv[1])
+print("ready", flush=True)
+sys.stdin.read()
+backend.close()
+"""
+
+
+def test_busy_board_is_reported_busy(boards: Boards) -> None:
+    """Two real clients: while one process holds the board, the next is told who has it."""
+    from host.backends.device import DeviceBackend
+
+    path = int8_model("mlperf-resnet8")
+    emu = boards.get("mlperf-resnet8", "qemu-an386")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_BOARD, emu.url, str(path)],
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        busy = rf"the board at {re.escape(emu.url)} is busy: used by pid {holder.pid} \(python"
+        with pytest.raises(UserError, match=busy):
+            DeviceBackend(path, "int8", emu.url)
+    finally:
+        holder.communicate("", timeout=30)
+    assert holder.returncode == 0
+    DeviceBackend(path, "int8", emu.url).close()  # free again once the holder is gone
+
+
+def test_link_faults_from_the_environment(boards: Boards, cifar: np.ndarray, monkeypatch) -> None:
+    """$TINYROBUST_LINK_FAULTS puts a FaultyTransport under the device backend, with a note."""
+    from host.backends.device import LINK_FAULTS_ENV, DeviceBackend
+
+    path = int8_model("mlperf-resnet8")
+    emu = boards.get("mlperf-resnet8", "qemu-an386")
+    q, expected = reference("mlperf-resnet8", cifar[:8])
+    monkeypatch.setenv(LINK_FAULTS_ENV, "flip=2e-4,garbage=1e-4,seed=5")
+    with pytest.warns(TinyRobustWarning, match=f"faults are injected on the link to {emu.url}"):
+        backend = DeviceBackend(path, "int8", emu.url)
+    try:
+        assert np.array_equal(backend.invoke(q).reshape(expected.shape), expected)
+        assert isinstance(backend.device.port, FaultyTransport)
+        assert sum(backend.device.port.injected.values()) >= 1
+    finally:
+        backend.close()
+    monkeypatch.setenv(LINK_FAULTS_ENV, "flip=often")
+    with pytest.raises(UserError, match="link fault flip=often: not a number"):
+        DeviceBackend(path, "int8", emu.url)
 
 
 @pytest.mark.parametrize("board", ["disco-f407vg", "nucleo-f446re"])

@@ -2,23 +2,30 @@
 
 The board is found by URL: ``$TINYROBUST_DEVICE`` (``socket://127.0.0.1:PORT``, ``/dev/ttyACM0``)
 or else the emulated board started by ``python -m host.emulator start`` / ``make flash``.
-The board must run the same .tflite (the HELLO's model hash is checked).
+The board must run the same .tflite (the HELLO's model hash is checked). One process uses a board
+at a time (``host.board.lock``); ``$TINYROBUST_LINK_FAULTS`` (``flip=1e-3,seed=1``, see
+``host.board.faults``) breaks the link on purpose, to see how a run copes with a noisy one.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
+import serial
 
 from host.backends.base import Backend
-from host.board.client import Device
+from host.board.client import Device, open_transport
+from host.board.faults import FaultSpec, FaultyTransport
+from host.board.lock import BoardLock
 from host.board.qemu import running_board
 from host.data import sha256_file
-from host.errors import UserError
+from host.errors import TinyRobustWarning, UserError
 
 DEVICE_ENV = "TINYROBUST_DEVICE"
+LINK_FAULTS_ENV = "TINYROBUST_LINK_FAULTS"
 
 
 def device_url() -> str:
@@ -31,16 +38,46 @@ def device_url() -> str:
     return url
 
 
+def link_faults() -> FaultSpec | None:
+    """The faults $TINYROBUST_LINK_FAULTS asks for, or None for a clean link."""
+    text = os.environ.get(LINK_FAULTS_ENV, "").strip()
+    return FaultSpec.parse(text) if text else None
+
+
+def open_port(url: str) -> serial.SerialBase | FaultyTransport:
+    """The port to the board at ``url``: exclusive where the OS allows it (a serial device),
+    wrapped in a FaultyTransport when $TINYROBUST_LINK_FAULTS is set (one ``note:`` says so)."""
+    faults = link_faults()  # a bad spec fails before the port opens
+    port = open_transport(url)
+    if "://" not in url:
+        try:
+            port.exclusive = True
+        except (serial.SerialException, ValueError) as error:
+            port.close()
+            raise UserError(f"the board at {url} is busy: another program has it open") from error
+    if faults is None:
+        return port
+    warnings.warn(
+        TinyRobustWarning(f"faults are injected on the link to {url}: {faults}"), stacklevel=2
+    )
+    return FaultyTransport(port, faults)
+
+
 class DeviceBackend(Backend):
     """Raw integer inputs over the UART, raw integer outputs back; counts recorded per input."""
 
     def __init__(self, path: Path, precision: str, url: str, input_range: float = 1.0) -> None:
         self.url = url
-        self.device = Device(url)
+        self.lock = BoardLock(url)
+        try:
+            self.device = Device(url, transport=open_port(url))
+        except BaseException:
+            self.lock.release()
+            raise
         info = self.device.info
         expected = sha256_file(path)
         if info.model_sha256 != expected:
-            self.device.close()
+            self.close()
             raise UserError(
                 f"the board at {self.url} runs model {info.model!r} (sha256 "
                 f"{info.model_sha256[:12]}), not {path} ({expected[:12]}); flash it first"
@@ -66,6 +103,7 @@ class DeviceBackend(Backend):
 
     def close(self) -> None:
         self.device.close()
+        self.lock.release()
 
 
 def factory(path: Path, precision: str, input_range: float = 1.0) -> DeviceBackend:
