@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from host.attacks import Attack
+from host.attacks.threat import check_eps
 from host.backends import available_backends, parse_name
-from host.errors import ArgumentError
+from host.errors import ArgumentError, LinkError, UserError
 from host.records import AttackRecord, EvaluationResult
 from host.report import campaign_table, summarise, summarise_run, summary_markdown
 from host.report.summary import Row
 from host.run import folder as run_folder
-from host.run.campaign import RECORDS, Runner, build_attacks, plan_campaign
+from host.run.campaign import RECORDS, Campaign, Runner, build_attacks, plan_campaign
 from host.run.evaluation import Target, evaluate_target
 from host.run.job import JobResult, run_job
 from host.run.spec import CampaignSpec, load_campaign
@@ -39,6 +40,7 @@ __all__ = [
     "CampaignResult",
     "EvaluationResult",
     "JobResult",
+    "check_campaign",
     "default_backends",
     "evaluate",
     "run_campaign",
@@ -79,6 +81,7 @@ def evaluate(
     ``out``: also write a run folder ``<out>/<UTC time>-<model>/`` with ``evaluation.json``
     (``result.path``) and ``run.json`` (``command``: what to record as the command).
     """
+    _check_seed("sample_seed", sample_seed)
     target = Target.resolve(model, dataset, split, input_range)
     result = evaluate_target(
         target,
@@ -137,7 +140,7 @@ class CampaignResult:
         return summary_markdown(self.summary())
 
 
-def run_campaign(
+def check_campaign(
     model: str,
     attacks: Sequence[str | Attack],
     epsilons: Sequence[float] = (),
@@ -151,25 +154,25 @@ def run_campaign(
     queries: int | None = None,
     norm: str | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
-    data_dir: str | Path | None = None,
-    out: str | Path | None = None,
-    progress: bool = False,
-    inform: Callable[[str], None] | None = None,
-) -> CampaignResult:
-    """Craft adversarial examples on the first ``n`` examples and evaluate them on every backend.
+) -> Campaign:
+    """The campaign ``run_campaign`` runs, checked without loading data or writing anything
+    (an ``ArgumentError`` for the first bad argument).
 
     ``attacks``: names (``"pgd"``, ``"square-linf"``...; ``norm`` and ``params={"pgd":
-    {"max_iter": 40}}`` apply to them) or ``Attack`` objects. ``epsilons`` in [0,1] units and
-    ``eps_steps`` in input quantization steps (eps-bounded attacks need one of them).
-    ``mode="transfer"`` crafts on the float model; ``mode="direct"`` queries an integer
-    ``oracle`` (default: the last integer backend). ``queries``: per-example budget of query
-    attacks. ``out``: a folder for records.jsonl, summary.json and summary.md; a rerun with
-    the same ``out`` skips what is recorded there. ``inform`` is told, in one line per query
-    attack, how long it may take before it starts.
+    {"max_iter": 40}}`` apply to them) or ``Attack`` objects. ``epsilons`` in [0,1] units (at
+    most 1 for linf) and ``eps_steps`` in input quantization steps (eps-bounded attacks need one
+    of them). ``mode="transfer"`` crafts on the float model; ``mode="direct"`` queries an
+    integer ``oracle`` (default: the last integer backend). ``n``: the first n examples;
+    ``seed`` >= 0; ``queries``: per-example budget of query attacks.
     """
-    campaign = plan_campaign(
+    _check_seed("seed", seed)
+    built = build_attacks(attacks, norm, params or {})
+    _check_eps("eps_steps", eps_steps, None)
+    for attack in built:
+        _check_eps("epsilons", epsilons, attack)
+    return plan_campaign(
         model,
-        build_attacks(attacks, norm, params or {}),
+        built,
         default_backends(model) if backends is None else backends,
         epsilons,
         eps_steps,
@@ -179,8 +182,34 @@ def run_campaign(
         seed,
         queries,
     )
+
+
+def run_campaign(
+    model: str,
+    attacks: Sequence[str | Attack],
+    epsilons: Sequence[float] = (),
+    *,
+    data_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    progress: bool = False,
+    inform: Callable[[str], None] | None = None,
+    **options: Any,
+) -> CampaignResult:
+    """Craft adversarial examples on the first ``n`` examples and evaluate them on every backend.
+
+    ``attacks``, ``epsilons`` and ``options`` (``eps_steps``, ``backends``, ``mode``,
+    ``oracle``, ``n``, ``seed``, ``queries``, ``norm``, ``params``): as ``check_campaign``,
+    which checks them all before any work. ``out``: a folder for records.jsonl, summary.json
+    and summary.md; a rerun with the same ``out`` skips what is recorded there. ``inform`` is
+    told, in one line per query attack, how long it may take before it starts.
+    """
+    campaign = check_campaign(model, attacks, epsilons, **options)
     folder = Path(out) if out is not None else None
-    records = Runner(campaign, folder, data_dir, progress, inform=inform).run()
+    try:
+        records = Runner(campaign, folder, data_dir, progress, inform=inform).run()
+    except LinkError as error:
+        error.folder = folder  # the records so far are kept there
+        raise
     result = CampaignResult(
         model=campaign.model,
         mode=campaign.mode,
@@ -222,8 +251,28 @@ def run_file(
     spec = spec.with_overrides(list(models) if models else None, n, seed)
     if n is not None and n <= 0:
         raise ArgumentError(f"n must be positive, got {n}", "n")
+    _check_seed("seed", seed)
     if resume is not None:
         folder = run_folder.resume_folder(resume)
     else:
         folder = run_folder.new_folder(out, spec.name)
-    return run_job(spec, folder, list(command), data_dir, progress, inform)
+    try:
+        return run_job(spec, folder, list(command), data_dir, progress, inform)
+    except LinkError as error:
+        error.folder = folder  # the records so far are kept there
+        raise
+
+
+def _check_seed(parameter: str, seed: int | None) -> None:
+    """A seed is a non-negative integer (None: not given)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ArgumentError(f"{parameter} must be an integer >= 0, got {seed!r}", parameter)
+
+
+def _check_eps(parameter: str, values: Sequence[float], attack: Attack | None) -> None:
+    """Eps values in range (``check_eps``: linf at most 1) for ``attack``'s norm."""
+    try:
+        check_eps(list(values), attack.norm if attack else None)
+    except UserError as error:
+        about = f" attack {attack.name} ({attack.norm}):" if attack else ""
+        raise ArgumentError(f"{parameter}:{about} {error}", parameter) from None

@@ -7,7 +7,6 @@ inference come from the firmware's counter (QEMU ``-icount shift=0``: instructio
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -21,7 +20,8 @@ from host.backends.base import quantize_input
 from host.board import firmware, protocol
 from host.board.client import Device
 from host.board.qemu import Emulator
-from host.errors import UserError, cli_main
+from host.cli import integer, writable_folder
+from host.errors import CommandParser, UserError, cli_main
 from host.run.folder import new_folder
 from host.versions import package_versions
 
@@ -114,19 +114,18 @@ def print_table(results: list[BenchResult]) -> None:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m host.bench", description=__doc__.split("\n")[0]
-    )
+    parser = CommandParser(prog="python -m host.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--board", default="qemu-an386", help="emulated board")
     parser.add_argument(
         "--models", nargs="+", default=None, help="zoo models or model folders (default: zoo)"
     )
-    parser.add_argument("-n", type=int, default=20, help="inputs per model (default 20)")
+    parser.add_argument("-n", type=integer(1), default=20, help="inputs per model (default 20)")
     parser.add_argument("--data-dir", default=None, help="offline data directory")
     parser.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
     args = parser.parse_args(argv)
     if firmware.board(args.board).qemu_machine is None:
         raise UserError(f"bench runs on emulated boards; {args.board} is a real board")
+    writable_folder(args.out)
     results = []
     for model in args.models or DEFAULT_MODELS:
         try:

@@ -22,14 +22,13 @@ import sys
 from pathlib import Path
 
 from host import api, cli, zoo
+from host.errors import CommandParser
 from host.report.html import write_report
 from host.run import folder as run_folder
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m host.campaign", description=__doc__.split("\n")[0]
-    )
+    parser = CommandParser(prog="python -m host.campaign", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--model", required=True, help="zoo model name (e.g. cifar10-resnet8) or model folder"
     )
@@ -43,25 +42,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace, out: str | None, runs: Path = Path("runs")) -> api.CampaignResult:
+def run(
+    args: argparse.Namespace,
+    out: str | None,
+    command: list[str],
+    resume_option: str = "--out",
+    runs: Path = Path("runs"),
+) -> api.CampaignResult:
     """Run the campaign the options describe into ``out`` (None: a new run folder under
-    ``runs``), print its summary table."""
+    ``runs``), print its summary table. Every option is checked before the folder is made.
+    ``command`` is what ran; a broken board link says how to continue: ``command`` with
+    ``resume_option`` and the folder."""
     name = f"{zoo.spec(args.model).name}-{args.mode}"  # a model folder's name, not its path
-    folder = Path(out) if out else run_folder.new_folder(runs, name)
-    folder.mkdir(parents=True, exist_ok=True)
     options = cli.attack_options(args)
-    command = [sys.executable, "-m", "host.campaign", *sys.argv[1:]]
-    manifest = run_folder.Manifest(folder, command, {"model": args.model, "n": args.n, **options})
-    result = api.run_campaign(
-        args.model,
-        backends=cli.backend_names(args.backends),
-        n=args.n,
-        data_dir=args.data_dir,
-        out=folder,
-        progress=True,
-        inform=print,
-        **options,
+    backends = cli.backend_names(args.backends)
+    api.check_campaign(args.model, backends=backends, n=args.n, **options)  # before any work
+    folder = (
+        cli.writable_folder(out) if out else run_folder.new_folder(cli.writable_folder(runs), name)
     )
+    manifest = run_folder.Manifest(folder, command, {"model": args.model, "n": args.n, **options})
+    with cli.resumable(command, resume_option, folder):
+        result = api.run_campaign(
+            args.model,
+            backends=backends,
+            n=args.n,
+            data_dir=args.data_dir,
+            out=folder,
+            progress=True,
+            inform=print,
+            **options,
+        )
     manifest.add_model(args.model, result.model_files)
     manifest.finish()
     print(f"\n{result.markdown}")
@@ -73,7 +83,11 @@ def run(args: argparse.Namespace, out: str | None, runs: Path = Path("runs")) ->
 @cli.command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    run(args, args.out)
+    run(
+        args,
+        args.out,
+        [sys.executable, "-m", "host.campaign", *(sys.argv[1:] if argv is None else argv)],
+    )
     return 0
 
 

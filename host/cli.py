@@ -7,15 +7,20 @@ worded with Python parameter names, are reworded with the options' names.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
-from collections.abc import Callable
+import math
+import shlex
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from host import quiet
 from host.attacks import ATTACKS
 from host.backends import parse_name
-from host.errors import ArgumentError, UserError, cli_main
+from host.errors import ArgumentError, LinkError, UserError, cli_main
 from host.run.campaign import MODES
 
 OPTIONS = {"epsilons": "--eps", "params": "--param"}  # parameters whose option is not --<name>
@@ -24,6 +29,10 @@ EVALUATION_BACKENDS = (
     "file exists, plus a running board)"
 )
 CAMPAIGN_BACKENDS = "comma-separated backends (default: float and tflm-<precision> that exist)"
+N_HELP = (
+    "number of examples, >= 1 (default: the whole split; more than the split has: the whole "
+    "split, with a note saying so)"
+)
 
 
 def option(parameter: str) -> str:
@@ -46,6 +55,64 @@ def command(main: Callable[..., int]) -> Callable[..., int]:
     return cli_main(reworded)
 
 
+def integer(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low``."""
+
+    wanted = "positive" if low == 1 else f">= {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {value}")
+        return value
+
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def writable_folder(path: str | Path, option: str = "--out") -> Path:
+    """``path`` as a folder this process can write into (created when missing): checked before
+    any work, so that results are never lost at the end."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UserError(f"{option} {path}: cannot write there ({error.strerror})") from None
+    return folder
+
+
+@contextlib.contextmanager
+def resumable(command: list[str], option: str, folder: Path | None = None) -> Iterator[None]:
+    """A board link that breaks inside the block becomes one LinkError that also says where the
+    records so far are kept (``folder``, else the run folder host.api names) and the command
+    that continues the run: ``command`` (``sys.executable -m ...``) with ``option`` FOLDER."""
+    try:
+        yield
+    except LinkError as error:
+        where = folder or error.folder
+        if where is None:
+            raise
+        again = command if option in command else [*command, option, str(where)]
+        shown = shlex.join(["python", *again[1:]])
+        kept = f"the records so far are kept in {where}; continue with: {shown}"
+        raise LinkError(f"{error}; {kept}") from error
+
+
 def add_run_arguments(
     parser: argparse.ArgumentParser,
     out_help: str,
@@ -54,8 +121,10 @@ def add_run_arguments(
 ) -> None:
     """--backends, --n, --seed, --data-dir, --out, --verbose."""
     parser.add_argument("--backends", help=backends_help)
-    parser.add_argument("--n", type=int, help="number of examples (default: the whole split)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
+    parser.add_argument("--n", type=integer(1), help=N_HELP)
+    parser.add_argument(
+        "--seed", type=integer(0), default=0, help="seed of everything, >= 0 (default: 0)"
+    )
     parser.add_argument("--data-dir", help="offline data directory (default: $TINYROBUST_DATA_DIR)")
     parser.add_argument("--out", default=out_default, help=out_help)
     parser.add_argument(
@@ -80,8 +149,14 @@ def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
     --queries."""
     group = parser.add_argument_group("attacks")
     group.add_argument("--attacks", help=f"comma-separated attacks: {', '.join(ATTACKS)}")
-    group.add_argument("--eps", help="comma-separated eps in [0,1] units, e.g. 0.002,0.004")
-    group.add_argument("--eps-steps", help="comma-separated eps in input quantization steps")
+    group.add_argument(
+        "--eps",
+        help="comma-separated eps in [0,1] units, e.g. 0.002,0.004 (linf: at most 1; "
+        "l2, l1, l0: any finite eps >= 0)",
+    )
+    group.add_argument(
+        "--eps-steps", help="comma-separated eps in input quantization steps (finite, >= 0)"
+    )
     group.add_argument("--norm", help="norm for attacks that support several (linf, l2, l1, l0)")
     group.add_argument(
         "--param",
@@ -96,7 +171,9 @@ def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
         help="backend the attack queries (transfer: float; direct: "
         "an integer backend, default the last integer one in --backends)",
     )
-    group.add_argument("--queries", type=int, help="query budget per example (query attacks)")
+    group.add_argument(
+        "--queries", type=integer(1), help="query budget per example, >= 1 (query attacks)"
+    )
 
 
 def names(text: str | None) -> list[str]:
@@ -127,7 +204,8 @@ def numbers(text: str | None, option_name: str) -> list[float]:
 
 
 def attack_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The attack options as keyword arguments of ``host.api.run_campaign``."""
+    """The attack options as keyword arguments of ``host.api.run_campaign`` (checked there:
+    ``host.api.check_campaign``)."""
     attacks = names(args.attacks)
     if not attacks:
         raise UserError(f"--attacks is empty; known: {', '.join(ATTACKS)}")

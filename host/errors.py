@@ -8,11 +8,13 @@ rewords with its own option names (``epsilons`` -> ``--eps``).
 
 from __future__ import annotations
 
+import argparse
 import functools
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from pathlib import Path
+from typing import NoReturn, TypeVar
 
 from host import quiet
 
@@ -32,6 +34,8 @@ class UserError(TinyRobustError):
 class LinkError(TinyRobustError):
     """The link to a board failed after HELLO (no answer, a broken frame, the port closed);
     its message names the board and the cause. A command prints it as one line, exit 2."""
+
+    folder: Path | None = None  # the run folder whose records so far are kept (host.api)
 
 
 class TinyRobustWarning(UserWarning):
@@ -53,6 +57,15 @@ class ArgumentError(UserError, ValueError):
             pattern = rf"(?<![\w-]){re.escape(parameter)}(?![\w-])"
             text = re.sub(pattern, names.get(parameter, parameter), text)
         return text
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A command's option parser: a bad option raises a UserError (one line on stderr and exit
+    code 2 through ``cli_main``) instead of printing the usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r"^argument ([^:]+): must ", r"\1 must ", message)  # --n must be...
+        raise UserError(f"{message} (see {self.prog} --help)")
 
 
 def cli_main(func: F) -> F:

@@ -27,10 +27,11 @@ from pathlib import Path
 from host import api, campaign, cli
 from host.backends.device import DEVICE_ENV
 from host.board.qemu import read_state, running_board
-from host.errors import UserError
+from host.errors import CommandParser, UserError
 from host.paths import REPO_ROOT
 from host.report import evaluation_text
 from host.report.html import write_report
+from host.run import folder as run_folder
 from host.run.evaluation import Target
 from host.run.spec import load_campaign
 
@@ -39,12 +40,11 @@ NO_BOARD = "no board running: start one with `make flash`; evaluating on host ba
 QUICK = REPO_ROOT / "campaigns" / "quick.toml"
 PAPER = Path("campaigns") / "paper.toml"
 CLEAN_ONLY = ("clean", "backends", "tflite", "sample_seed", "agreement_ops", "split")
+ATTACK_ONLY = ("eps", "eps_steps", "norm", "param", "mode", "oracle", "queries")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m host.evaluate", description=__doc__.split("\n")[0]
-    )
+    parser = CommandParser(prog="python -m host.evaluate", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--model",
@@ -58,11 +58,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clean", action="store_true", help="clean accuracy only, no attacks")
     parser.add_argument("--dataset", help="data set for --tflite (cifar10, vww, coffee, kws)")
     parser.add_argument("--split", help="data split (default: the model's evaluation split)")
-    parser.add_argument("--input-range", type=float, default=1.0, help="--tflite: pixels * this")
+    parser.add_argument(
+        "--input-range", type=cli.positive_number, default=1.0, help="--tflite: pixels * this"
+    )
     cli.add_run_arguments(parser, "folder for run folders (default: runs)", out_default="runs")
     parser.add_argument(
         "--sample-seed",
-        type=int,
+        type=cli.integer(0),
         help="draw the --n examples at random with this seed (default: the first n; "
         "not with --attacks, which always takes the first n)",
     )
@@ -75,8 +77,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.clean_only = any(getattr(args, name) for name in CLEAN_ONLY)
     if args.clean_only and (args.campaign or args.resume):
         raise UserError("--campaign and --resume run a campaign; drop the clean-only options")
-    if args.attacks and (args.campaign or args.resume):
-        raise UserError("--attacks runs a campaign from options: not with --campaign or --resume")
+    if args.attacks and args.campaign:
+        raise UserError("--attacks runs a campaign from options: not with --campaign")
+    if not args.attacks:
+        for name in ATTACK_ONLY:
+            if getattr(args, name) not in (None, [], "transfer"):
+                raise UserError(f"{cli.option(name)} needs --attacks")
     if args.campaign is None and not args.clean_only and not args.attacks:
         args.campaign = str(QUICK)
         args.model = args.model or _board_model()  # the main job runs on the board's model
@@ -111,36 +117,45 @@ def choose_backends(target: Target, requested: str | None) -> tuple[list[str], s
     return names, set()
 
 
-def evaluate_attacks(args: argparse.Namespace) -> int:
-    """``--attacks``: run an attack campaign (host.campaign) instead of a clean evaluation."""
+def evaluate_attacks(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """``--attacks``: run an attack campaign (host.campaign) instead of a clean evaluation, in
+    a new run folder under ``--out`` or in ``--resume RUN_DIR``."""
     if args.model is None:  # --tflite: the user's file, declared a model (host.zoo)
         args.model = Target.from_file(args.tflite, args.dataset, args.split, args.input_range).model
     if args.sample_seed is not None:
         raise UserError("--sample-seed is for clean evaluation; --attacks takes the first --n")
-    campaign.run(args, None, Path(args.out))
+    if args.resume:
+        run_folder.resume_folder(args.resume)
+    campaign.run(args, args.resume, _command(argv), "--resume", Path(args.out))
     return 0
 
 
 def evaluate_campaign_file(args: argparse.Namespace, argv: list[str] | None) -> int:
     """The main job: a campaign file into a run folder, then its summary and HTML report."""
     spec = load_campaign(args.campaign)
+    if args.resume:
+        run_folder.resume_folder(args.resume)
+    else:
+        cli.writable_folder(args.out)
     if not running_board() and not os.environ.get(DEVICE_ENV):
         boards = [name for name in spec.backends if name.startswith("device-")]
         if boards:
             print(NO_BOARD)
             spec = replace(spec, backends=tuple(b for b in spec.backends if b not in boards))
-    job = api.run_file(
-        spec,
-        models=[args.model] if args.model else None,
-        n=args.n,
-        seed=args.seed,
-        out=args.out,
-        resume=args.resume,
-        data_dir=args.data_dir,
-        command=_command(argv),
-        progress=True,
-        inform=print,
-    )
+    command = _command(argv)
+    with cli.resumable(command, "--resume"):
+        job = api.run_file(
+            spec,
+            models=[args.model] if args.model else None,
+            n=args.n,
+            seed=args.seed,
+            out=args.out,
+            resume=args.resume,
+            data_dir=args.data_dir,
+            command=command,
+            progress=True,
+            inform=print,
+        )
     print(f"\n{job.folder / 'summary.md'}:\n")
     print((job.folder / "summary.md").read_text())
     print(f"run folder: {job.folder} ({job.seconds / 60:.1f} min)")
@@ -158,15 +173,14 @@ def _command(argv: list[str] | None) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.attacks:
-        return evaluate_attacks(args)
+        return evaluate_attacks(args, argv)
     if args.campaign:
         return evaluate_campaign_file(args, argv)
-    if args.eps or args.eps_steps:
-        raise UserError("--eps and --eps-steps need --attacks")
     if args.tflite:
         target = Target.from_file(args.tflite, args.dataset, args.split, args.input_range)
     else:
         target = Target.from_zoo(args.model, args.split)
+    cli.writable_folder(args.out)
     names, optional = choose_backends(target, args.backends)
     result = api.evaluate(
         Path(args.tflite) if args.tflite else args.model,
@@ -184,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         command=_command(argv),
     )
     for name, reason in result.skipped.items():
-        print(f"skipping {name}: {reason}")
+        print(f"note: skipping {name}: {reason}", file=sys.stderr)
     print(evaluation_text(result))
     print(f"\nresults written to {result.path}")
     if result.path is not None:

@@ -11,7 +11,6 @@ files. ``--model`` also takes a user's model folder (docs/models.md) with a floa
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import sys
 from pathlib import Path
@@ -20,8 +19,8 @@ import numpy as np
 
 from host import data as datasets
 from host import zoo
-from host.backends import available_backends, get_backend
-from host.errors import cli_main
+from host.backends import INTEGER_PRECISIONS, available_backends, get_backend
+from host.errors import CommandParser, UserError, cli_main
 from host.versions import package_versions
 from host.zoo.quantizer import (
     CALIBRATION_SEED,
@@ -136,9 +135,7 @@ def measure_accuracy(name: str, data_dir: str | None) -> dict:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m host.quantize", description=__doc__.split("\n")[0]
-    )
+    parser = CommandParser(prog="python -m host.quantize", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--model", required=True, help="zoo model name (e.g. cifar10-resnet8) or model folder"
     )
@@ -148,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     precisions = tuple(p for p in args.precisions.split(",") if p)
+    unknown = [p for p in precisions if p not in INTEGER_PRECISIONS]
+    if unknown or not precisions:
+        raise UserError(
+            f"--precisions takes a comma-separated list of {', '.join(INTEGER_PRECISIONS)}, "
+            f"got {args.precisions!r}"
+        )
     path = quantize_model(args.model, precisions, args.data_dir)
     print(f"manifest: {path}")
     return 0

@@ -7,7 +7,6 @@ quantized (int8, int16x8) and its manifest written (see host.quantize).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -19,7 +18,8 @@ import numpy as np
 
 from host import data as datasets
 from host import quantize, zoo
-from host.errors import UserError, cli_main
+from host.cli import integer, writable_folder
+from host.errors import CommandParser, UserError, cli_main
 
 
 @dataclass(frozen=True)
@@ -207,13 +207,14 @@ def _same_run(state: dict, seed: int, recipe: Recipe, examples: int) -> bool:
     )
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m host.train", description=__doc__.split("\n")[0]
-    )
+    parser = CommandParser(prog="python -m host.train", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, choices=sorted(RECIPES))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
+    parser.add_argument("--seed", type=integer(0), default=0, help="seed, >= 0 (default: 0)")
+    parser.add_argument(
+        "--epochs", type=integer(1), help="override the recipe's number of epochs (>= 1)"
+    )
     parser.add_argument(
         "--data-dir", help=f"offline data directory (else ${datasets.DATA_DIR_ENV})"
     )
@@ -221,18 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", help="output directory (default models/<model>); implies --no-quantize"
     )
-    parser.add_argument("--limit", type=int, help="train on the first N training examples only")
+    parser.add_argument(
+        "--limit", type=integer(1), help="train on the first N (>= 1) training examples only"
+    )
     args = parser.parse_args(argv)
-    return _run(args)
-
-
-@cli_main
-def _run(args: argparse.Namespace) -> int:
-    if args.limit is not None and args.limit <= 0:
-        raise UserError("--limit must be positive")
-    if args.epochs is not None and args.epochs <= 0:
-        raise UserError("--epochs must be positive")
-    out = Path(args.out) if args.out else None
+    out = writable_folder(args.out) if args.out else None
     path = train(args.model, args.seed, args.epochs, args.data_dir, out, args.limit)
     print(f"float model: {path}")
     if not args.no_quantize and out is None:

@@ -27,6 +27,7 @@ import numpy as np
 
 from host.attacks.criteria import Criterion, Misclassification, TargetedMisclassification
 from host.attacks.oracles import Oracle, QueryBudgetExhausted
+from host.attacks.params import Limit
 from host.attacks.threat import clip01, finite_difference_step, norm_order, project, to_lattice
 from host.errors import UserError
 
@@ -70,11 +71,12 @@ def no_queries(x: np.ndarray) -> np.ndarray:
 
 
 class Attack(ABC):
-    """An attack with its parameters (the paper's defaults, overridable)."""
+    """An attack with its parameters (the paper's defaults, overridable within ``limits``)."""
 
     name: ClassVar[str]
     norms: ClassVar[tuple[str, ...]]  # supported norms, the default first
     defaults: ClassVar[dict[str, Any]] = {}
+    limits: ClassVar[dict[str, Limit]] = {}  # what each parameter takes (host.attacks.params)
 
     def __init__(self, norm: str | None = None, **params: Any) -> None:
         self.norm = norm or self.norms[0]
@@ -89,7 +91,8 @@ class Attack(ABC):
                 f"attack {self.name} has no parameter {', '.join(unknown)} "
                 f"(parameters: {', '.join(sorted(self.defaults)) or 'none'})"
             )
-        self.params = {**self.defaults, **params}
+        checked = {key: self.limits[key].check(self.name, key, v) for key, v in params.items()}
+        self.params = {**self.defaults, **checked}
 
     @property
     def bounded(self) -> bool:

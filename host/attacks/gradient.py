@@ -6,6 +6,7 @@ from typing import Any
 
 from host.attacks.base import FixedEpsilonAttack, GradientAttack, MinimizationAttack, TargetedAttack
 from host.attacks.oracles import Oracle
+from host.attacks.params import NON_NEGATIVE, POSITIVE, choice, count, number
 from host.attacks.threat import norm_order
 
 
@@ -15,6 +16,12 @@ class PGD(GradientAttack, FixedEpsilonAttack):
     name = "pgd"
     norms = ("linf", "l2", "l1")
     defaults = {"max_iter": 20, "step_ratio": 0.1, "random_init": 0, "batch_size": 128}
+    limits = {
+        "max_iter": count(),
+        "step_ratio": POSITIVE,
+        "random_init": count(0),
+        "batch_size": count(),
+    }
 
     def art_attack(self, oracle: Oracle, eps: float) -> Any:
         from art.attacks.evasion import ProjectedGradientDescent
@@ -38,6 +45,7 @@ class FGSM(GradientAttack, FixedEpsilonAttack):
     name = "fgsm"
     norms = ("linf", "l2", "l1")
     defaults = {"batch_size": 128}
+    limits = {"batch_size": count()}
 
     def art_attack(self, oracle: Oracle, eps: float) -> Any:
         from art.attacks.evasion import FastGradientMethod
@@ -56,6 +64,12 @@ class DeepFool(GradientAttack, MinimizationAttack):
     name = "deepfool"
     norms = ("l2",)
     defaults = {"max_iter": 100, "overshoot": 0.02, "nb_grads": 10, "batch_size": 64}
+    limits = {
+        "max_iter": count(),
+        "overshoot": NON_NEGATIVE,
+        "nb_grads": count(),
+        "batch_size": count(),
+    }
 
     def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import DeepFool as ArtDeepFool
@@ -77,6 +91,7 @@ class JSMA(GradientAttack, MinimizationAttack, TargetedAttack):
     name = "jsma"
     norms = ("l0",)
     defaults = {"theta": 0.1, "gamma": 1.0, "batch_size": 64}
+    limits = {"theta": number(-1, 1), "gamma": number(0, 1, open_low=True), "batch_size": count()}
 
     def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import SaliencyMapMethod
@@ -96,6 +111,14 @@ class CarliniL2(GradientAttack, MinimizationAttack):
         "max_iter": 10,
         "initial_const": 0.01,
         "batch_size": 64,
+    }
+    limits = {
+        "confidence": NON_NEGATIVE,
+        "learning_rate": POSITIVE,
+        "binary_search_steps": count(0),
+        "max_iter": count(),
+        "initial_const": NON_NEGATIVE,
+        "batch_size": count(),
     }
 
     def art_attack(self, oracle: Oracle) -> Any:
@@ -119,6 +142,16 @@ class CarliniLinf(GradientAttack, MinimizationAttack):
         "const_factor": 2.0,
         "batch_size": 64,
     }
+    limits = {
+        "confidence": NON_NEGATIVE,
+        "learning_rate": POSITIVE,
+        "max_iter": count(),
+        "decrease_factor": number(0, 1, open_low=True, open_high=True),
+        "initial_const": NON_NEGATIVE,
+        "largest_const": NON_NEGATIVE,
+        "const_factor": number(1, open_low=True),
+        "batch_size": count(),
+    }
 
     def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import CarliniLInfMethod
@@ -141,6 +174,16 @@ class EAD(GradientAttack, MinimizationAttack):
         "decision_rule": "EN",
         "batch_size": 64,
     }
+    limits = {
+        "confidence": NON_NEGATIVE,
+        "learning_rate": POSITIVE,
+        "binary_search_steps": count(0),
+        "max_iter": count(),
+        "beta": NON_NEGATIVE,
+        "initial_const": NON_NEGATIVE,
+        "decision_rule": choice("EN", "L1", "L2"),
+        "batch_size": count(),
+    }
 
     def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import ElasticNet
@@ -157,6 +200,12 @@ class AutoAttack(GradientAttack, FixedEpsilonAttack):
     name = "autoattack"
     norms = ("linf", "l2")
     defaults = {"apgd_iter": 100, "apgd_restarts": 1, "square_iter": 5000, "batch_size": 128}
+    limits = {
+        "apgd_iter": count(),
+        "apgd_restarts": count(),
+        "square_iter": count(),
+        "batch_size": count(),
+    }
 
     def art_attack(self, oracle: Oracle, eps: float) -> Any:
         from art.attacks.evasion import AutoAttack as ArtAutoAttack

@@ -12,8 +12,8 @@ from typing import Any
 from host.attacks.base import DecisionAttack, FixedEpsilonAttack, MinimizationAttack, ScoreAttack
 from host.attacks.compat import numpy_mat
 from host.attacks.oracles import Oracle
+from host.attacks.params import FLAG, FRACTION, NON_NEGATIVE, POSITIVE, count
 from host.attacks.threat import norm_order
-from host.errors import UserError
 
 
 class Zoo(ScoreAttack, MinimizationAttack):
@@ -38,6 +38,18 @@ class Zoo(ScoreAttack, MinimizationAttack):
         "nb_parallel": 128,
         "variable_h": 1e-4,
     }
+    limits = {
+        "confidence": NON_NEGATIVE,
+        "learning_rate": POSITIVE,
+        "max_iter": count(),
+        "binary_search_steps": count(),
+        "initial_const": NON_NEGATIVE,
+        "abort_early": FLAG,
+        "use_resize": FLAG,
+        "use_importance": FLAG,
+        "nb_parallel": count(),
+        "variable_h": POSITIVE,
+    }
 
     def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import ZooAttack
@@ -51,6 +63,12 @@ class Square(ScoreAttack, FixedEpsilonAttack):
 
     one_at_a_time = False
     defaults = {"max_iter": 5000, "p_init": 0.8, "nb_restarts": 1, "batch_size": 128}
+    limits = {
+        "max_iter": count(),
+        "p_init": FRACTION,
+        "nb_restarts": count(),
+        "batch_size": count(),
+    }
 
     def art_attack(self, oracle: Oracle, eps: float) -> Any:
         from art.attacks.evasion import SquareAttack
@@ -86,6 +104,17 @@ class Boundary(DecisionAttack, MinimizationAttack):
         "min_epsilon": 0.0,
         "batch_size": 64,
     }
+    limits = {
+        "delta": POSITIVE,
+        "epsilon": POSITIVE,
+        "step_adapt": FRACTION,
+        "max_iter": count(),
+        "num_trial": count(),
+        "sample_size": count(),
+        "init_size": count(),
+        "min_epsilon": NON_NEGATIVE,
+        "batch_size": count(),
+    }
 
     def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import BoundaryAttack
@@ -107,13 +136,19 @@ class GeoDA(DecisionAttack, MinimizationAttack):
         "sigma": 0.0002,
         "batch_size": 64,
     }
+    limits = {
+        "sub_dim": count(),
+        "max_iter": count(250),  # its query schedule has 500-query rounds
+        "bin_search_tol": POSITIVE,
+        "lambda_param": POSITIVE,
+        "sigma": POSITIVE,
+        "batch_size": count(),
+    }
 
     def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import GeoDA as ArtGeoDA
 
         numpy_mat()
-        if self.params["max_iter"] < 250:
-            raise UserError("geoda needs max_iter >= 250 (its query schedule has 500-query rounds)")
         params = self.effective_params(oracle)
         return ArtGeoDA(oracle.blackbox(), norm=norm_order(self.norm), verbose=False, **params)
 
@@ -124,6 +159,7 @@ class HopSkipJump(DecisionAttack, MinimizationAttack):
     name = "hopskipjump"
     norms = ("l2", "linf")
     defaults = {"max_iter": 50, "max_eval": 10000, "init_eval": 100, "init_size": 100}
+    limits = {"max_iter": count(), "max_eval": count(), "init_eval": count(), "init_size": count()}
 
     def art_attack(self, oracle: Oracle) -> Any:
         from art.attacks.evasion import HopSkipJump as ArtHopSkipJump

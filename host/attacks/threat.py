@@ -38,11 +38,14 @@ def eps_from_steps(steps: float, step: float) -> float:
     return float(steps) * step
 
 
-def check_eps(values: list[float]) -> list[float]:
-    """Eps values must be finite and non-negative."""
+def check_eps(values: list[float], norm: str | None = None) -> list[float]:
+    """Eps values must be finite and >= 0, and at most 1 in the ``linf`` norm (a change per
+    pixel in [0,1] units: 1 moves a pixel across the whole range; eps 0 keeps the originals)."""
     for value in values:
         if not np.isfinite(value) or value < 0:
-            raise UserError(f"eps must be a finite number >= 0, got {value}")
+            raise UserError(f"eps must be a finite number >= 0, got {value:g}")
+        if norm == "linf" and value > 1:
+            raise UserError(f"eps must be in [0, 1] for linf (a change per pixel), got {value:g}")
     return [float(v) for v in values]
 
 

@@ -7,24 +7,24 @@ the engine does not support stops it with one line naming the op, its index and 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
+from host.cli import writable_folder
 from host.compiler.source import generate
 from host.compiler.toolchain import ARM_CPUS, arm_size
-from host.errors import cli_main
+from host.errors import CommandParser, cli_main
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m host.compiler", description=__doc__.split("\n")[0]
-    )
+    parser = CommandParser(prog="python -m host.compiler", description=__doc__.split("\n")[0])
     parser.add_argument("model", help="a .tflite file")
     parser.add_argument("--out", required=True, help="directory for model.cc")
     parser.add_argument("--size", action="store_true", help="also report Cortex-M4/M7 sizes")
     args = parser.parse_args(argv)
+    writable_folder(args.out)
     compiled = generate(args.model, args.out)
     print(
         f"{compiled.name}: {len(compiled.ops)} ops ({', '.join(sorted(set(compiled.ops)))}), "
@@ -40,4 +40,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(cli_main(main)())
+    sys.exit(main())

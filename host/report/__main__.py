@@ -5,21 +5,19 @@ Without RUN_DIR, the newest run folder under ``runs/`` (``make report``; ``make 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from host.errors import cli_main
+from host.errors import CommandParser, cli_main
 from host.report.html import write_report
 from host.report.run_folder import latest_run
 
 RUNS = Path("runs")
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m host.report", description=__doc__.split("\n")[0]
-    )
+    parser = CommandParser(prog="python -m host.report", description=__doc__.split("\n")[0])
     parser.add_argument(
         "run_dir", nargs="?", help=f"a run folder (default: the newest under {RUNS}/)"
     )
@@ -30,4 +28,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(cli_main(main)())
+    sys.exit(main())

@@ -9,6 +9,7 @@ asked, per op).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from host import agreement, backends, data, zoo
-from host.errors import ArgumentError, UserError
+from host.errors import ArgumentError, TinyRobustWarning, UserError
 from host.records import BackendEvaluation, EvaluationResult
 from host.tflite import input_type, read_model_bytes
 from host.versions import package_versions
@@ -94,8 +95,16 @@ class Target:
 
 
 def select_examples(dataset: data.Dataset, n: int | None, seed: int | None) -> np.ndarray:
-    """Indices of the examples to evaluate: the first n, or n drawn with ``seed``."""
+    """Indices of the examples to evaluate: the first n, or n drawn with ``seed``; all of them,
+    with a note, when n is more than the split has."""
     total = len(dataset)
+    if n is not None and n > total:
+        warnings.warn(
+            f"n is {n}, more than the {total} examples of {dataset.name}/{dataset.split} "
+            f"({dataset.source}): using all {total}",
+            TinyRobustWarning,
+            stacklevel=1,  # one location: the note is shown once per run
+        )
     n = total if n is None else min(n, total)
     if seed is None:
         return np.arange(n)

@@ -26,6 +26,7 @@ from typing import Any
 
 from host import zoo
 from host.attacks import make_attack
+from host.attacks.threat import check_eps
 from host.backends import parse_name
 from host.errors import UserError
 from host.run.campaign import MODES, check_mode, default_oracle
@@ -245,17 +246,25 @@ def load_campaign(path: str | Path) -> CampaignSpec:
         models=models,
         backends=backends,
         attacks=attacks,
-        seed=file.typed(table, "seed", int) or 0,
+        seed=_at_least(file, table, "seed", 0) or 0,
         n=n,
-        sample_seed=file.typed(sample, "seed", int, "sample"),
+        sample_seed=_at_least(file, sample, "seed", 0, "sample"),
         clean=clean,
     )
 
 
 def _positive(file: _File, values: dict, key: str, table: str, ordinal: int = 0) -> int | None:
+    return _at_least(file, values, key, 1, table, ordinal)
+
+
+def _at_least(
+    file: _File, values: dict, key: str, low: int, table: str | None = None, ordinal: int = 0
+) -> int | None:
+    """values[key], an integer >= low (None when absent)."""
     value = file.typed(values, key, int, table, ordinal)
-    if value is not None and value <= 0:
-        raise file.error(f"{key} must be positive, got {value}", table, ordinal, key)
+    if value is not None and value < low:
+        wanted = "positive" if low == 1 else f">= {low}"
+        raise file.error(f"{key} must be {wanted}, got {value}", table, ordinal, key)
     return value
 
 
@@ -284,9 +293,10 @@ def _attack(file: _File, values: dict, i: int, backends: tuple[str, ...]) -> Att
     except UserError as error:
         raise file.error(str(error), "attack", i, "oracle" if oracle else "mode") from None
     eps = file.numbers(values, "eps", "attack", i)
-    for value in eps:
-        if not math.isfinite(value) or not 0 <= value <= 1:
-            raise file.error(f"eps must be in [0, 1], got {value:g}", "attack", i, "eps")
+    try:
+        check_eps(list(eps), attack.norm)
+    except UserError as error:
+        raise file.error(str(error), "attack", i, "eps") from None
     steps = file.numbers(values, "eps_steps", "attack", i)
     for value in steps:
         if not math.isfinite(value) or value < 0:
