@@ -20,6 +20,7 @@ from host.errors import UserError
 def state_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "emulator.json"
     monkeypatch.setattr(qemu, "STATE_FILE", path)
+    monkeypatch.setenv(qemu.STATE_ENV, str(path))  # for the boards PlatformIO starts
     return path
 
 
@@ -102,8 +103,7 @@ def test_another_checkouts_board_is_not_ours(state_file: Path, elf: Path) -> Non
 
 
 def answers(url: str) -> bool:
-    with Device(url) as device:
-        return device.info.model == firmware.TEST_MODEL
+    return answers_model(url) == firmware.TEST_MODEL
 
 
 def test_failed_starts_leave_the_running_board_running(state_file: Path, elf: Path, tmp_path):
@@ -159,3 +159,23 @@ def test_port_options_are_one_line_errors(argv: list[str], capsys, state_file: P
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: port must be a TCP port number") and "\n" not in err
     assert not state_file.exists()
+
+
+@pytest.mark.slow
+def test_platformio_flash_records_the_model(state_file: Path) -> None:
+    """A QEMU board built and "uploaded" by PlatformIO (which starts the ELF) records the model
+    flashed, so a bare `python -m host.evaluate` finds it."""
+    try:
+        assert (
+            flash.main(["--model", "mlperf-resnet8", "--board", "qemu-an386", "--platformio"]) == 0
+        )
+        state = qemu.read_state()
+        assert state is not None and state.model == "mlperf-resnet8"
+        assert answers_model(state.url) == "mlperf-resnet8"
+    finally:
+        print(qemu.stop())
+
+
+def answers_model(url: str) -> str:
+    with Device(url) as device:
+        return device.info.model
