@@ -30,7 +30,7 @@ from typing import IO
 
 from host.board.client import Device
 from host.board.protocol import Hello
-from host.errors import UserError
+from host.errors import LinkError, UserError
 from host.paths import BUILD, REPO_ROOT
 
 STATE_ENV = "TINYROBUST_EMULATOR_STATE"
@@ -229,7 +229,7 @@ class Emulator:
             try:
                 with Device(self.url) as device:
                     return device.info
-            except UserError as error:
+            except (UserError, LinkError) as error:
                 last = str(error)
         raise UserError(
             f"{self.elf} started in QEMU but does not answer HELLO within {timeout:.0f} s "
