@@ -32,13 +32,14 @@ SOCKET_BYTES_PER_S = 20_000.0  # QEMU's UART takes ~30 kB/s from the host; stay 
 SOCKET_URL = re.compile(r"socket://(?P<host>\[[^\]]+\]|[^:/?\[]+):(?P<port>\d+)(?:\?.*)?$")
 MIN_CHUNK = 32  # LOAD data bytes at least
 FIRST_CHUNK = 4096  # LOAD data bytes at first
-GROW_CHUNK_AFTER = 4  # clean LOADs in a row before the chunk size doubles
+GROW_CHUNK_AFTER = 2  # clean LOADs in a row before the chunk size doubles
 GROW_BATCH_AFTER = 2  # clean batches in a row before the batch size doubles
 FIRST_COMPUTE_S = 1.0  # seconds per inference until measured
 MIN_WAIT_S = 0.1  # the wait for an answer beyond transfer and compute, at least
 SAMPLES = 15  # the estimates are medians of this many recent first-attempt exchanges
 MIN_BUDGET_S = 10.0  # a request is resent for at least this long before the client gives up
 MAX_UPLOADS = 8  # uploads of one batch (a reset or a CRC mismatch starts it over)
+RESET = "board reset"  # the cause of a failed attempt when the boot HELLO came instead
 NAK_TEXT: dict[int, str] = {
     NakReason.BAD_CRC: "bad CRC",
     NakReason.BAD_COBS: "bad COBS",
@@ -118,6 +119,21 @@ class Adaptive:
         if self.clean >= self.grow_after:
             self.value = min(self.high, self.value * 2)
             self.clean = 0
+
+
+@dataclass
+class Tries:
+    """Attempts at one request, bounded by a count (``limit`` resends) and a time budget."""
+
+    limit: int
+    budget: float
+    began: float = field(default_factory=time.monotonic)
+    count: int = 0
+    cause: str = "nothing sent"  # why the last attempt failed
+
+    def left(self) -> bool:
+        elapsed = time.monotonic() - self.began
+        return self.count == 0 or (self.count <= self.limit and elapsed < self.budget)
 
 
 @dataclass
@@ -227,30 +243,45 @@ class Device:
     def _exchange(
         self, frame_type: FrameType, payload: bytes, answer: FrameType, timeout: float
     ) -> tuple[Frame, int, float]:
-        """(answer, attempts, seconds the answered attempt took). Attempts are bounded by
-        ``retries`` and by a time budget that scales with ``timeout``."""
+        """(answer, attempts, seconds the answered attempt took); the same frame is resent, so
+        the device answers a repeated INFER from its cache."""
         seq = self._next_seq()
         encoded = protocol.encode_frame(frame_type, seq, payload)
-        resend = b"\x00" + encoded  # the 0x00 first ends a half-received frame
         self.stats.requests += 1
-        began = time.monotonic()
-        budget = max(MIN_BUDGET_S, 4.0 * timeout)
-        cause = "nothing sent"
-        attempts = 0
-        while attempts <= self.retries and (not attempts or time.monotonic() - began < budget):
-            attempts += 1
-            if attempts > 1:
-                self.stats.resends += 1
-                encoded = resend
-            sent = time.monotonic()
-            self._write(encoded)
-            frame, cause = self._await(seq, answer, sent + timeout)
+        tries = Tries(self.retries, max(MIN_BUDGET_S, 4.0 * timeout))
+        while tries.left():
+            frame, elapsed = self._attempt(frame_type, seq, encoded, answer, timeout, tries)
             if frame is not None:
-                return frame, attempts, time.monotonic() - sent
+                return frame, tries.count, elapsed
+        raise self._no_answer(frame_type, tries)
+
+    def _attempt(
+        self,
+        frame_type: FrameType,
+        seq: int,
+        encoded: bytes,
+        answer: FrameType,
+        timeout: float,
+        tries: Tries,
+    ) -> tuple[Frame | None, float]:
+        """Send ``encoded`` once and wait once: (the answer or None, seconds it took)."""
+        tries.count += 1
+        if tries.count > 1:
+            self.stats.resends += 1
+            encoded = b"\x00" + encoded  # the 0x00 first ends a half-received frame
+        sent = time.monotonic()
+        self._write(encoded)
+        frame, cause = self._await(seq, answer, sent + timeout)
+        if frame is None:
+            tries.cause = cause
+            log.debug("%s seq %d attempt %d: %s", frame_type.name, seq, tries.count, cause)
+        return frame, time.monotonic() - sent
+
+    def _no_answer(self, frame_type: FrameType, tries: Tries) -> DeviceError:
         name = FrameType(frame_type).name if frame_type in FrameType else f"type {frame_type}"
-        raise DeviceError(
-            f"no answer to {name} from {self.url}: {attempts} attempts in "
-            f"{time.monotonic() - began:.1f} s, last: {cause}"
+        return DeviceError(
+            f"no answer to {name} from {self.url}: {tries.count} attempts in "
+            f"{time.monotonic() - tries.began:.1f} s, last: {tries.cause}"
         )
 
     def _await(self, seq: int, answer: FrameType, deadline: float) -> tuple[Frame | None, str]:
@@ -268,7 +299,7 @@ class Device:
                 continue
             if frame.type == FrameType.HELLO and frame.seq == protocol.NO_SEQ:
                 self.stats.resets_seen += 1  # the boot HELLO: whatever was in flight is lost
-                return None, "board reset"
+                return None, RESET
             if frame.type == FrameType.NAK:
                 reason, nak_seq = protocol.parse_nak(frame.payload)
                 if nak_seq in (seq, protocol.NO_SEQ):
@@ -346,6 +377,7 @@ class Device:
         else:
             uploads, payload = 1, protocol.infer_payload(chunk)
             frame_type = FrameType.INFER
+        timeouts = self.stats.timeouts
         while True:
             timeout = self.timeout_for(len(payload), rx_bytes, len(chunk))
             try:
@@ -361,9 +393,11 @@ class Device:
         results = protocol.parse_result(frame.payload, self.info.output)
         if len(results) != len(chunk):
             raise DeviceError(f"{len(results)} results for {len(chunk)} inputs from {self.url}")
-        if attempts == 1:
-            wait = elapsed - self._transfer_s(len(payload), rx_bytes) - self.latency.value
-            self.compute.add(max(0.001, wait) / len(chunk))
+        if attempts == 1:  # only a first attempt's time is compute, not waits for resends
+            compute = max(0.001, elapsed - self._transfer_s(len(payload), rx_bytes)) / len(chunk)
+            self.compute.add(compute)
+        elif self.stats.timeouts > timeouts:  # maybe too short: recover from a low estimate
+            self.compute.add(2.0 * self.compute.value)
         if attempts == 1 and uploads == 1:
             self.batch.succeeded()
         elif attempts > 2 or uploads > 1:
@@ -378,27 +412,38 @@ class Device:
             resets = self.stats.resets_seen
             end = len(staged)  # from the end down: a LOAD frame never reaches bytes staged after it
             while end > 0 and self.stats.resets_seen == resets:
-                start = max(0, end - self.chunk.value)
-                self._load(start, staged[start:end])
-                end = start
+                end = self._load(staged, end)
             if self.stats.resets_seen == resets:
                 return uploads, protocol.infer_staged_payload(count, staged)
             self.stats.uploads_restarted += 1  # the board rebooted: what it had staged is gone
             self.batch.failed()
         raise DeviceError(f"the board at {self.url} reset during {MAX_UPLOADS} uploads in a row")
 
-    def _load(self, offset: int, data: bytes) -> None:
-        """One LOAD exchange; adapts the chunk size and the latency estimate."""
-        payload = protocol.load_payload(offset, data)
+    def _load(self, staged: bytes, end: int) -> int:
+        """LOAD the chunk of ``staged`` that ends at ``end``, halved after each failed attempt
+        (a LOAD is idempotent, so each attempt is a new request); returns where the chunk
+        starts, or ``end`` when the board reset (the caller starts over)."""
         rx_bytes = protocol.OVERHEAD + wire.LOAD_ACK.size
-        timeout = self.timeout_for(len(payload), rx_bytes, 0)
-        frame, attempts, elapsed = self._exchange(
-            FrameType.LOAD, payload, FrameType.LOAD_ACK, timeout
-        )
-        if protocol.parse_load_ack(frame.payload) != (offset, len(data)):
-            raise DeviceError(f"LOAD_ACK from {self.url} does not match the LOAD sent")
-        if attempts == 1:
-            self.latency.add(max(0.0, elapsed - self._transfer_s(len(payload), rx_bytes)))
-            self.chunk.succeeded()
-        else:
-            self.chunk.failed()
+        self.stats.requests += 1
+        tries = Tries(self.retries, MIN_BUDGET_S)
+        while tries.left():
+            start = max(0, end - self.chunk.value)
+            payload = protocol.load_payload(start, staged[start:end])
+            seq = self._next_seq()
+            encoded = protocol.encode_frame(FrameType.LOAD, seq, payload)
+            timeout = self.timeout_for(len(payload), rx_bytes, 0)
+            frame, elapsed = self._attempt(
+                FrameType.LOAD, seq, encoded, FrameType.LOAD_ACK, timeout, tries
+            )
+            if frame is None:
+                self.chunk.failed()
+                if tries.cause == RESET:
+                    return end
+                continue
+            if protocol.parse_load_ack(frame.payload) != (start, end - start):
+                raise DeviceError(f"LOAD_ACK from {self.url} does not match the LOAD sent")
+            if tries.count == 1:
+                self.latency.add(max(0.0, elapsed - self._transfer_s(len(payload), rx_bytes)))
+                self.chunk.succeeded()
+            return start
+        raise self._no_answer(FrameType.LOAD, tries)
