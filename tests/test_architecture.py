@@ -37,6 +37,7 @@ STAGES: list[tuple[str, ...]] = [
         "host.flash",
         "host.emulator",
         "host.bench",
+        "host.board.soak",
         "host.compiler.__main__",
         "host.report.__main__",
     ),

@@ -7,18 +7,25 @@ writing the raw port and reading through it shows the device->host faults alone.
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 
 import numpy as np
 import pytest
 import serial
 
-from host.board import protocol
+from host import zoo
+from host.board import protocol, soak
 from host.board.faults import FaultSpec, FaultyTransport
 from host.board.protocol import FrameType
 from host.errors import UserError
 
-CHUNK = 2000  # loop:// holds 4096 bytes: write and read back in chunks below that
+needs_qemu = pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc (make apt)",
+)
+SOAK_MODEL = "mlperf-kws"  # small inputs (490 bytes) and ~25 ms per inference in QEMU
 
 
 def frames(count: int, size: int = 199, seed: int = 0) -> list[bytes]:
@@ -149,3 +156,45 @@ def test_spec_text_round_trips() -> None:
     spec = FaultSpec.parse(" flip=1e-3, drop=1e-4 ,direction=to-host,seed=1")
     assert spec == FaultSpec(flip=1e-3, drop=1e-4, direction="to-host", seed=1)
     assert FaultSpec.parse(str(spec)) == spec and str(FaultSpec.parse("")) == "none"
+
+
+# ---------------------------------------------------------------- the soak, on QEMU
+
+
+@pytest.fixture
+def kws(data_dir) -> str:
+    try:
+        zoo.model_file(SOAK_MODEL, "int8")
+    except UserError as error:
+        pytest.skip(f"{SOAK_MODEL}: {error}")
+    return SOAK_MODEL
+
+
+@needs_qemu
+def test_soak_command_short(kws: str, tmp_path, capsys) -> None:
+    """100 clean and 100 noisy inferences (both directions): every one answered once, exact."""
+    out = tmp_path / "soak.json"
+    spec = "flip=5e-4,garbage=5e-4,duplicate=5e-4,truncate=5e-3,seed=1"
+    assert soak.main(["--model", kws, "--n", "100", "--faults", spec, "--json", str(out)]) == 0
+    clean, noisy = json.loads(out.read_text())["runs"]
+    assert clean["faults"] == "clean" and not clean["injected"]
+    for run in (clean, noisy):
+        assert run["inferences"] == run["answered"] == run["exact"] == 100
+        assert run["lost"] == run["wrong"] == run["duplicated"] == 0
+    assert noisy["injected"]["flip"] > 0 and noisy["injected"]["garbage"] > 0
+    assert noisy["overhead"] == pytest.approx(noisy["seconds"] / clean["seconds"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:5] == ["n", "exact", "lost", "dup", "wrong"] and len(lines) == 4
+
+
+@needs_qemu
+@pytest.mark.slow
+def test_soak_10000_inferences(kws: str) -> None:
+    """10,000 inferences with every kind of fault at once, board resets included."""
+    spec = FaultSpec.parse(
+        "drop=1e-4,flip=1e-4,duplicate=1e-4,garbage=1e-4,truncate=1e-3,reset=2e-4,seed=10"
+    )
+    (run,) = soak.run(kws, [spec], 10_000, clean=False)
+    assert run.inferences == run.answered == run.exact == 10_000, run
+    assert run.lost == run.wrong == 0 and run.duplicated in (0, None)
+    assert all(run.injected[name] > 0 for name in ("drop", "flip", "garbage", "reset")), run
