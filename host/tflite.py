@@ -8,8 +8,10 @@ models through this module.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import flatbuffers
 import numpy as np
@@ -18,6 +20,15 @@ from ai_edge_litert import schema_py_generated as schema
 from host.errors import UserError
 
 FILE_IDENTIFIER = b"TFL3"
+MODEL_TABLE_VECTORS = (
+    "OperatorCodes",
+    "Subgraphs",
+    "Buffers",
+    "Metadata",
+    "SignatureDefs",
+    "ExternalBufferGroups",
+    "ExternalBuffers",
+)
 MAX_RANK = 8  # more dimensions than any kernel takes: a corrupt shape
 OP_NAMES = {
     value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")
@@ -111,17 +122,31 @@ def check_model_bytes(content: bytes, label: str = "model") -> schema.ModelT:
 
 
 def _check_table_count(content: bytes) -> None:
-    """Refuse vectors of tables longer than the file can hold: a corrupt length or vectors
-    that share their entries would make the object API loop for hours."""
-    root = schema.Model.GetRootAs(content, 0)
-    count = root.OperatorCodesLength() + root.BuffersLength() + root.SubgraphsLength()
-    count += root.MetadataLength() + root.SignatureDefsLength()
-    graphs = iter(range(root.SubgraphsLength()))
-    while count * 4 <= len(content) and (i := next(graphs, None)) is not None:
-        graph = root.Subgraphs(i)
-        count += graph.TensorsLength() + graph.OperatorsLength() if graph is not None else 0
-    if count * 4 > len(content):  # every table takes at least a 4-byte offset
-        raise UserError(f"{count} tables do not fit in {len(content)} bytes")
+    """Refuse more tables than the file can hold (each takes at least a 4-byte offset): a
+    corrupt vector length, or vectors sharing their entries, would keep the object API
+    building objects for hours. The walk stops as soon as the count is too large."""
+    count = 0
+    for length in _table_vector_lengths(schema.Model.GetRootAs(content, 0)):
+        count += length
+        if count * 4 > len(content):
+            raise UserError(f"{count} tables do not fit in {len(content)} bytes")
+
+
+def _table_vector_lengths(root: schema.Model) -> Iterator[int]:
+    """The length of every vector of tables the object API unpacks, lazily."""
+    for vector in MODEL_TABLE_VECTORS:
+        yield getattr(root, f"{vector}Length")()
+    for signature in _entries(root.SignatureDefs, root.SignatureDefsLength()):
+        yield signature.InputsLength() + signature.OutputsLength()
+    for graph in _entries(root.Subgraphs, root.SubgraphsLength()):
+        yield graph.TensorsLength() + graph.OperatorsLength()
+        for tensor in _entries(graph.Tensors, graph.TensorsLength()):
+            sparsity = tensor.Sparsity()
+            yield tensor.VariantTensorsLength() + (sparsity.DimMetadataLength() if sparsity else 0)
+
+
+def _entries(get: Callable[[int], Any], count: int) -> Iterator[Any]:
+    return (entry for i in range(count) if (entry := get(i)) is not None)
 
 
 def _check_references(model: schema.ModelT) -> None:

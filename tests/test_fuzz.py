@@ -13,10 +13,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
@@ -172,6 +174,40 @@ def test_table_counts_larger_than_the_file_are_refused() -> None:
     data[vector : vector + 4] = (len(data)).to_bytes(4, "little")
     with pytest.raises(UserError, match=r"truncated or corrupt \(\d+ tables do not fit"):
         load_graph(bytes(data), "big.tflite")
+
+
+def shared_tables_model(count: int) -> bytes:
+    """A model of ``count`` subgraphs that are all one subgraph of ``count`` tensors that are
+    all one tensor: 8 bytes a table in the file, ``count``**2 tensors for the object API."""
+    builder = flatbuffers.Builder(0)
+    schema.TensorStart(builder)
+    tensor = schema.TensorEnd(builder)
+    schema.SubGraphStartTensorsVector(builder, count)
+    for _ in range(count):
+        builder.PrependUOffsetTRelative(tensor)
+    tensors = builder.EndVector()
+    schema.SubGraphStart(builder)
+    schema.SubGraphAddTensors(builder, tensors)
+    graph = schema.SubGraphEnd(builder)
+    schema.ModelStartSubgraphsVector(builder, count)
+    for _ in range(count):
+        builder.PrependUOffsetTRelative(graph)
+    graphs = builder.EndVector()
+    schema.ModelStart(builder)
+    schema.ModelAddSubgraphs(builder, graphs)
+    builder.Finish(schema.ModelEnd(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_shared_tables_are_refused_at_once() -> None:
+    """16 kB that unpack into 4,000,000 tensor objects (minutes and gigabytes in the object
+    API): refused before unpacking."""
+    data = shared_tables_model(2000)
+    assert len(data) < 20_000
+    start = time.perf_counter()
+    with pytest.raises(UserError, match=r"shared.tflite is truncated or corrupt \(\d+ tables"):
+        load_graph(data, "shared.tflite")
+    assert time.perf_counter() - start < 1.0
 
 
 def test_compiler_on_a_truncated_file_prints_one_line(tmp_path: Path) -> None:
