@@ -60,6 +60,7 @@ def run(
     folder = (
         cli.writable_folder(out) if out else run_folder.new_folder(cli.writable_folder(runs), name)
     )
+    folder.mkdir(parents=True, exist_ok=True)
     manifest = run_folder.Manifest(folder, command, {"model": args.model, "n": args.n, **options})
     with cli.resumable(command, resume_option, folder):
         result = api.run_campaign(

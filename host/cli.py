@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import json
 import math
+import os
 import shlex
 import tempfile
 from collections.abc import Callable, Iterator
@@ -84,12 +86,15 @@ def positive_number(text: str) -> float:
 
 
 def writable_folder(path: str | Path, option: str = "--out") -> Path:
-    """``path`` as a folder this process can write into (created when missing): checked before
-    any work, so that results are never lost at the end."""
+    """``path``, checked to be a folder this process can write into or create (its nearest
+    existing parent writable), before any work, so that results are never lost at the end;
+    nothing is created."""
     folder = Path(path)
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
         raise UserError(f"{option} {path}: cannot write there ({error.strerror})") from None

@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.set_defaults(seed=None)  # a campaign file's own seed unless --seed is given
     args = parser.parse_args(argv)
     args.clean_only = any(getattr(args, name) for name in CLEAN_ONLY)
-    if args.clean_only and (args.campaign or args.resume):
+    if args.clean_only and not args.attacks and (args.campaign or args.resume):
         raise UserError("--campaign and --resume run a campaign; drop the clean-only options")
     if args.attacks and args.campaign:
         raise UserError("--attacks runs a campaign from options: not with --campaign")
