@@ -108,7 +108,7 @@ def choose_backends(target: Target, requested: str | None) -> tuple[list[str], s
     if names is not None:
         return names, set()
     names = target.default_backends()
-    board = running_board()
+    board = os.environ.get(DEVICE_ENV) or running_board()
     if board is not None and target.model:
         names.append("device-int8")
         print(f"board found: {board}; adding device-int8")
