@@ -8,6 +8,7 @@ inference counter.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 
@@ -45,8 +46,9 @@ def toy_inputs(n: int, seed: int = 0) -> np.ndarray:
 
 
 def test_chunked_upload_bit_exact(boards: Boards, cifar: np.ndarray) -> None:
-    """Chunks of 100 bytes, of 1000 and the whole batch: outputs identical to TFLite Micro."""
-    q, expected = reference(MODEL, cifar[:24])
+    """Chunks of 100 bytes, of 1000 and the whole batch, and INFER (firmware without staging):
+    outputs identical to TFLite Micro."""
+    q, expected = reference(MODEL, cifar[:32])
     with Device(boards.get(MODEL, BOARD).url) as dev:
         assert dev.info.capabilities & Capability.STAGED
         assert dev.info.max_load == dev.info.max_batch * dev.info.input.bytes
@@ -57,6 +59,9 @@ def test_chunked_upload_bit_exact(boards: Boards, cifar: np.ndarray) -> None:
             assert np.array_equal(outputs.reshape(8, -1), expected[8 * i : 8 * i + 8])
             assert ran == 8
             assert dev.stats.requests - requests >= 8 * dev.info.input.bytes // size
+        dev.info = dataclasses.replace(dev.info, max_load=0)
+        outputs, ran = run(dev, q[24:])
+        assert np.array_equal(outputs.reshape(8, -1), expected[24:]) and ran == 8
 
 
 def test_noisy_link_exact_and_answered_once(boards: Boards, cifar: np.ndarray) -> None:
@@ -86,6 +91,7 @@ def test_30_images_at_1e3_within_3x_clean(boards: Boards, cifar: np.ndarray, fau
             outputs, ran = run(dev, q)
             seconds.append(time.monotonic() - began)
         assert np.array_equal(outputs.reshape(expected.shape), expected) and ran == len(q)
+    print(f"{fault}: {seconds[1]:.1f} s vs {seconds[0]:.1f} s clean")
     assert seconds[1] < 3 * seconds[0], seconds
 
 

@@ -235,20 +235,26 @@ class Device:
         payload: bytes,
         answer: FrameType,
         timeout: float,
+        budget: float | None = None,
     ) -> Frame:
         """Send one request and return its answer, resending on NAK, garbled answer, timeout or
-        device reset."""
-        return self._exchange(frame_type, payload, answer, timeout)[0]
+        device reset for up to ``budget`` seconds (default: 10 s, or 4 timeouts if longer)."""
+        return self._exchange(frame_type, payload, answer, timeout, budget)[0]
 
     def _exchange(
-        self, frame_type: FrameType, payload: bytes, answer: FrameType, timeout: float
+        self,
+        frame_type: FrameType,
+        payload: bytes,
+        answer: FrameType,
+        timeout: float,
+        budget: float | None = None,
     ) -> tuple[Frame, int, float]:
         """(answer, attempts, seconds the answered attempt took); the same frame is resent, so
         the device answers a repeated INFER from its cache."""
         seq = self._next_seq()
         encoded = protocol.encode_frame(frame_type, seq, payload)
         self.stats.requests += 1
-        tries = Tries(self.retries, max(MIN_BUDGET_S, 4.0 * timeout))
+        tries = Tries(self.retries, budget or max(MIN_BUDGET_S, 4.0 * timeout))
         while tries.left():
             frame, elapsed = self._attempt(frame_type, seq, encoded, answer, timeout, tries)
             if frame is not None:
@@ -319,8 +325,10 @@ class Device:
             self.stats.stale_frames += 1
 
     def hello(self) -> Hello:
-        """Ask the device what it runs (also starts a new session: the device drops its cache)."""
-        frame = self.request(FrameType.HELLO_REQUEST, b"", FrameType.HELLO, self.base_timeout)
+        """Ask the device what it runs (also starts a new session: the device drops its cache);
+        a port without the firmware is told within 4 timeouts."""
+        timeout = self.base_timeout
+        frame = self.request(FrameType.HELLO_REQUEST, b"", FrameType.HELLO, timeout, 4 * timeout)
         self.info = protocol.parse_hello(frame.payload)
         return self.info
 
