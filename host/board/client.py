@@ -18,6 +18,7 @@ import re
 import statistics
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import serial
@@ -119,6 +120,14 @@ class Adaptive:
         if self.clean >= self.grow_after:
             self.value = min(self.high, self.value * 2)
             self.clean = 0
+
+
+class Answer(NamedTuple):
+    """A request's answer, how many attempts it took and how long the answered one took."""
+
+    frame: Frame
+    attempts: int
+    seconds: float
 
 
 @dataclass
@@ -236,21 +245,10 @@ class Device:
         answer: FrameType,
         timeout: float,
         budget: float | None = None,
-    ) -> Frame:
-        """Send one request and return its answer, resending on NAK, garbled answer, timeout or
-        device reset for up to ``budget`` seconds (default: 10 s, or 4 timeouts if longer)."""
-        return self._exchange(frame_type, payload, answer, timeout, budget)[0]
-
-    def _exchange(
-        self,
-        frame_type: FrameType,
-        payload: bytes,
-        answer: FrameType,
-        timeout: float,
-        budget: float | None = None,
-    ) -> tuple[Frame, int, float]:
-        """(answer, attempts, seconds the answered attempt took); the same frame is resent, so
-        the device answers a repeated INFER from its cache."""
+    ) -> Answer:
+        """Send one request and return its answer, resending the same frame (so the device
+        answers a repeated INFER from its cache) on NAK, garbled answer, timeout or device reset,
+        at most ``retries`` times and for ``budget`` seconds (default: 10 s, or 4 timeouts)."""
         seq = self._next_seq()
         encoded = protocol.encode_frame(frame_type, seq, payload)
         self.stats.requests += 1
@@ -258,7 +256,7 @@ class Device:
         while tries.left():
             frame, elapsed = self._attempt(frame_type, seq, encoded, answer, timeout, tries)
             if frame is not None:
-                return frame, tries.count, elapsed
+                return Answer(frame, tries.count, elapsed)
         raise self._no_answer(frame_type, tries)
 
     def _attempt(
@@ -328,13 +326,15 @@ class Device:
         """Ask the device what it runs (also starts a new session: the device drops its cache);
         a port without the firmware is told within 4 timeouts."""
         timeout = self.base_timeout
-        frame = self.request(FrameType.HELLO_REQUEST, b"", FrameType.HELLO, timeout, 4 * timeout)
+        frame = self.request(
+            FrameType.HELLO_REQUEST, b"", FrameType.HELLO, timeout, 4 * timeout
+        ).frame
         self.info = protocol.parse_hello(frame.payload)
         return self.info
 
     def device_stats(self) -> dict[str, int]:
         """The device's own counters (frames, inferences, cache hits, ...)."""
-        frame = self.request(FrameType.STATS_REQUEST, b"", FrameType.STATS, self.base_timeout)
+        frame = self.request(FrameType.STATS_REQUEST, b"", FrameType.STATS, self.base_timeout).frame
         return protocol.parse_stats(frame.payload)
 
     def reset(self, settle: float = 5.0) -> Hello:
@@ -354,7 +354,7 @@ class Device:
             raise UserError(f"ECHO of {len(payload)} bytes exceeds the device's max frame")
         reply = protocol.OVERHEAD + wire.ECHO_REPLY.size
         timeout = self.timeout_for(len(payload), reply, 0)
-        frame = self.request(FrameType.ECHO, payload, FrameType.ECHO_REPLY, timeout)
+        frame = self.request(FrameType.ECHO, payload, FrameType.ECHO_REPLY, timeout).frame
         if wire.ECHO_REPLY.struct.unpack_from(frame.payload)[0] != len(payload):
             raise DeviceError(f"ECHO reply from {self.url} does not match the bytes sent")
 
@@ -389,7 +389,7 @@ class Device:
         while True:
             timeout = self.timeout_for(len(payload), rx_bytes, len(chunk))
             try:
-                frame, attempts, elapsed = self._exchange(
+                frame, attempts, elapsed = self.request(
                     frame_type, payload, FrameType.RESULT, timeout
                 )
                 break
