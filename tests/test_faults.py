@@ -192,9 +192,10 @@ def test_soak_command_short(kws: str, tmp_path, capsys) -> None:
 def test_soak_10000_inferences(kws: str) -> None:
     """10,000 inferences with every kind of fault at once, board resets included."""
     spec = FaultSpec.parse(
-        "drop=1e-4,flip=1e-4,duplicate=1e-4,garbage=1e-4,truncate=1e-3,reset=2e-4,seed=10"
+        "drop=1e-4,flip=1e-4,duplicate=1e-4,garbage=1e-4,truncate=1e-2,reset=2e-3,seed=10"
     )
     (run,) = soak.run(kws, [spec], 10_000, clean=False)
+    print(f"\n{soak.HEADER}\n{run.row()}\nclient: {run.client}")  # the figures, with -s
     assert run.inferences == run.answered == run.exact == 10_000, run
     assert run.lost == run.wrong == 0 and run.duplicated in (0, None)
     assert all(run.injected[name] > 0 for name in ("drop", "flip", "garbage", "reset")), run

@@ -58,7 +58,8 @@ def workload(model: str, n: int, data_dir: str | None = None) -> Workload:
 
 @dataclass
 class SoakRun:
-    """What one run saw; ``duplicated`` is None when board resets cleared its counters."""
+    """What one run saw; ``duplicated`` (the board's inference counter beyond one per input) is
+    None when it cannot be known: an input was lost, or a board reset cleared the counter."""
 
     faults: str
     inferences: int
@@ -66,7 +67,7 @@ class SoakRun:
     exact: int
     lost: int
     wrong: int
-    duplicated: int | None  # inputs the board computed more than once
+    duplicated: int | None  # inferences the board ran beyond one per input
     seconds: float
     overhead: float | None = None  # seconds / the clean run's seconds
     injected: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -125,9 +126,9 @@ def soak(url: str, work: Workload, spec: FaultSpec | None) -> SoakRun:
         stats = dataclasses.asdict(device.stats)
     injected = dict(transport.injected) if isinstance(transport, FaultyTransport) else {}
     resets = injected.get("reset", 0) + stats.get("resets_seen", 0)
-    duplicated = None
-    if not resets and before is not None and after is not None:
-        duplicated = after - before - int(answers.sum())
+    duplicated = None  # known when every input was answered and the counter was never reset
+    if answers.all() and not resets and before is not None and after is not None:
+        duplicated = after - before - n
     return SoakRun(
         faults=str(spec) if spec is not None else "clean",
         inferences=n,
@@ -161,11 +162,11 @@ def grid(seed: int = 0) -> list[FaultSpec]:
     ]
     specs += [
         FaultSpec(truncate=rate, direction=direction, seed=seed)
-        for rate in (1e-3, 1e-2)
+        for rate in (1e-2, 1e-1)
         for direction in GRID_DIRECTIONS
     ]
     specs += [FaultSpec(delay=0.02, direction=d, seed=seed) for d in GRID_DIRECTIONS]
-    specs += [FaultSpec(reset=rate, seed=seed) for rate in (1e-3, 1e-2)]
+    specs += [FaultSpec(reset=rate, seed=seed) for rate in (1e-2, 5e-2)]
     return specs
 
 
