@@ -7,6 +7,7 @@ the raw outputs with the tflite-micro wheel byte for byte.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -328,6 +329,23 @@ def test_busy_board_is_reported_busy(boards: Boards) -> None:
         holder.communicate("", timeout=30)
     assert holder.returncode == 0
     DeviceBackend(path, "int8", emu.url).close()  # free again once the holder is gone
+
+
+def test_serial_port_is_opened_exclusively() -> None:
+    """A real board's serial device (a pseudo-terminal here) is opened by one program at a time."""
+    from host.backends.device import open_port
+
+    controller, device = os.openpty()
+    name = os.ttyname(device)
+    try:
+        port = open_port(name)
+        with pytest.raises(UserError, match=f"the board at {name} is busy: another program"):
+            open_port(name)
+        port.close()
+        open_port(name).close()  # free again
+    finally:
+        os.close(controller)
+        os.close(device)
 
 
 def test_link_faults_from_the_environment(boards: Boards, cifar: np.ndarray, monkeypatch) -> None:
