@@ -14,6 +14,8 @@ import pytest
 from host import data, zoo
 from host.api import run_campaign, run_file
 from host.attacks import make_attack
+from host.board import qemu
+from host.board.flash import start_emulated
 from host.errors import UserError
 from host.records import RecordFile
 from host.run import folder as run_folder
@@ -55,7 +57,6 @@ def test_a_changed_configuration_is_refused_a_new_cell_extends(data_dir, tmp_pat
         "start a new run folder",
         backends=["float", "tflm-int8", "tflm-int16"],
     )
-    refused(out, "backends float,tflm-int8; this run has float", backends=["float"])
     refused(out, r"recorded fgsm \(transfer, oracle float\) with seed 0; this run asks 1", seed=1)
     refused(
         out,
@@ -63,11 +64,11 @@ def test_a_changed_configuration_is_refused_a_new_cell_extends(data_dir, tmp_pat
         params={"fgsm": {"batch_size": 2}},
     )
     # extensions: another eps, another attack, more examples; nothing recorded is redone
-    campaign(out, epsilons=[0.01, 0.02])
-    campaign(out, attacks=["fgsm", "pgd"], params={"pgd": {"max_iter": 2}}, n=4)
+    pgd = {"pgd": {"max_iter": 2}}
+    campaign(out, attacks=["fgsm", "pgd"], epsilons=[0.01, 0.02], params=pgd, n=4)
     records = RecordFile(out / "records.jsonl").read()
     cells = {(r.attack, r.eps, r.index) for r in records}
-    assert len(records) == len(cells) == 3 + 3 + 1 + 4  # fgsm 0.01, 0.02, index 3, pgd
+    assert len(records) == len(cells) == 3 + 5 + 8  # fgsm: 3 kept, 5 new; pgd: 2 eps x 4
     assert (out / "records.jsonl").read_text().splitlines()[:3] == lines
     refused(
         out,
@@ -148,3 +149,20 @@ def test_a_resumed_run_folder_is_checked_before_any_work(data_dir, tmp_path) -> 
     again = run_file(job.spec, resume=job.folder)  # the same configuration: nothing to redo
     assert json.loads((job.folder / "run.json").read_text())["resumed_from"]
     assert len(again.records) == 2
+
+
+@pytest.mark.slow
+def test_another_board_is_refused(data_dir, tmp_path, monkeypatch) -> None:
+    """Records made with the board are tied to its firmware (HELLO: board, engine, model hash):
+    the same model on another emulated board is refused."""
+    monkeypatch.setattr(qemu, "STATE_FILE", tmp_path / "emulator.json")
+    monkeypatch.delenv("TINYROBUST_DEVICE", raising=False)
+    out = tmp_path / "run"
+    backends = ["float", "tflm-int8", "device-int8"]
+    try:
+        start_emulated(MODEL, "qemu-an386")
+        assert len(campaign(out, backends=backends, n=2).records) == 2
+        start_emulated(MODEL, "qemu-stm32f405")
+        refused(out, "was recorded with board .*; this run has board ", backends=backends, n=2)
+    finally:
+        print(qemu.stop())

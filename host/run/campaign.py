@@ -314,7 +314,7 @@ class Runner:
         ``dataset``: the model's evaluation split, already loaded. ``together``: every
         campaign of this run on the same model (a campaign file's groups; default: this one),
         checked together against the records already in ``out`` (``check_resume``) before any
-        work."""
+        work (only the board is opened before: its firmware is part of the check)."""
         self.c = campaign
         self.together = list(together) or [campaign]
         self.progress = progress
@@ -337,12 +337,13 @@ class Runner:
             dtype=np.int64,
         )
         self._backends = backends if backends is not None else {}
+        boards = [n for n in [*campaign.backends, campaign.oracle] if parse_name(n)[0] == "device"]
+        check_resume(out, self.together, {name: self.backend(name) for name in boards}, dataset)
         self.evaluated = [self.backend(name) for name in campaign.backends]
         float_path = zoo.model_file(campaign.model, "float") if campaign.oracle == "float" else None
         self.oracle = Oracle(
             self.backend(campaign.oracle), self.nb_classes, float_path, campaign.queries
         )
-        check_resume(out, self.together, self._backends, dataset)
         self.clean_raw = {b.name: self._raw(b, self.x) for b in self.evaluated}
         self.ref_step = self._reference_step()
         self.records = RecordFile(out / RECORDS if out is not None else None)
