@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ import pytest
 from host.api import run_file
 from host.records import TIMING_FIELDS, RecordFile, without_timing
 from host.run.spec import CampaignSpec, load_campaign
+
+REPO = Path(__file__).resolve().parent.parent
 
 ATTACKS = """
 [[attack]]
@@ -95,3 +99,18 @@ def test_same_records_with_hopskipjump(data_dir, tmp_path) -> None:
 @pytest.mark.parametrize("minimal", ["hopskipjump", "boundary", "geoda", "zoo"])
 def test_same_records_with_every_query_attack(minimal: str, data_dir, tmp_path) -> None:
     check_same_and_resumed(tmp_path, minimal, (1, 3, 7), twice=True)
+
+
+@pytest.mark.slow
+def test_same_records_in_two_processes(data_dir, tmp_path) -> None:
+    """`python -m host.evaluate --campaign FILE` twice, each in its own process."""
+    path = spec(tmp_path, "boundary").path
+    folders = []
+    for out in ("a", "b"):
+        command = [sys.executable, "-m", "host.evaluate", "--campaign", str(path)]
+        command += ["--out", str(tmp_path / out)]
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        (folder,) = (tmp_path / out).iterdir()
+        folders.append(folder)
+    assert files(folders[0]) == files(folders[1])
