@@ -5,7 +5,12 @@ that names the change, before any work, and the records stay as they were."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from host.run.campaign import Runner, plan_campaign
 from host.run.spec import load_campaign
 
 MODEL = "cifar10-resnet8"
+REPO = Path(__file__).resolve().parent.parent
 
 
 def campaign(out: Path, **changes):
@@ -164,5 +170,51 @@ def test_another_board_is_refused(data_dir, tmp_path, monkeypatch) -> None:
         assert len(campaign(out, backends=backends, n=2).records) == 2
         start_emulated(MODEL, "qemu-stm32f405")
         refused(out, "was recorded with board .*; this run has board ", backends=backends, n=2)
+    finally:
+        print(qemu.stop())
+
+
+@pytest.mark.slow
+def test_a_board_killed_mid_run_resumes_exactly(data_dir, tmp_path, monkeypatch) -> None:
+    """QEMU killed while `python -m host.evaluate --campaign` runs on it: one line, exit 2;
+    the board restarted, `--resume` completes the run with the same records as a run that was
+    never interrupted."""
+    state = tmp_path / "emulator.json"
+    monkeypatch.setattr(qemu, "STATE_FILE", state)
+    monkeypatch.delenv("TINYROBUST_DEVICE", raising=False)
+    env = {**os.environ, qemu.STATE_ENV: str(state)}
+    spec = tmp_path / "board.toml"
+    spec.write_text(
+        CAMPAIGN.format(backends='["float", "tflm-int8", "device-int8"]')
+        .replace("n = 2", "n = 6")
+        .replace("eps = [0.01]", "eps = [0.01, 0.02, 0.03, 0.04]")
+    )
+
+    def evaluate(*options: str) -> subprocess.Popen:
+        command = [sys.executable, "-m", "host.evaluate", "--campaign", str(spec), *options]
+        return subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+
+    try:
+        board = start_emulated(MODEL, "qemu-an386")
+        running = evaluate("--out", str(tmp_path / "a"))
+        deadline = time.monotonic() + 300
+        records: list[Path] = []
+        while not records and time.monotonic() < deadline and running.poll() is None:
+            records = [p for p in (tmp_path / "a").glob("*/records.jsonl") if p.read_bytes()]
+            time.sleep(0.2)
+        os.kill(board.pid, signal.SIGKILL)
+        _, err = running.communicate(timeout=300)
+        errors = [line for line in err.splitlines() if line.startswith("error:")]  # bars aside
+        assert running.returncode == 2 and len(errors) == 1, err[-2000:]
+        assert "Traceback" not in err and "--resume" in errors[0]
+        start_emulated(MODEL, "qemu-an386")
+        (folder,) = (tmp_path / "a").iterdir()
+        assert evaluate("--resume", str(folder)).wait(timeout=600) == 0
+        assert evaluate("--out", str(tmp_path / "b")).wait(timeout=600) == 0
+        (fresh,) = (tmp_path / "b").iterdir()
+        lines = sorted((folder / "records.jsonl").read_bytes().splitlines())
+        assert len(lines) == 4 * 6 and lines == sorted(
+            (fresh / "records.jsonl").read_bytes().splitlines()
+        )
     finally:
         print(qemu.stop())
