@@ -96,10 +96,11 @@ def test_30_images_at_1e3_within_3x_clean(boards: Boards, cifar: np.ndarray, fau
 
 
 def test_sizes_shrink_under_noise_and_grow_back(boards: Boards) -> None:
-    """Clean: batch and chunk reach the device's maxima; noisy: both shrink; clean: back up."""
+    """Clean: batch and chunk reach the device's maxima; noisy: both shrink; clean: back up
+    (a chunk of c bytes doubles after c / 128 clean LOADs: 20 LOADs from 32 bytes to 1,536)."""
     emu = boards.get(firmware.TEST_MODEL, BOARD)
     clean = open_transport(emu.url)
-    x = toy_inputs(80)
+    x = toy_inputs(160)
     with Device(emu.url, transport=clean, base_timeout=0.5) as dev:
         top = (dev.info.max_batch, dev.info.max_load)
         phases = {"clean": (clean, x[:16]), "noisy": (None, x[16:48]), "again": (clean, x[48:])}

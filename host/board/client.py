@@ -33,7 +33,8 @@ SOCKET_BYTES_PER_S = 20_000.0  # QEMU's UART takes ~30 kB/s from the host; stay 
 SOCKET_URL = re.compile(r"socket://(?P<host>\[[^\]]+\]|[^:/?\[]+):(?P<port>\d+)(?:\?.*)?$")
 MIN_CHUNK = 32  # LOAD data bytes at least
 FIRST_CHUNK = 4096  # LOAD data bytes at first
-GROW_CHUNK_AFTER = 2  # clean LOADs in a row before the chunk size doubles
+GROW_CHUNK_AFTER = 2  # clean LOADs in a row before the chunk size doubles, or when more:
+GROW_CHUNK_UNIT = 128  # chunk bytes / this: keeps the share of failed LOADs near sqrt(rate * 128)
 GROW_BATCH_AFTER = 2  # clean batches in a row before the batch size doubles
 FIRST_COMPUTE_S = 1.0  # seconds per inference until measured
 MIN_WAIT_S = 0.1  # the wait for an answer beyond transfer and compute, at least
@@ -98,12 +99,14 @@ class Median:
 
 @dataclass
 class Adaptive:
-    """A size that halves after a failure and doubles after ``grow_after`` clean uses in a row."""
+    """A size that halves after a failure and doubles after ``grow_after`` clean uses in a row,
+    or ``value // unit`` when more: a big size must stay clean longer before it doubles."""
 
     value: int
     low: int
     high: int
     grow_after: int
+    unit: int = 0
     clean: int = 0
     smallest: int = 0  # the smallest value it came down to
 
@@ -117,7 +120,7 @@ class Adaptive:
 
     def succeeded(self) -> None:
         self.clean += 1
-        if self.clean >= self.grow_after:
+        if self.clean >= max(self.grow_after, self.value // self.unit if self.unit else 0):
             self.value = min(self.high, self.value * 2)
             self.clean = 0
 
@@ -189,7 +192,8 @@ class Device:
             raise UserError(f"no tinyrobust firmware answers at {url}: {error}") from error
         self.batch = Adaptive(1, 1, self.info.max_batch, GROW_BATCH_AFTER)  # starts small: timing
         high = max(self.info.max_load, MIN_CHUNK)
-        self.chunk = Adaptive(min(high, FIRST_CHUNK), MIN_CHUNK, high, GROW_CHUNK_AFTER)
+        first = min(high, FIRST_CHUNK)
+        self.chunk = Adaptive(first, MIN_CHUNK, high, GROW_CHUNK_AFTER, GROW_CHUNK_UNIT)
 
     # ------------------------------------------------------------------ transport
 
