@@ -155,8 +155,10 @@ def _check_references(model: schema.ModelT) -> None:
     if any(entry is None for entry in (*(model.operatorCodes or []), *(model.buffers or []))):
         raise UserError("an op code or buffer entry is missing")
     for number, graph in enumerate(model.subgraphs):
-        if graph is None or any(t is None for t in graph.tensors or []):
-            raise UserError(f"subgraph {number} or one of its tensors is missing")
+        if graph is None or graph.inputs is None or graph.outputs is None:
+            raise UserError(f"subgraph {number} or its inputs or outputs are missing")
+        if any(t is None for t in graph.tensors or []):
+            raise UserError(f"a tensor of subgraph {number} is missing")
         tensors = len(graph.tensors or [])
         what = f"subgraph {number} inputs and outputs"
         _check_indices(what, graph.inputs, graph.outputs, tensors=tensors)
@@ -172,9 +174,9 @@ def _check_references(model: schema.ModelT) -> None:
             _check_tensor(model, index, tensor)
 
 
-def _check_indices(what: str, *vectors: np.ndarray | None, tensors: int) -> None:
+def _check_indices(what: str, *vectors: np.ndarray, tensors: int) -> None:
     for vector in vectors:
-        if vector is not None and any(not 0 <= int(i) < tensors for i in vector):
+        if any(not 0 <= int(i) < tensors for i in vector):
             raise UserError(f"{what} name a tensor that is missing")
 
 

@@ -163,6 +163,48 @@ def test_mutated_models_parse_or_give_one_line(cases: int) -> None:
     assert run_cases(cases, mutations, mutated_model_parses_or_is_refused) == cases
 
 
+def _set(obj: object, **values: object) -> None:
+    for name, value in values.items():
+        setattr(obj, name, value)
+
+
+# One edit of the cifar10-resnet8 int8 model (op 0: CONV_2D reading tensors 0, 20 and 19) per
+# check, and the words of its error; the first was found by the slow mutation run.
+CORRUPTIONS = {
+    "no graph inputs": (lambda m: _set(m.subgraphs[0], inputs=None), "inputs or outputs are"),
+    "graph output": (lambda m: _set(m.subgraphs[0], outputs=[999]), "name a tensor that is"),
+    "op code": (lambda m: _set(m.subgraphs[0].operators[0], opcodeIndex=99), "no valid op code"),
+    "op input": (lambda m: _set(m.subgraphs[0].operators[0], inputs=[0, 99]), "reads a tensor"),
+    "no op output": (lambda m: _set(m.subgraphs[0].operators[0], outputs=[]), "no output"),
+    "buffer": (lambda m: _set(m.subgraphs[0].tensors[20], buffer=999), "refers to buffer 999"),
+    "negative dim": (lambda m: _set(m.subgraphs[0].tensors[20], shape=[16, -3, 3, 3]), "shape"),
+    "rank 9": (lambda m: _set(m.subgraphs[0].tensors[20], shape=[1] * 9), "has shape"),
+    "constant size": (lambda m: _set(m.subgraphs[0].tensors[20], shape=[16, 3, 3, 4]), "bytes"),
+    "operands": (lambda m: _set(m.subgraphs[0].operators[0], inputs=[0]), "1 of 2 inputs"),
+    "options": (
+        lambda m: _set(
+            m.subgraphs[0].operators[0],
+            builtinOptionsType=schema.BuiltinOptions.SoftmaxOptions,
+            builtinOptions=schema.SoftmaxOptionsT(),
+        ),
+        "SoftmaxOptionsT where Conv2DOptionsT belong",
+    ),
+    "stride 0": (lambda m: _set(m.subgraphs[0].operators[0].builtinOptions, strideW=0), "values"),
+}
+
+
+@pytest.mark.parametrize("edit, words", CORRUPTIONS.values(), ids=CORRUPTIONS)
+def test_each_corruption_is_named(edit: Callable, words: str) -> None:
+    model_file = MODELS / "cifar10-resnet8" / "int8.tflite"
+    model = schema.ModelT.InitFromPackedBuf(model_file.read_bytes(), 0)
+    edit(model)
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    with pytest.raises(UserError, match="corrupt") as refused:
+        load_graph(bytes(builder.Output()), "edited.tflite")
+    assert words in str(refused.value) and "\n" not in str(refused.value)
+
+
 def test_table_counts_larger_than_the_file_are_refused() -> None:
     """A vector length the file cannot hold is refused before the object API loops over it."""
     if not MODEL_BYTES:
