@@ -118,6 +118,9 @@ def check_model_bytes(content: bytes, label: str = "model") -> schema.ModelT:
         _check_references(model)
     except UserError as error:
         raise UserError(f"{label} is corrupt ({error})") from None
+    main = model.subgraphs[0]
+    if not len(main.inputs) or not len(main.outputs):
+        raise UserError(f"{label} has no inputs or no outputs in its main subgraph")
     return model
 
 

@@ -173,6 +173,7 @@ def _set(obj: object, **values: object) -> None:
 CORRUPTIONS = {
     "no graph inputs": (lambda m: _set(m.subgraphs[0], inputs=None), "inputs or outputs are"),
     "graph output": (lambda m: _set(m.subgraphs[0], outputs=[999]), "name a tensor that is"),
+    "empty graph inputs": (lambda m: _set(m.subgraphs[0], inputs=[]), "no inputs or no outputs"),
     "op code": (lambda m: _set(m.subgraphs[0].operators[0], opcodeIndex=99), "no valid op code"),
     "op input": (lambda m: _set(m.subgraphs[0].operators[0], inputs=[0, 99]), "reads a tensor"),
     "no op output": (lambda m: _set(m.subgraphs[0].operators[0], outputs=[]), "no output"),
@@ -200,7 +201,7 @@ def test_each_corruption_is_named(edit: Callable, words: str) -> None:
     edit(model)
     builder = flatbuffers.Builder(0)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    with pytest.raises(UserError, match="corrupt") as refused:
+    with pytest.raises(UserError, match="edited.tflite|op 0") as refused:
         load_graph(bytes(builder.Output()), "edited.tflite")
     assert words in str(refused.value) and "\n" not in str(refused.value)
 
