@@ -17,8 +17,9 @@ import random
 import re
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import serial
@@ -28,6 +29,7 @@ from host.board.protocol import ErrorCode, Frame, FrameType, Hello, NakReason
 from host.errors import LinkError, UserError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SOCKET_BYTES_PER_S = 20_000.0  # QEMU's UART takes ~30 kB/s from the host; stay below it
 SOCKET_URL = re.compile(r"socket://(?P<host>\[[^\]]+\]|[^:/?\[]+):(?P<port>\d+)(?:\?.*)?$")
@@ -63,6 +65,14 @@ class DeviceError(LinkError):
 def one_line(error: BaseException) -> str:
     """An exception's message on one line (pyserial's and the OS's can span several)."""
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def type_name(frame_type: int) -> str:
+    """``LOAD`` for 0x06; ``frame type 0x33`` for a type the protocol does not have."""
+    try:
+        return FrameType(frame_type).name
+    except ValueError:
+        return f"frame type 0x{frame_type:02x}"
 
 
 def open_transport(url: str, baudrate: int = 115200, read_timeout: float = 0.05) -> serial.Serial:
@@ -285,10 +295,17 @@ class Device:
             log.debug("%s seq %d attempt %d: %s", frame_type.name, seq, tries.count, cause)
         return frame, time.monotonic() - sent
 
+    def _decode(self, parse: Callable[..., T], frame: Frame, *args: Any) -> T:
+        """``parse(frame.payload, *args)``; a malformed payload is a DeviceError naming the
+        board."""
+        try:
+            return parse(frame.payload, *args)
+        except protocol.FrameError as error:
+            raise DeviceError(f"bad {type_name(frame.type)} from {self.url}: {error}") from error
+
     def _no_answer(self, frame_type: FrameType, tries: Tries) -> DeviceError:
-        name = FrameType(frame_type).name if frame_type in FrameType else f"type {frame_type}"
         return DeviceError(
-            f"no answer to {name} from {self.url}: {tries.count} attempts in "
+            f"no answer to {type_name(frame_type)} from {self.url}: {tries.count} attempts in "
             f"{time.monotonic() - tries.began:.1f} s, last: {tries.cause}"
         )
 
@@ -309,7 +326,7 @@ class Device:
                 self.stats.resets_seen += 1  # the boot HELLO: whatever was in flight is lost
                 return None, RESET
             if frame.type == FrameType.NAK:
-                reason, nak_seq = protocol.parse_nak(frame.payload)
+                reason, nak_seq = self._decode(protocol.parse_nak, frame)
                 if nak_seq in (seq, protocol.NO_SEQ):
                     self.stats.naks += 1
                     return None, f"NAK {NAK_TEXT.get(reason, str(reason))}"
@@ -319,7 +336,7 @@ class Device:
                 self.stats.stale_frames += 1  # a late or duplicated answer to an older request
                 continue
             if frame.type == FrameType.ERROR:
-                code, _, text = protocol.parse_error(frame.payload)
+                code, _, text = self._decode(protocol.parse_error, frame)
                 text = " ".join(text.split())
                 raise DeviceError(f"device error {code} from {self.url}: {text}", code)
             if frame.type == answer:
@@ -333,13 +350,13 @@ class Device:
         frame = self.request(
             FrameType.HELLO_REQUEST, b"", FrameType.HELLO, timeout, 4 * timeout
         ).frame
-        self.info = protocol.parse_hello(frame.payload)
+        self.info = self._decode(protocol.parse_hello, frame)
         return self.info
 
     def device_stats(self) -> dict[str, int]:
         """The device's own counters (frames, inferences, cache hits, ...)."""
         frame = self.request(FrameType.STATS_REQUEST, b"", FrameType.STATS, self.base_timeout).frame
-        return protocol.parse_stats(frame.payload)
+        return self._decode(protocol.parse_stats, frame)
 
     def reset(self, settle: float = 5.0) -> Hello:
         """Reset the board and wait for its boot HELLO."""
@@ -348,7 +365,7 @@ class Device:
         while time.monotonic() < deadline:
             frame = self._read_frame(deadline)
             if frame is not None and frame.type == FrameType.HELLO and frame.seq == protocol.NO_SEQ:
-                self.info = protocol.parse_hello(frame.payload)
+                self.info = self._decode(protocol.parse_hello, frame)
                 return self.info
         raise DeviceError(f"no boot HELLO from {self.url} within {settle:.0f} s after RESET")
 
@@ -402,7 +419,7 @@ class Device:
                     raise
             self.stats.uploads_restarted += 1  # the board lost (or garbled) the staged inputs
             uploads += self._upload(chunk.tobytes())[0]
-        results = protocol.parse_result(frame.payload, self.info.output)
+        results = self._decode(protocol.parse_result, frame, self.info.output)
         if len(results) != len(chunk):
             raise DeviceError(f"{len(results)} results for {len(chunk)} inputs from {self.url}")
         if attempts == 1:  # only a first attempt's time is compute, not waits for resends
@@ -452,7 +469,7 @@ class Device:
                 if tries.cause == RESET:
                     return end
                 continue
-            if protocol.parse_load_ack(frame.payload) != (start, end - start):
+            if self._decode(protocol.parse_load_ack, frame) != (start, end - start):
                 raise DeviceError(f"LOAD_ACK from {self.url} does not match the LOAD sent")
             if tries.count == 1:
                 self.latency.add(max(0.0, elapsed - self._transfer_s(len(payload), rx_bytes)))
