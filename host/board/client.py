@@ -180,7 +180,7 @@ class Device:
         self,
         url: str,
         baudrate: int = 115200,
-        retries: int = 15,
+        retries: int = 40,
         base_timeout: float = 1.0,
         transport: serial.SerialBase | None = None,
     ):
