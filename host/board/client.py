@@ -325,13 +325,10 @@ class Device:
             if frame.type == FrameType.HELLO and frame.seq == protocol.NO_SEQ:
                 self.stats.resets_seen += 1  # the boot HELLO: whatever was in flight is lost
                 return None, RESET
-            if frame.type == FrameType.NAK:
-                reason, nak_seq = self._decode(protocol.parse_nak, frame)
-                if nak_seq in (seq, protocol.NO_SEQ):
-                    self.stats.naks += 1
-                    return None, f"NAK {NAK_TEXT.get(reason, str(reason))}"
-                self.stats.stale_frames += 1
-                continue
+            if frame.type == FrameType.NAK:  # whatever its seq: a broken header has a wrong one
+                reason, _ = self._decode(protocol.parse_nak, frame)
+                self.stats.naks += 1
+                return None, f"NAK {NAK_TEXT.get(reason, str(reason))}"
             if frame.seq != seq:
                 self.stats.stale_frames += 1  # a late or duplicated answer to an older request
                 continue
