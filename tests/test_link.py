@@ -91,7 +91,6 @@ def test_30_images_at_1e3_within_3x_clean(boards: Boards, cifar: np.ndarray, fau
             outputs, ran = run(dev, q)
             seconds.append(time.monotonic() - began)
         assert np.array_equal(outputs.reshape(expected.shape), expected) and ran == len(q)
-    print(f"{fault}: {seconds[1]:.1f} s vs {seconds[0]:.1f} s clean")
     assert seconds[1] < 3 * seconds[0], seconds
 
 
