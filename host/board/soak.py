@@ -166,7 +166,7 @@ def grid(seed: int = 0) -> list[FaultSpec]:
         for direction in GRID_DIRECTIONS
     ]
     specs += [FaultSpec(delay=0.02, direction=d, seed=seed) for d in GRID_DIRECTIONS]
-    specs += [FaultSpec(reset=rate, seed=seed) for rate in (1e-2, 5e-2)]
+    specs += [FaultSpec(reset=rate, seed=seed) for rate in (2e-2, 1e-1)]
     return specs
 
 
