@@ -49,7 +49,7 @@ def open_port(url: str) -> serial.SerialBase | FaultyTransport:
     wrapped in a FaultyTransport when $TINYROBUST_LINK_FAULTS is set (one ``note:`` says so)."""
     faults = link_faults()  # a bad spec fails before the port opens
     port = open_transport(url)
-    if "://" not in url:
+    if "://" not in url and os.name == "posix":  # Windows opens COM ports exclusively anyway
         try:
             port.exclusive = True
         except (serial.SerialException, ValueError) as error:
