@@ -111,6 +111,7 @@ def soak(url: str, work: Workload, spec: FaultSpec | None) -> SoakRun:
         return SoakRun(str(spec), n, 0, 0, n, 0, None, time.monotonic() - began, error=str(failure))
     with device:
         before = _inferences(device)
+        boots = device.stats.resets_seen  # the boot HELLO of a fresh emulator may be one
         for start in range(0, n, BLOCK):
             index = work.order[start : start + BLOCK]
             try:
@@ -125,7 +126,7 @@ def soak(url: str, work: Workload, spec: FaultSpec | None) -> SoakRun:
         after = _inferences(device)
         stats = dataclasses.asdict(device.stats)
     injected = dict(transport.injected) if isinstance(transport, FaultyTransport) else {}
-    resets = injected.get("reset", 0) + stats.get("resets_seen", 0)
+    resets = injected.get("reset", 0) + stats["resets_seen"] - boots
     duplicated = None  # known when every input was answered and the counter was never reset
     if answers.all() and not resets and before is not None and after is not None:
         duplicated = after - before - n
