@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from host.board import qemu
 from host.board.flash import start_emulated
-from host.errors import cli_main
+from host.errors import CommandParser, cli_main
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m host.emulator", description="Run the firmware on an emulated board."
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -6,17 +6,16 @@ real boards are built and uploaded by PlatformIO (host/board/platformio.py).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from host.board import firmware
 from host.board.flash import flash
-from host.errors import cli_main
+from host.errors import CommandParser, cli_main
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m host.flash",
         description="Build the firmware for a model and flash it (real board) or start it (QEMU).",
     )

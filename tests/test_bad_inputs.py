@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from host import bench, campaign, data, evaluate, quantize, train
+from host import bench, campaign, data, emulator, evaluate, flash, quantize, train
 from host.attacks import ATTACKS
 from host.compiler.__main__ import main as compiler_main
 from host.errors import TinyRobustWarning
@@ -30,6 +30,8 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "bench": bench.main,
     "train": train.main,
     "quantize": quantize.main,
+    "flash": flash.main,
+    "emulator": emulator.main,
 }
 
 CAMPAIGN = """\
@@ -249,6 +251,19 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("quantize", ["--model", "nosuch"], "unknown model 'nosuch'"),
     ("quantize", [*MODEL, "--precisions", "int4"], "--precisions takes a comma-separated list"),
     ("quantize", [*MODEL, "--precisions", ","], "--precisions takes a comma-separated list"),
+    # flash and emulator: boards, ports, firmware files, subcommands
+    ("flash", ["--board", "nope"], "unknown board 'nope'"),
+    ("flash", ["--port", "abc"], "port must be a TCP port number from 1 to 65535, got 'abc'"),
+    ("flash", ["--port", "99999"], "port must be a TCP port number from 1 to 65535"),
+    ("flash", ["--port", "0"], "port must be a TCP port number from 1 to 65535"),
+    ("flash", ["--bogus"], "unrecognized arguments: --bogus"),
+    ("emulator", [], "the following arguments are required"),
+    ("emulator", ["restart"], "invalid choice: 'restart'"),
+    ("emulator", ["start", "--port", "99999"], "port must be a TCP port number from 1 to 65535"),
+    ("emulator", ["start", "--port", "-1"], "port must be a TCP port number from 1 to 65535"),
+    ("emulator", ["start", "--board", "nope"], "unknown board 'nope'"),
+    ("emulator", ["start", "--elf", "{empty}/missing.elf"], "does not exist"),
+    ("emulator", ["start", "--elf", "{file}"], "not a valid ARM executable"),
 ]
 
 
