@@ -325,6 +325,8 @@ def test_busy_board_is_reported_busy(boards: Boards) -> None:
         busy = rf"the board at {re.escape(emu.url)} is busy: used by pid {holder.pid} \(python"
         with pytest.raises(UserError, match=busy):
             DeviceBackend(path, "int8", emu.url)
+        with pytest.raises(UserError, match=busy):
+            Device(emu.url)  # any client: make bench, the soak, a notebook
     finally:
         holder.communicate("", timeout=30)
     assert holder.returncode == 0

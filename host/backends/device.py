@@ -3,8 +3,9 @@
 The board is found by URL: ``$TINYROBUST_DEVICE`` (``socket://127.0.0.1:PORT``, ``/dev/ttyACM0``)
 or else the emulated board started by ``python -m host.emulator start`` / ``make flash``.
 The board must run the same .tflite (the HELLO's model hash is checked). One process uses a board
-at a time (``host.board.lock``); ``$TINYROBUST_LINK_FAULTS`` (``flip=1e-3,seed=1``, see
-``host.board.faults``) breaks the link on purpose, to see how a run copes with a noisy one.
+at a time (the client holds ``host.board.lock``); ``$TINYROBUST_LINK_FAULTS``
+(``flip=1e-3,seed=1``, see ``host.board.faults``) breaks the link on purpose, to see how a run
+copes with a noisy one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import serial
 from host.backends.base import Backend
 from host.board.client import Device, open_transport
 from host.board.faults import FaultSpec, FaultyTransport
-from host.board.lock import BoardLock
 from host.board.qemu import running_board
 from host.data import sha256_file
 from host.errors import TinyRobustWarning, UserError
@@ -68,12 +68,7 @@ class DeviceBackend(Backend):
 
     def __init__(self, path: Path, precision: str, url: str, input_range: float = 1.0) -> None:
         self.url = url
-        self.lock = BoardLock(url)
-        try:
-            self.device = Device(url, transport=open_port(url))
-        except BaseException:
-            self.lock.release()
-            raise
+        self.device = Device(url, transport=open_port(url))  # holds the board's lock
         info = self.device.info
         expected = sha256_file(path)
         if info.model_sha256 != expected:
@@ -103,7 +98,6 @@ class DeviceBackend(Backend):
 
     def close(self) -> None:
         self.device.close()
-        self.lock.release()
 
 
 def factory(path: Path, precision: str, input_range: float = 1.0) -> DeviceBackend:

@@ -25,6 +25,7 @@ import numpy as np
 import serial
 
 from host.board import protocol, wire
+from host.board.lock import BoardLock
 from host.board.protocol import ErrorCode, Frame, FrameType, Hello, NakReason
 from host.errors import LinkError, UserError
 
@@ -185,7 +186,17 @@ class Device:
         transport: serial.SerialBase | None = None,
     ):
         self.url = url
-        self.port = transport if transport is not None else open_transport(url, baudrate)
+        try:
+            self.lock = BoardLock(url)  # one process per board: a second one is told who has it
+        except UserError:
+            if transport is not None:
+                transport.close()
+            raise
+        try:
+            self.port = transport if transport is not None else open_transport(url, baudrate)
+        except BaseException:
+            self.lock.release()
+            raise
         self.retries = retries
         self.base_timeout = base_timeout  # the wait beyond transfer and compute, at most
         self.bytes_per_s = link_bytes_per_s(url, baudrate)
@@ -209,6 +220,7 @@ class Device:
 
     def close(self) -> None:
         self.port.close()
+        self.lock.release()
 
     def __enter__(self) -> Device:
         return self
