@@ -306,17 +306,16 @@ class Runner:
         backends: dict[str, Backend] | None = None,
         inform: Callable[[str], None] | None = None,
         dataset: data.Dataset | None = None,
-        together: Sequence[Campaign] = (),
+        resume_checked: bool = False,
     ) -> None:
         """``out``: the folder of records.jsonl (None: records in memory only). ``backends``:
         loaded backends to reuse (and to add to), so that a board is opened once per run.
         ``inform``: told, in one line, how long query attacks may take before they start.
-        ``dataset``: the model's evaluation split, already loaded. ``together``: every
-        campaign of this run on the same model (a campaign file's groups; default: this one),
-        checked together against the records already in ``out`` (``check_resume``) before any
-        work (only the board is opened before: its firmware is part of the check)."""
+        ``dataset``: the model's evaluation split, already loaded. The campaign is
+        checked against the records already in ``out`` (``check_resume``) before any work (only
+        the board is opened before: its firmware is part of the check), unless
+        ``resume_checked``: the caller checked it with the other campaigns of its run."""
         self.c = campaign
-        self.together = list(together) or [campaign]
         self.progress = progress
         self.inform = inform
         entry = zoo.spec(campaign.model)
@@ -337,8 +336,10 @@ class Runner:
             dtype=np.int64,
         )
         self._backends = backends if backends is not None else {}
-        boards = [n for n in [*campaign.backends, campaign.oracle] if parse_name(n)[0] == "device"]
-        check_resume(out, self.together, {name: self.backend(name) for name in boards}, dataset)
+        if not resume_checked:
+            names = [*campaign.backends, campaign.oracle]
+            boards = {n: self.backend(n) for n in names if parse_name(n)[0] == "device"}
+            check_resume(out, [campaign], boards, dataset)
         self.evaluated = [self.backend(name) for name in campaign.backends]
         float_path = zoo.model_file(campaign.model, "float") if campaign.oracle == "float" else None
         self.oracle = Oracle(

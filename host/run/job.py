@@ -101,7 +101,7 @@ def run_job(
                     backends=loaded,
                     inform=say,
                     dataset=dataset,
-                    together=campaigns,
+                    resume_checked=True,  # above, with the model's other campaigns
                 ).run()
             manifest.add_board(loaded)
         finally:
