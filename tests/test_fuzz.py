@@ -219,23 +219,25 @@ def test_table_counts_larger_than_the_file_are_refused() -> None:
         load_graph(bytes(data), "big.tflite")
 
 
+def repeated(builder: flatbuffers.Builder, start_vector: Callable, table: int, count: int) -> int:
+    """A vector of ``count`` offsets that all point at one ``table``."""
+    start_vector(builder, count)
+    for _ in range(count):
+        builder.PrependUOffsetTRelative(table)
+    return builder.EndVector()
+
+
 def shared_tables_model(count: int) -> bytes:
     """A model of ``count`` subgraphs that are all one subgraph of ``count`` tensors that are
     all one tensor: 8 bytes a table in the file, ``count``**2 tensors for the object API."""
     builder = flatbuffers.Builder(0)
     schema.TensorStart(builder)
     tensor = schema.TensorEnd(builder)
-    schema.SubGraphStartTensorsVector(builder, count)
-    for _ in range(count):
-        builder.PrependUOffsetTRelative(tensor)
-    tensors = builder.EndVector()
+    tensors = repeated(builder, schema.SubGraphStartTensorsVector, tensor, count)
     schema.SubGraphStart(builder)
     schema.SubGraphAddTensors(builder, tensors)
     graph = schema.SubGraphEnd(builder)
-    schema.ModelStartSubgraphsVector(builder, count)
-    for _ in range(count):
-        builder.PrependUOffsetTRelative(graph)
-    graphs = builder.EndVector()
+    graphs = repeated(builder, schema.ModelStartSubgraphsVector, graph, count)
     schema.ModelStart(builder)
     schema.ModelAddSubgraphs(builder, graphs)
     builder.Finish(schema.ModelEnd(builder), file_identifier=b"TFL3")

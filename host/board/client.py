@@ -256,7 +256,7 @@ class Device:
         """How long to wait for an answer: the link's measured latency, the bytes moved and the
         measured compute time of the inferences, each with a margin."""
         wait = min(self.base_timeout, max(MIN_WAIT_S, 5.0 * self.latency.value))
-        transfer = (tx_bytes + rx_bytes) / self.bytes_per_s
+        transfer = self._transfer_s(tx_bytes, rx_bytes)
         return wait + 3.0 * transfer + 3.0 * inferences * self.compute.value
 
     def _transfer_s(self, tx_bytes: int, rx_bytes: int) -> float:
