@@ -20,7 +20,7 @@ def test_bench_writes_what_it_prints(data_dir, tmp_path, capsys) -> None:
     printed = capsys.readouterr().out
     (path,) = tmp_path.glob("*-bench/bench.json")
     content = json.loads(path.read_text())
-    (result,) = content["results"]
+    (result,) = content["board"]
     assert result["model"] == "cifar10-resnet8" and result["images"] == 4
     assert result["unit"] == "instructions" and result["instructions"] > 1e6
     assert 0 < result["transfer_s"] <= result["total_s"]

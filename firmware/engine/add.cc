@@ -2,6 +2,7 @@
 // common scale with left_shift headroom, add, rescale to the output).
 #include "fixed_point.h"
 #include "kernels.h"
+#include "x86_hook.h"
 
 namespace tr {
 namespace {
@@ -26,10 +27,12 @@ void AddT(const AddParams& p, const T* input1, const T* input2, T* output) {
 }  // namespace
 
 void AddS8(const AddParams& p, const int8_t* input1, const int8_t* input2, int8_t* output) {
+  TR_TRY_X86(AddS8, p, input1, input2, output);
   AddT(p, input1, input2, output);
 }
 
 void AddS16(const AddParams& p, const int16_t* input1, const int16_t* input2, int16_t* output) {
+  TR_TRY_X86(AddS16, p, input1, input2, output);
   AddT(p, input1, input2, output);
 }
 

@@ -3,6 +3,7 @@
 #include "kernels.h"
 #include "requantize.h"
 #include "window.h"
+#include "x86_hook.h"
 
 namespace tr {
 namespace {
@@ -17,6 +18,7 @@ inline int32_t DotOffset(const int8_t* x, const int8_t* w, int32_t n, int32_t of
 }  // namespace
 
 void ConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
+  TR_TRY_X86(ConvS8, p, input, output);
   const int32_t row = p.k_w * p.in_c;  // one filter row, contiguous in input when dil_w == 1
   for (int32_t oy = 0; oy < p.out_h; ++oy) {
     const Taps ty = RowTaps(p, oy, p.dil_h);
@@ -50,6 +52,7 @@ void ConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
 }
 
 void ConvS16(const ConvParams& p, const int16_t* input, int16_t* output) {
+  TR_TRY_X86(ConvS16, p, input, output);
   for (int32_t oy = 0; oy < p.out_h; ++oy) {
     const Taps ty = RowTaps(p, oy, p.dil_h);
     for (int32_t ox = 0; ox < p.out_w; ++ox) {

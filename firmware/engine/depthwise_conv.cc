@@ -2,6 +2,7 @@
 #include "kernels.h"
 #include "requantize.h"
 #include "window.h"
+#include "x86_hook.h"
 
 namespace tr {
 namespace {
@@ -79,6 +80,7 @@ void DepthwiseMultiplier1(const ConvParams& p, const T* input, T* output) {
 }  // namespace
 
 void DepthwiseConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
+  TR_TRY_X86(DepthwiseConvS8, p, input, output);
   if (p.depth_multiplier == 1) {
     DepthwiseMultiplier1<int8_t, int32_t, true>(p, input, output);
   } else {
@@ -87,6 +89,7 @@ void DepthwiseConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
 }
 
 void DepthwiseConvS16(const ConvParams& p, const int16_t* input, int16_t* output) {
+  TR_TRY_X86(DepthwiseConvS16, p, input, output);
   if (p.depth_multiplier == 1) {
     DepthwiseMultiplier1<int16_t, int64_t, false>(p, input, output);
   } else {

@@ -2,10 +2,12 @@
 #include "dot.h"
 #include "kernels.h"
 #include "requantize.h"
+#include "x86_hook.h"
 
 namespace tr {
 
 void FullyConnectedS8(const FullyConnectedParams& p, const int8_t* input, int8_t* output) {
+  TR_TRY_X86(FullyConnectedS8, p, input, output);
   for (int32_t r = 0; r < p.rows; ++r, input += p.depth) {
     const int8_t* w = p.filter;
     for (int32_t u = 0; u < p.units; ++u, w += p.depth) {
@@ -16,6 +18,7 @@ void FullyConnectedS8(const FullyConnectedParams& p, const int8_t* input, int8_t
 }
 
 void FullyConnectedS16(const FullyConnectedParams& p, const int16_t* input, int16_t* output) {
+  TR_TRY_X86(FullyConnectedS16, p, input, output);
   for (int32_t r = 0; r < p.rows; ++r, input += p.depth) {
     const int8_t* w = p.filter;
     for (int32_t u = 0; u < p.units; ++u, w += p.depth) {

@@ -1,4 +1,4 @@
-"""``make bench``: throughput of the emulated board, split into transfer and compute.
+"""Benchmark section ``board``: throughput of the emulated board, split into transfer and compute.
 
 For each model: stream N real inputs through the UART (INFER), then send the same bytes again as
 ECHO frames (transfer only, no inference). Compute time is the difference. Instructions per
@@ -7,24 +7,23 @@ inference come from the firmware's counter (QEMU ``-icount shift=0``: instructio
 
 from __future__ import annotations
 
-import json
+import argparse
 import sys
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from host import data, zoo
 from host.backends.base import quantize_input
+from host.bench.section import Section
 from host.board import firmware, protocol
 from host.board.client import Device
 from host.board.qemu import Emulator
-from host.cli import integer, writable_folder
-from host.errors import CommandParser, UserError, cli_main
-from host.run.folder import new_folder
-from host.versions import package_versions
+from host.cli import integer
+from host.errors import UserError
 
+NAME = "board"
 DEFAULT_MODELS = ("mlperf-resnet8", "cifar10-resnet8", "mlperf-vww", "mlperf-kws")
 
 
@@ -50,14 +49,6 @@ class BenchResult:
             "compute_s_per_image": self.compute_s / self.images,
         }
         return {**asdict(self), **per_image}
-
-
-def write_json(results: list[BenchResult], out: str | Path, n: int) -> Path:
-    """``<out>/<UTC time>-bench/bench.json``: every result, n and the package versions."""
-    path = new_folder(out, "bench") / "bench.json"
-    content = {"n": n, "results": [r.as_dict() for r in results], "versions": package_versions()}
-    path.write_text(json.dumps(content, indent=1) + "\n")
-    return path
 
 
 def raw_inputs(
@@ -99,33 +90,33 @@ def bench_model(model: str, board_name: str, n: int, data_dir: str | None = None
         return BenchResult(name, image.board.name, len(q), total, transfer, mean_count, unit)
 
 
-def print_table(results: list[BenchResult]) -> None:
-    print(
+def table(results: list[BenchResult]) -> list[str]:
+    lines = [
         f"{'model':<16} {'board':<15} {'n':>4} {'img/s':>7} {'transfer s/img':>15} "
         f"{'compute s/img':>14} {'M per inference':>16}"
-    )
+    ]
     for r in results:
-        print(
+        lines.append(
             f"{r.model:<16} {r.board:<15} {r.images:>4} {r.images / r.total_s:>7.2f} "
             f"{r.transfer_s / r.images:>15.3f} {r.compute_s / r.images:>14.3f} "
             f"{r.instructions / 1e6:>10.2f} {r.unit[:5]}"
         )
+    return lines
 
 
-@cli_main
-def main(argv: list[str] | None = None) -> int:
-    parser = CommandParser(prog="python -m host.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--board", default="qemu-an386", help="emulated board")
-    parser.add_argument(
-        "--models", nargs="+", default=None, help="zoo models or model folders (default: zoo)"
-    )
-    parser.add_argument("-n", type=integer(1), default=20, help="inputs per model (default 20)")
-    parser.add_argument("--data-dir", default=None, help="offline data directory")
-    parser.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
-    args = parser.parse_args(argv)
+def add_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("board section")
+    group.add_argument("--board", default="qemu-an386", help="emulated board")
+    group.add_argument("-n", type=integer(1), default=20, help="inputs per model (default 20)")
+
+
+def check(args: argparse.Namespace) -> None:
+    """Bad options, before any work."""
     if firmware.board(args.board).qemu_machine is None:
         raise UserError(f"bench runs on emulated boards; {args.board} is a real board")
-    writable_folder(args.out)
+
+
+def measure(args: argparse.Namespace) -> Section:
     results = []
     for model in args.models or DEFAULT_MODELS:
         try:
@@ -136,10 +127,4 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped {model}: {error}", file=sys.stderr)
             continue
         results.append(bench_model(model, args.board, args.n, args.data_dir))
-    print_table(results)
-    print(f"\nresults written to {write_json(results, args.out, args.n)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return Section(NAME, table(results), [r.as_dict() for r in results])

@@ -1,0 +1,5 @@
+import sys
+
+from host.bench.command import main
+
+sys.exit(main())
