@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from host import compiler, data, zoo
+from host.backends.engine import EngineBackend
 from host.compiler import toolchain
 from host.errors import UserError
 
@@ -190,12 +191,10 @@ def _tflm_outputs(path: Path, inputs: np.ndarray) -> np.ndarray:
 def test_engine_exact_on_real_and_random_inputs(variant: Variant) -> None:
     interpreter = _interpreter(variant.path)
     details = interpreter.get_input_details(0)
-    out_dtype = interpreter.get_output_details(0)["dtype"]
     inputs = np.concatenate([_real_inputs(variant, details), _random_inputs(details)])
     assert len(inputs) >= N_REAL + N_RANDOM
     assert inputs.dtype == np.dtype(details["dtype"])
-    executable = compiler.compile_for_host(variant.path)
-    ours = compiler.run_host(executable, inputs, out_dtype)
+    ours = EngineBackend(variant.path, variant.precision).invoke(inputs).reshape(len(inputs), -1)
     reference = _tflm_outputs(variant.path, inputs)
     assert ours.shape == reference.shape
     diff = np.abs(ours.astype(np.int64) - reference.astype(np.int64))

@@ -1,9 +1,10 @@
 """Backends behind one interface, and the registry that builds them by name.
 
 A backend name is ``float`` or ``<runtime>-<precision>``: ``litert-ref-int8``, ``litert-int16``,
-``tflm-int8``, ``device-int8``. Each runtime maps to a factory ``(path, precision, input_range)``
-given as ``"module:function"`` and imported only when asked for, so a runtime whose module is not
-installed (or not written yet) costs nothing. New runtimes are added to ``FACTORIES``.
+``tflm-int8``, ``engine-int8``, ``device-int8``. Each runtime maps to a factory ``(path,
+precision, input_range)`` given as ``"module:function"`` and imported only when asked for, so a
+runtime whose module is not installed (or not written yet) costs nothing. New runtimes are added
+to ``FACTORIES``.
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ FACTORIES: dict[str, str] = {
     "litert-ref": "host.backends.litert:reference",
     "litert": "host.backends.litert:default",
     "tflm": "host.backends.tflm:factory",
+    "engine": "host.backends.engine:factory",  # the own engine, in-process (TFLite Micro exact)
     "device": "host.backends.device:factory",  # the board over UART (host/backends/device.py)
 }
-HOST_RUNTIMES = ("litert-ref", "litert", "tflm")  # integer backends that run on this machine
+# Integer backends that run on this machine.
+HOST_RUNTIMES = ("litert-ref", "litert", "tflm", "engine")
 INTEGER_PRECISIONS = ("int8", "int16")
 CHUNK = 64  # examples per call: bounded memory, progress that moves
 
@@ -104,7 +107,11 @@ def host_backend_for_bytes(runtime: str) -> Callable[[bytes, str, float], Backen
     if runtime == "tflm":
         from host.backends.tflm import TflmBackend  # on demand, as in _factory
 
-        return lambda content, precision, input_range: TflmBackend(content, precision, input_range)
+        return TflmBackend
+    if runtime == "engine":
+        from host.backends.engine import EngineBackend  # on demand, as in _factory
+
+        return EngineBackend
     if runtime in ("litert-ref", "litert"):
         from host.backends.litert import LiteRTBackend  # on demand, as in _factory
 

@@ -1,18 +1,19 @@
-"""Building the generated source with real toolchains: the host runner and Cortex-M sizes.
+"""Building the generated source with real toolchains: the host library and Cortex-M sizes.
 
-``compile_for_host`` makes an x86 executable that runs a model on raw inputs (the exactness
-tests use it); ``arm_size`` cross-compiles model + engine and measures flash and RAM.
+``host_library`` makes a shared library of model + engine for this machine (the in-process
+oracle, ``host.backends.engine``; SIMD kernels chosen from the CPU's flags); ``arm_size``
+cross-compiles model + engine and measures flash and RAM.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import numpy as np
 
 from host import tflite
 from host.compiler.emit import TEMPLATES_DIR
@@ -24,8 +25,21 @@ ENGINE_DIR = FIRMWARE / "engine"
 BUILD_DIR = BUILD / "engine"
 
 GEMMLOWP_INCLUDE = Path("/usr/include/gemmlowp")
-HOST_RUNNER = "host_runner.cc"
+HOST_LIBRARY = "host_library.cc"  # the C API of the host library; not part of the firmware
 CXX_FLAGS = ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti"]
+# Host library builds: -O3, position independent, one arena per thread (model.cc.j2).
+HOST_FLAGS = [*CXX_FLAGS, "-O3", "-fPIC", "-pthread", "-DTR_ARENA_STORAGE=thread_local"]
+ISA_VARIABLE = "TINYROBUST_ENGINE_ISA"
+ISA_FLAGS = {
+    "avx512": ["-march=x86-64-v4", "-mavx512vnni", "-DTR_X86_KERNELS"],
+    "avx2": ["-march=x86-64-v3", "-DTR_X86_KERNELS"],
+    "portable": [],
+}
+# The /proc/cpuinfo flags each x86 variant needs (x86-64-v4 and v3 levels, plus VNNI).
+ISA_NEEDS = {
+    "avx512": {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd", "avx512_vnni", "avx2"},
+    "avx2": {"avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "abm"},
+}
 ARM_CPUS = {
     "cortex-m4": ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb"],
     "cortex-m7": ["-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-mthumb"],
@@ -33,8 +47,8 @@ ARM_CPUS = {
 
 
 def engine_sources() -> list[Path]:
-    """The engine's kernel sources (the host runner excluded)."""
-    return sorted(p for p in ENGINE_DIR.glob("*.cc") if p.name != HOST_RUNNER)
+    """The engine's kernel sources (the host library's C API excluded)."""
+    return sorted(p for p in ENGINE_DIR.glob("*.cc") if p.name != HOST_LIBRARY)
 
 
 def _toolchain_hash() -> str:
@@ -62,48 +76,102 @@ def _run(command: list[str], what: str) -> None:
         raise UserError(f"{what} failed: {result.stderr.strip()[:2000]}")
 
 
-def compile_for_host(
-    tflite_path: str | os.PathLike, workdir: str | os.PathLike | None = None
-) -> Path:
-    """Build (or reuse) an x86 executable running the model: raw inputs on stdin, outputs on stdout.
+def _cpu_flags() -> set[str]:
+    """The x86 CPU's feature flags (/proc/cpuinfo); empty elsewhere."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if platform.machine().lower() not in ("x86_64", "amd64") or not cpuinfo.is_file():
+        return set()
+    for line in cpuinfo.read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
 
-    Builds are cached under build/engine/<model hash>-<engine hash>/.
-    """
-    path = Path(tflite_path)
-    directory = _build_dir(path, workdir)
-    executable = directory / "model_host"
-    if executable.is_file():
-        return executable
+
+def cpu_isas() -> list[str]:
+    """The host library variants this CPU runs, fastest first ("portable" always last)."""
+    flags = _cpu_flags()
+    return [isa for isa, needed in ISA_NEEDS.items() if needed <= flags] + ["portable"]
+
+
+def chosen_isa(isa: str | None = None) -> str:
+    """``isa``, else ``$TINYROBUST_ENGINE_ISA``, else the fastest this CPU runs (UserError if it
+    lacks the one asked for)."""
+    wanted = isa or os.environ.get(ISA_VARIABLE) or None
+    available = cpu_isas()
+    if wanted is None:
+        return available[0]
+    if wanted not in ISA_FLAGS:
+        raise UserError(f"unknown engine ISA {wanted!r}; known: {', '.join(ISA_FLAGS)}")
+    if wanted not in available:
+        runs = ", ".join(available)
+        raise UserError(f"this CPU cannot run the {wanted} engine (it runs: {runs})")
+    return wanted
+
+
+def _isa_flags(isa: str) -> list[str]:
+    flags = list(ISA_FLAGS[isa])
+    if isa == "avx2" and "avx_vnni" in _cpu_flags():
+        flags.append("-mavxvnni")
+    return flags
+
+
+def _library_sources(isa: str) -> list[Path]:
+    sources = engine_sources() + [ENGINE_DIR / HOST_LIBRARY]
+    if isa != "portable":
+        sources += sorted((ENGINE_DIR / "x86").glob("*.cc"))
+    return sources
+
+
+def _objects(sources: list[Path], directory: Path, flags: list[str]) -> list[Path]:
+    """Compile each source to DIR/<name>.o unless it is there (two at a time)."""
     directory.mkdir(parents=True, exist_ok=True)
-    generate(path, directory)
-    sources = [str(p) for p in engine_sources()] + [str(ENGINE_DIR / HOST_RUNNER)]
-    tmp = directory / f"model_host.{os.getpid()}.tmp"
-    command = ["g++", *CXX_FLAGS, f"-I{ENGINE_DIR}", f"-isystem{GEMMLOWP_INCLUDE}"]
-    command += [*sources, str(directory / "model.cc"), "-o", str(tmp)]
-    _run(command, "host build")
-    tmp.replace(executable)
-    return executable
+
+    def build(source: Path) -> Path:
+        obj = directory / f"{source.stem}.o"
+        if not obj.is_file():
+            tmp = directory / f"{source.stem}.{os.getpid()}.{threading.get_ident()}.tmp"
+            command = ["g++", *flags, f"-I{ENGINE_DIR}", f"-isystem{GEMMLOWP_INCLUDE}"]
+            _run([*command, "-c", str(source), "-o", str(tmp)], f"host build of {source.name}")
+            tmp.replace(obj)
+        return obj
+
+    with ThreadPoolExecutor(min(len(sources), os.cpu_count() or 1)) as pool:
+        return list(pool.map(build, sources))
 
 
-def run_host(
-    executable: Path, inputs: np.ndarray, output_dtype: np.dtype, jobs: int = 2
-) -> np.ndarray:
-    """Run a host build on a batch of raw inputs (N, ...) and return raw outputs (N, -1).
+def host_library_key(isa: str) -> str:
+    """A hash of what shapes a host library besides the model: engine, x86 kernels, flags."""
+    digest = hashlib.sha256(_toolchain_hash().encode())
+    digest.update(" ".join([*HOST_FLAGS, *_isa_flags(isa)]).encode())
+    for path in [*_library_sources(isa), *sorted((ENGINE_DIR / "x86").glob("*.h"))]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
-    The batch is split over ``jobs`` processes of the executable.
+
+def host_library(tflite_path: str | os.PathLike, isa: str | None = None) -> Path:
+    """Build (or reuse) a shared library of model + engine + the C API of ``host_library.cc``.
+
+    ``isa`` is "avx512", "avx2" or "portable" (default: ``chosen_isa``). The engine's objects are
+    cached per ISA under build/engine/objects-<ISA>-<hash>/ (the hash covers the engine, its x86
+    kernels, the templates, the compiler and the flags), the model's under
+    build/engine/<model hash>-<engine hash>/.
     """
-    batch = np.ascontiguousarray(inputs)
-
-    def run(chunk: np.ndarray) -> np.ndarray:
-        result = subprocess.run([str(executable)], input=chunk.tobytes(), capture_output=True)
-        if result.returncode != 0:
-            message = result.stderr.decode(errors="replace")[:500]
-            raise UserError(f"{executable} failed (exit {result.returncode}): {message}")
-        return np.frombuffer(result.stdout, dtype=output_dtype).reshape(len(chunk), -1)
-
-    chunks = [c for c in np.array_split(batch, max(1, min(jobs, len(batch)))) if len(c)]
-    with ThreadPoolExecutor(len(chunks)) as pool:
-        return np.concatenate(list(pool.map(run, chunks)))
+    isa = chosen_isa(isa)
+    flags = [*HOST_FLAGS, *_isa_flags(isa)]
+    key = host_library_key(isa)
+    path = Path(tflite_path)
+    directory = _build_dir(path, None)
+    library = directory / f"libmodel-{isa}-{key}.so"
+    if library.is_file():
+        return library
+    if not (directory / "model.cc").is_file():
+        generate(path, directory)
+    engine = _objects(_library_sources(isa), BUILD_DIR / f"objects-{isa}-{key}", flags)
+    model = _objects([directory / "model.cc"], directory / f"objects-{isa}-{key}", flags)
+    tmp = directory / f"{library.name}.{os.getpid()}.tmp"
+    _run(["g++", "-shared", *flags, *map(str, engine + model), "-o", str(tmp)], "host link")
+    tmp.replace(library)
+    return library
 
 
 def arm_size(
