@@ -26,3 +26,10 @@ def test_bench_writes_what_it_prints(data_dir, tmp_path, capsys) -> None:
     assert 0 < result["transfer_s"] <= result["total_s"]
     assert content["versions"]["tflite-micro"]
     assert f"{result['instructions'] / 1e6:.2f}" in printed and str(path) in printed
+    ops = result["ops"]  # the per-op table of the last inference
+    assert [op["index"] for op in ops] == list(range(15)) and ops[0]["op"] == "CONV_2D"
+    assert (
+        abs(sum(op["count"] for op in ops) - result["instructions"]) < 0.01 * result["instructions"]
+    )
+    assert all(op["per_mac"] > 1 for op in ops if op["macs"])
+    assert f"{ops[0]['count']:>10}" in printed

@@ -240,6 +240,20 @@ def test_cifar_models_bit_exact(boards: Boards, cifar: np.ndarray, model: str) -
         assert exact == len(q), f"{model} on {board}: {exact}/{len(q)} identical to TFLite Micro"
 
 
+def test_op_counters_add_up(boards: Boards, cifar: np.ndarray) -> None:
+    """OP_STATS: one count per op of the last inference; they add up to its whole count (the
+    rest is the return from the last op: under one SysTick tick of 40 instructions)."""
+    q, _ = reference("cifar10-resnet8", cifar[:3])
+    with Device(boards.get("cifar10-resnet8", "qemu-an386").url) as dev:
+        assert dev.info.capabilities & protocol.Capability.OP_STATS
+        results = dev.infer(q)
+        last = dev.op_stats()
+    assert len(last.counts) == dev.info.op_count == 15
+    assert last.total == results[-1].count  # the last inference's, not a sum over the batch
+    assert 0 <= last.total - sum(last.counts) <= 80, (last.total, sum(last.counts))
+    assert min(last.counts[:3]) > 100_000  # the convolutions, a few M instructions each
+
+
 def _vww_exact(boards: Boards, n: int, board: str) -> None:
     from host import data
 

@@ -125,6 +125,7 @@ def _valid_payloads() -> dict[str, bytes]:
         "hello": hello,
         "result": result,
         "stats": bytes(wire.STATS.size),
+        "op_stats": wire.OP_STATS.struct.pack(2, 0, 30) + bytes(range(8)),
         "nak": wire.NAK.struct.pack(1, 0, 7),
         "error": wire.ERROR.struct.pack(3, 7) + "é".encode()[:1],  # cut UTF-8 is replaced
     }
@@ -135,6 +136,7 @@ PARSERS = {
     "hello": protocol.parse_hello,
     "result": lambda payload: protocol.parse_result(payload, OUTPUT),
     "stats": protocol.parse_stats,
+    "op_stats": protocol.parse_op_stats,
     "nak": protocol.parse_nak,
     "error": protocol.parse_error,
 }

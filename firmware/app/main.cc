@@ -28,6 +28,7 @@ namespace {
 constexpr uint32_t kMaxBatch = 255;
 constexpr uint32_t kControlBytes = 512;
 constexpr uint32_t kMaxStringBytes = 63;  // each HELLO string is cut to this many bytes
+constexpr uint32_t kMaxOps = 120;         // per-op counters kept (OP_STATS): the first kMaxOps ops
 // The staging area holds the inputs of a full INFER frame where an INFER frame keeps them, moved
 // kStagingOffset - kFrameOverhead - kBatchHeaderBytes bytes further in (that much more RAM), so
 // the small frames the host sends between LOADs and short noise never reach it. A LOAD frame of
@@ -50,6 +51,8 @@ static_assert(sizeof(tr_model.input.dims) / sizeof(tr_model.input.dims[0]) == kT
 static_assert(kControlBytes >=
                   kFrameOverhead + kHelloBytes + 2 * kTensorBytes + 3 * (1 + kMaxStringBytes),
               "control buffer too small for HELLO");
+static_assert(kControlBytes >= kFrameOverhead + kOpStatsBytes + sizeof(uint32_t) * kMaxOps,
+              "control buffer too small for OP_STATS");
 
 alignas(8) uint8_t rx_buffer[kStagingOffset + kStagingBytes];  // a full INFER frame fits too
 uint8_t* const staging = rx_buffer + kStagingOffset;
@@ -74,6 +77,11 @@ struct Stats {
 
 Cache cache;
 Stats stats;
+
+// Per-op counters of the last inference, in board ticks: tr_op_done() stores the ticks since the
+// previous op boundary (the start of the inference for op 0).
+uint64_t op_mark;
+uint32_t op_ticks[kMaxOps];
 
 uint32_t MaxBatch() {
   uint32_t by_rx = kStagingBytes / tr_model.input.bytes;
@@ -140,7 +148,8 @@ uint8_t* PutString(uint8_t* p, const char* s) {
 
 void SendHello(uint16_t seq, bool boot) {
   uint8_t* p = control_buffer + kHeaderBytes;
-  uint32_t caps = kCapBatch | kCapStats | kCapReset | kCapCache | kCapLog | kCapStaged;
+  uint32_t caps =
+      kCapBatch | kCapStats | kCapReset | kCapCache | kCapLog | kCapStaged | kCapOpStats;
   if (tr_counter_is_instructions()) {
     caps |= kCapCountsInstructions;
   }
@@ -197,6 +206,20 @@ int16_t Argmax(const uint8_t* out) {
   return static_cast<int16_t>(best);
 }
 
+// OP_STATS: the count of each op of the last inference and of the whole inference.
+void SendOpStats(uint16_t seq) {
+  uint8_t* p = control_buffer + kHeaderBytes;
+  uint32_t n = tr_model.op_count < kMaxOps ? tr_model.op_count : kMaxOps;
+  PutU16(p + kOpStatsCountOffset, static_cast<uint16_t>(n));
+  PutU16(p + kOpStatsReservedOffset, 0);
+  PutU32(p + kOpStatsTotalOffset, stats.last_count);
+  for (uint32_t i = 0; i < n; i++) {
+    PutU32(p + kOpStatsBytes + sizeof(uint32_t) * i,
+           static_cast<uint32_t>(tr_counter_count(op_ticks[i])));
+  }
+  SendControl(kOpStats, seq, kOpStatsBytes + sizeof(uint32_t) * n);
+}
+
 // Sends the cached RESULT when it answers this very request (same seq and request CRC).
 bool AnswerFromCache(uint16_t seq, uint32_t request_crc) {
   if (!cache.valid || cache.seq != seq || cache.request_crc != request_crc) {
@@ -226,6 +249,7 @@ void RunBatch(const uint8_t* in, uint32_t count, uint16_t seq, uint32_t request_
   for (uint32_t i = 0; i < count; i++) {
     uint8_t* result = slot + kResultHeaderBytes;
     uint64_t start = tr_counter_ticks();
+    op_mark = start;
     int status = tr_model_invoke(in, result);
     uint64_t count_value = tr_counter_count(tr_counter_ticks() - start);
     uint32_t clipped = count_value > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<uint32_t>(count_value);
@@ -327,6 +351,9 @@ void HandleFrame(const Frame& f, uint32_t request_crc) {
     case kStatsRequest:
       SendStats(f.seq);
       break;
+    case kOpStatsRequest:
+      SendOpStats(f.seq);
+      break;
     case kEcho:  // transfer without compute: the host times the link with it
       PutU32(control_buffer + kHeaderBytes + kEchoReplyLengthOffset, f.length);
       PutU32(control_buffer + kHeaderBytes + kEchoReplyCrcOffset, request_crc);
@@ -343,6 +370,15 @@ void HandleFrame(const Frame& f, uint32_t request_crc) {
 }
 
 }  // namespace
+
+// The op boundary hook of the generated model (engine.h): one counter read per op.
+extern "C" void tr_op_done(uint32_t index) {
+  uint64_t now = tr_counter_ticks();
+  if (index < kMaxOps) {
+    op_ticks[index] = static_cast<uint32_t>(now - op_mark);
+  }
+  op_mark = now;
+}
 
 void Run() {
   tr_board_init();

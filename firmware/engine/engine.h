@@ -35,6 +35,10 @@ extern const tr_model_info tr_model;  // generated
 // Runs the model; input and output are raw integers in C order. Returns 0 on success.
 int tr_model_invoke(const void* input, void* output);  // generated
 
+// Called by tr_model_invoke after op `index` (0 to op_count - 1) has run, in order. The model
+// source defines a weak no-op; the firmware defines it to read its counter (per-op counts).
+void tr_op_done(uint32_t index);
+
 #ifdef __cplusplus
 }
 #endif

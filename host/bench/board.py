@@ -21,6 +21,7 @@ from host.board import firmware, protocol
 from host.board.client import Device
 from host.board.qemu import Emulator
 from host.cli import integer
+from host.compiler.graph import Graph, load_graph
 from host.errors import UserError
 
 NAME = "board"
@@ -36,6 +37,7 @@ class BenchResult:
     transfer_s: float
     instructions: float  # mean per inference
     unit: str
+    ops: list[dict]  # per op of the last inference: index, name, count, share, per_mac
 
     @property
     def compute_s(self) -> float:
@@ -49,6 +51,41 @@ class BenchResult:
             "compute_s_per_image": self.compute_s / self.images,
         }
         return {**asdict(self), **per_image}
+
+
+def op_macs(graph: Graph) -> list[int]:
+    """Multiply-accumulates of each op (0 for ops without weights): output elements times the
+    weights of one output channel (conv [out_c][k_h][k_w][in_c], depthwise [k_h][k_w][out_c],
+    fully connected [units][depth])."""
+    macs = []
+    for op in graph.ops:
+        weights = op.arrays.get("filter")
+        channels = op.params.get("out_c", op.params.get("units", 0))
+        if weights is None or not channels:
+            macs.append(0)
+            continue
+        macs.append(graph.tensors[op.output].size * (weights.size // channels))
+    return macs
+
+
+def op_rows(model: str, stats: protocol.OpStats) -> list[dict]:
+    """The per-op table of one model: op index, name, count, share of the sum, count per MAC."""
+    graph = load_graph(zoo.model_file(model, "int8").read_bytes(), model)
+    total = max(1, sum(stats.counts))
+    rows = []
+    for op, count, macs in zip(graph.ops, stats.counts, op_macs(graph), strict=False):
+        per_mac = count / macs if macs else None
+        rows.append(
+            {
+                "index": op.index,
+                "op": op.name,
+                "count": count,
+                "share": count / total,
+                "macs": macs,
+                "per_mac": per_mac,
+            }
+        )
+    return rows
 
 
 def raw_inputs(
@@ -84,10 +121,11 @@ def bench_model(model: str, board_name: str, n: int, data_dir: str | None = None
             began = time.monotonic()
             dev.echo(protocol.infer_payload(chunk))
             transfer += time.monotonic() - began
+        ops = op_rows(model, dev.op_stats())
         mean_count = float(np.mean(counts))
         unit = dev.info.counter_unit
         name = zoo.spec(model).name  # a model folder's name, not its path
-        return BenchResult(name, image.board.name, len(q), total, transfer, mean_count, unit)
+        return BenchResult(name, image.board.name, len(q), total, transfer, mean_count, unit, ops)
 
 
 def table(results: list[BenchResult]) -> list[str]:
@@ -101,6 +139,15 @@ def table(results: list[BenchResult]) -> list[str]:
             f"{r.transfer_s / r.images:>15.3f} {r.compute_s / r.images:>14.3f} "
             f"{r.instructions / 1e6:>10.2f} {r.unit[:5]}"
         )
+    for r in results:
+        lines += ["", f"{r.model}: {r.unit} per op (last inference)"]
+        lines.append(f"{'op':>3} {'name':<20} {'count':>10} {'share':>6} {'per MAC':>8}")
+        for op in r.ops:
+            per_mac = "-" if op["per_mac"] is None else f"{op['per_mac']:.2f}"
+            lines.append(
+                f"{op['index']:>3} {op['op']:<20} {op['count']:>10} {op['share']:>6.1%} "
+                f"{per_mac:>8}"
+            )
     return lines
 
 

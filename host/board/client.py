@@ -367,6 +367,15 @@ class Device:
         frame = self.request(FrameType.STATS_REQUEST, b"", FrameType.STATS, self.base_timeout).frame
         return self._decode(protocol.parse_stats, frame)
 
+    def op_stats(self) -> protocol.OpStats:
+        """The counter of each op in the device's last inference (capability OP_STATS)."""
+        if not self.info.capabilities & protocol.Capability.OP_STATS:
+            raise UserError(f"the firmware at {self.url} has no per-op counters: rebuild it")
+        frame = self.request(
+            FrameType.OP_STATS_REQUEST, b"", FrameType.OP_STATS, self.base_timeout
+        ).frame
+        return self._decode(protocol.parse_op_stats, frame)
+
     def reset(self, settle: float = 5.0) -> Hello:
         """Reset the board and wait for its boot HELLO."""
         self.request(FrameType.RESET, b"", FrameType.RESET_ACK, self.base_timeout)

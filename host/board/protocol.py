@@ -313,6 +313,22 @@ def parse_stats(payload: bytes) -> dict[str, int]:
     return dict(zip(STATS_FIELDS, wire.STATS.struct.unpack(payload), strict=True))
 
 
+@dataclass(frozen=True)
+class OpStats:
+    """The counter of each op in the device's last inference and of the whole inference."""
+
+    counts: tuple[int, ...]
+    total: int
+
+
+def parse_op_stats(payload: bytes) -> OpStats:
+    """Decode an OP_STATS payload; FrameError when malformed."""
+    count, _, total = _unpack(wire.OP_STATS, payload, "OP_STATS")
+    _exact(payload, wire.OP_STATS.size + 4 * count, f"OP_STATS of {count} ops")
+    counts = np.frombuffer(payload, "<u4", count, wire.OP_STATS.size)
+    return OpStats(tuple(int(c) for c in counts), total)
+
+
 def parse_nak(payload: bytes) -> tuple[int, int]:
     """(reason, seq of the refused frame or NO_SEQ) from a NAK payload; FrameError when
     malformed."""

@@ -49,12 +49,14 @@ class FrameType(enum.IntEnum):
     ECHO = 0x05
     LOAD = 0x06
     INFER_STAGED = 0x07
+    OP_STATS_REQUEST = 0x08
     HELLO = 0x81
     RESULT = 0x82
     STATS = 0x83
     RESET_ACK = 0x84
     ECHO_REPLY = 0x85
     LOAD_ACK = 0x86
+    OP_STATS = 0x87
     LOG = 0x90
     ERROR = 0x91
     NAK = 0x92
@@ -91,6 +93,8 @@ class Capability(enum.IntFlag):
     LOG = 1 << 4
     COUNTS_INSTRUCTIONS = 1 << 5
     STAGED = 1 << 6
+    OP_STATS = 1 << 7  # per-op counters of the last inference (OP_STATS_REQUEST)
+    RECEIVES_WHILE_COMPUTING = 1 << 8  # a frame of up to max_frame bytes may come during compute
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,9 @@ LOAD_ACK = Layout("LoadAck", 8, [("offset", "u32"), ("length", "u32")])
 INFER_STAGED = Layout(  # crc: CRC-32 of the count * input bytes staged
     "InferStaged", 8, [("count", "u16"), ("reserved", "u16"), ("crc", "u32")]
 )
+OP_STATS = Layout(  # followed by count u32: the counter of each op in the last inference
+    "OpStats", 8, [("count", "u16"), ("reserved", "u16"), ("total", "u32")]
+)
 LAYOUTS = (
     HEADER,
     CRC,
@@ -236,6 +243,7 @@ LAYOUTS = (
     LOAD,
     LOAD_ACK,
     INFER_STAGED,
+    OP_STATS,
 )
 
 
