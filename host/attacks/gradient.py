@@ -195,6 +195,8 @@ class AutoAttack(GradientAttack, FixedEpsilonAttack):
     """AutoAttack (Croce and Hein): APGD-CE, APGD-DLR and Square, best per example.
 
     ART has no FAB; its default attack list also needs logits, which the white-box oracle gives.
+    APGD gets classifiers whose own loss is CE or DLR (ART would wrap the model in an eager
+    classifier of its own for ``loss_type``): the same losses, traced.
     """
 
     name = "autoattack"
@@ -216,14 +218,14 @@ class AutoAttack(GradientAttack, FixedEpsilonAttack):
         order = norm_order(self.norm)
         attacks = [
             AutoProjectedGradientDescent(
-                classifier,
+                oracle.whitebox(loss),  # loss_type None: APGD uses the classifier's (traced) loss
                 norm=order,
                 eps=eps,
                 eps_step=2 * eps,
                 max_iter=p["apgd_iter"],
                 nb_random_init=p["apgd_restarts"],
                 batch_size=p["batch_size"],
-                loss_type=loss,
+                loss_type=None,
                 verbose=False,
             )
             for loss in ("cross_entropy", "difference_logits_ratio")

@@ -16,6 +16,7 @@ import numpy as np
 
 from host.attacks.criteria import Criterion, Misclassification
 from host.attacks.threat import step_of
+from host.attacks.traced import TracedModel, traced_classifier
 from host.backends import Backend
 from host.errors import UserError
 
@@ -48,77 +49,6 @@ def logits_model(path: str | Path, input_range: float = 1.0):
     inputs = keras.Input(shape=model.input_shape[1:], name="x01")
     scaled = keras.layers.Rescaling(float(input_range))(inputs) if input_range != 1 else inputs
     return keras.Model(inputs, head(body(scaled)), name="logits")
-
-
-def whitebox_classifier(model, nb_classes: int):
-    """ART's TensorFlow v2 classifier around a logits model, inputs in [0,1].
-
-    ``predict``, ``loss_gradient`` and ``class_gradient`` run as traced TensorFlow functions, and
-    ``class_gradient`` makes one backward pass per call (ART's makes one pass over the whole
-    batch per distinct label, ~10x slower for JSMA, C&W and DeepFool). Same values as ART's, up
-    to float rounding (loss gradients within 3e-7).
-    """
-    import tensorflow as tf
-    from art.estimators.classification import TensorFlowV2Classifier
-
-    images = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-    labels_spec = tf.TensorSpec([None], tf.int64)
-
-    @tf.function(input_signature=[images])
-    def logits_of(x):
-        return model(x, training=False)
-
-    @tf.function(input_signature=[images, labels_spec])
-    def picked_gradient(x, labels):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            picked = tf.gather(model(x, training=False), labels, axis=1, batch_dims=1)
-        return tape.gradient(picked, x)
-
-    @tf.function(input_signature=[images])
-    def jacobian(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            logits = model(x, training=False)
-        return tape.batch_jacobian(logits, x)
-
-    loss_object = tf.keras.losses.CategoricalCrossentropy(from_logits=True)
-
-    @tf.function(input_signature=[images, tf.TensorSpec([None, nb_classes], tf.float32)])
-    def loss_grad(x, y):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = loss_object(y, model(x, training=False))
-        return tape.gradient(loss, x)
-
-    class Classifier(TensorFlowV2Classifier):
-        def loss_gradient(self, x, y, training_mode=False, **kwargs):
-            if not isinstance(x, np.ndarray) or training_mode:
-                return super().loss_gradient(x, y, training_mode=training_mode, **kwargs)
-            y = np.asarray(y, dtype=np.float32)
-            if y.ndim == 1:
-                y = np.eye(nb_classes, dtype=np.float32)[y.astype(np.int64)]
-            return loss_grad(tf.constant(x, tf.float32), tf.constant(y)).numpy()
-
-        def predict(self, x, batch_size=128, training_mode=False, **kwargs):
-            x = np.asarray(x, dtype=np.float32)
-            out = [logits_of(x[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
-            return np.concatenate(out) if out else np.zeros((0, nb_classes), np.float32)
-
-        def class_gradient(self, x, label=None, training_mode=False, **kwargs):
-            x = tf.convert_to_tensor(np.asarray(x, dtype=np.float32))
-            if label is None:
-                return jacobian(x).numpy()
-            labels = np.broadcast_to(np.asarray(label, dtype=np.int64), (int(x.shape[0]),))
-            return picked_gradient(x, tf.constant(labels)).numpy()[:, np.newaxis]
-
-    return Classifier(
-        model=model,
-        nb_classes=nb_classes,
-        input_shape=tuple(model.input_shape[1:]),
-        loss_object=loss_object,
-        clip_values=(0.0, 1.0),
-    )
 
 
 class QueryBudgetExhausted(Exception):
@@ -190,7 +120,8 @@ class Oracle:
         self.budget = QueryBudget(queries)
         self.listener: QueryListener | None = None
         self._float_path = float_path
-        self._whitebox: Any = None
+        self.traced: TracedModel | None = None  # the float model's compiled functions
+        self._whitebox: dict[str, Any] = {}
         self._keras: Callable[[np.ndarray], Any] | None = None
         self._x = np.zeros((0,), dtype=np.float32)
         self._criterion: Criterion = Misclassification([])
@@ -270,14 +201,18 @@ class Oracle:
             clip_values=(0.0, 1.0),
         )
 
-    def whitebox(self):
-        """ART's differentiable classifier on the float logits model (float oracles only)."""
+    def whitebox(self, loss: str = "cross_entropy"):
+        """ART's differentiable classifier on the float logits model (float oracles only), with
+        ``loss`` (host.attacks.traced.LOSSES) and every call traced; the traced functions are
+        compiled once per oracle and shared by its classifiers."""
         if self.integer or self._float_path is None:
             raise UserError(
                 f"oracle {self.name} has no gradients: gradient attacks run on the float model "
                 "(--mode transfer)"
             )
-        if self._whitebox is None:
+        if self.traced is None:
             model = logits_model(self._float_path, self.backend.input_range)
-            self._whitebox = whitebox_classifier(model, self.nb_classes)
-        return self._whitebox
+            self.traced = TracedModel(model, self.nb_classes)
+        if loss not in self._whitebox:
+            self._whitebox[loss] = traced_classifier(self.traced, loss)
+        return self._whitebox[loss]
