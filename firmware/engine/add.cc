@@ -2,38 +2,70 @@
 // common scale with left_shift headroom, add, rescale to the output).
 #include "fixed_point.h"
 #include "kernels.h"
+#include "rescale.h"
 #include "x86_hook.h"
 
 namespace tr {
 namespace {
 
-// Right shift by -shift with rounding (shift <= 0), as TFLite's "smaller than one" multiplier.
-inline int32_t Scale(int32_t x, int32_t multiplier, int32_t shift) {
-  return RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, multiplier), -shift);
+// One input's term of the sum: (offset + x) << left_shift, rescaled ("smaller than one"
+// multiplier, shift <= 0), through rescale.h's identical MulShift.
+inline int32_t InputTerm(int32_t x, int32_t offset, int32_t left_shift, int32_t multiplier,
+                         int32_t shift) {
+  return MulShift((offset + x) * (1 << left_shift), multiplier, shift);
 }
 
-template <typename T>
-void AddT(const AddParams& p, const T* input1, const T* input2, T* output) {
-  for (int32_t i = 0; i < p.size; ++i) {
-    const int32_t a = (p.input1_offset + input1[i]) * (1 << p.left_shift);
-    const int32_t b = (p.input2_offset + input2[i]) * (1 << p.left_shift);
-    const int32_t sum = Scale(a, p.input1_multiplier, p.input1_shift) +
-                        Scale(b, p.input2_multiplier, p.input2_shift);
-    const int32_t out = Scale(sum, p.output_multiplier, p.output_shift) + p.output_offset;
-    output[i] = static_cast<T>(Clamp(out, p.act_min, p.act_max));
+// The output value of a sum of the two terms, with the op's constants copied once (so that
+// stores to the output, which could alias the parameters for all the compiler knows, do not
+// reload them).
+struct Output {
+  int32_t multiplier, shift, offset, lo, hi;
+
+  explicit Output(const AddParams& p)
+      : multiplier(p.output_multiplier),
+        shift(p.output_shift),
+        offset(p.output_offset),
+        lo(p.act_min),
+        hi(p.act_max) {}
+
+  int32_t operator()(int32_t sum) const {
+    return Clamp(MulShift(sum, multiplier, shift) + offset, lo, hi);
   }
-}
+};
 
 }  // namespace
 
+// int8: each input term depends on one byte only, so both are tabulated once per call (256
+// values each) and the loop looks them up.
 void AddS8(const AddParams& p, const int8_t* input1, const int8_t* input2, int8_t* output) {
   TR_TRY_X86(AddS8, p, input1, input2, output);
-  AddT(p, input1, input2, output);
+  int32_t term1[256];
+  int32_t term2[256];
+  for (int32_t x = -128; x < 128; ++x) {
+    term1[x + 128] =
+        InputTerm(x, p.input1_offset, p.left_shift, p.input1_multiplier, p.input1_shift);
+    term2[x + 128] =
+        InputTerm(x, p.input2_offset, p.left_shift, p.input2_multiplier, p.input2_shift);
+  }
+  const int32_t* by_value1 = term1 + 128;  // indexed by the input value
+  const int32_t* by_value2 = term2 + 128;
+  const Output rescale(p);
+  const int32_t size = p.size;
+  for (int32_t i = 0; i < size; ++i) {
+    output[i] = static_cast<int8_t>(rescale(by_value1[input1[i]] + by_value2[input2[i]]));
+  }
 }
 
 void AddS16(const AddParams& p, const int16_t* input1, const int16_t* input2, int16_t* output) {
   TR_TRY_X86(AddS16, p, input1, input2, output);
-  AddT(p, input1, input2, output);
+  const Output rescale(p);
+  const int32_t size = p.size;
+  for (int32_t i = 0; i < size; ++i) {
+    const int32_t sum =
+        InputTerm(input1[i], p.input1_offset, p.left_shift, p.input1_multiplier, p.input1_shift) +
+        InputTerm(input2[i], p.input2_offset, p.left_shift, p.input2_multiplier, p.input2_shift);
+    output[i] = static_cast<int16_t>(rescale(sum));
+  }
 }
 
 }  // namespace tr

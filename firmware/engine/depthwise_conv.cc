@@ -1,13 +1,98 @@
 // DEPTHWISE_CONV_2D, int8 and int16x8 (TFLite Micro reference: per-channel requantization).
+#include <string.h>
+
+#include "fixed_point.h"
 #include "kernels.h"
 #include "requantize.h"
+#include "rescale.h"
 #include "window.h"
 #include "x86_hook.h"
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#endif
 
 namespace tr {
 namespace {
 
-constexpr int32_t kBlock = 32;  // channels accumulated together (stack: kBlock accumulators)
+constexpr int32_t kBlock = 32;         // int16: channels accumulated together (kBlock accumulators)
+constexpr int32_t kMaxChannels = 256;  // int8 fast path: one pixel's accumulators on the stack
+
+#if defined(__ARM_FEATURE_DSP)
+// The input offset in both int16 lanes (SXTAB16 adds it to two sign-extended bytes at once).
+using Offset = int32_t;
+inline Offset PackOffset(int32_t offset) {
+  return static_cast<int32_t>((static_cast<uint32_t>(offset) << 16) | (offset & 0xFFFF));
+}
+
+// Bytes 1 and 3 of x, sign-extended into int16 lanes, plus the lanes of `lanes`.
+inline int32_t AddOddBytes(int32_t lanes, uint32_t x) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(lanes), "r"(x));
+  return r;
+}
+
+inline int32_t OddBytes(uint32_t x) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
+
+// Four int32 accumulators, one per channel, kept in registers (named, not an array).
+struct Acc4 {
+  int32_t a0, a1, a2, a3;
+};
+
+// acc += w * (x + offset) for the 4 channels at x, w holding their weights as filter_pairs
+// does: channels 0 and 2 in w[0], 1 and 3 in w[1], the lanes SXTB16 gives for 4 input bytes.
+// kOffset false: + 0, for the windows whose offset term is folded into the bias.
+template <bool kOffset>
+inline void Mac4Channels(const int8_t* x, const int32_t* w, Offset offset, Acc4& acc) {
+  uint32_t xv;
+  memcpy(&xv, x, 4);
+  const int32_t x02 = kOffset ? __sxtab16(offset, xv) : __sxtb16(xv);
+  const int32_t x13 = kOffset ? AddOddBytes(offset, xv) : OddBytes(xv);
+  acc.a0 = __smlabb(x02, w[0], acc.a0);
+  acc.a1 = __smlabb(x13, w[1], acc.a1);
+  acc.a2 = __smlatt(x02, w[0], acc.a2);
+  acc.a3 = __smlatt(x13, w[1], acc.a3);
+}
+#else
+using Offset = int32_t;
+inline Offset PackOffset(int32_t offset) { return offset; }
+
+struct Acc4 {
+  int32_t a0, a1, a2, a3;
+};
+
+inline int32_t LowHalf(int32_t pair) { return static_cast<int16_t>(pair & 0xFFFF); }
+inline int32_t HighHalf(int32_t pair) { return pair >> 16; }
+
+template <bool kOffset>
+inline void Mac4Channels(const int8_t* x, const int32_t* w, Offset offset, Acc4& acc) {
+  const int32_t o = kOffset ? offset : 0;
+  acc.a0 += LowHalf(w[0]) * (x[0] + o);
+  acc.a1 += LowHalf(w[1]) * (x[1] + o);
+  acc.a2 += HighHalf(w[0]) * (x[2] + o);
+  acc.a3 += HighHalf(w[1]) * (x[3] + o);
+}
+#endif
+
+// One output channel's sum over a window: w * (x + input_offset) (int8) or w * x (int16).
+template <typename T, typename Acc, bool kInt8>
+Acc ChannelWindow(const ConvParams& p, const T* input, const Taps& ty, const Taps& tx, int32_t oc,
+                  int32_t ic) {
+  Acc acc = 0;
+  for (int32_t ky = ty.lo; ky < ty.hi; ++ky) {
+    for (int32_t kx = tx.lo; kx < tx.hi; ++kx) {
+      const int32_t x =
+          input[((ty.origin + ky * p.dil_h) * p.in_w + tx.origin + kx * p.dil_w) * p.in_c + ic];
+      const int32_t w = p.filter[(ky * p.k_w + kx) * p.out_c + oc];
+      acc += kInt8 ? w * (x + p.input_offset) : w * x;
+    }
+  }
+  return acc;
+}
 
 // Generic path: any depth multiplier, one output channel at a time.
 template <typename T, typename Acc, bool kInt8>
@@ -17,17 +102,7 @@ void DepthwiseGeneric(const ConvParams& p, const T* input, T* output) {
     for (int32_t ox = 0; ox < p.out_w; ++ox) {
       const Taps tx = ColumnTaps(p, ox, p.dil_w);
       for (int32_t oc = 0; oc < p.out_c; ++oc) {
-        const int32_t ic = oc / p.depth_multiplier;
-        Acc acc = 0;
-        for (int32_t ky = ty.lo; ky < ty.hi; ++ky) {
-          for (int32_t kx = tx.lo; kx < tx.hi; ++kx) {
-            const int32_t x =
-                input[((ty.origin + ky * p.dil_h) * p.in_w + tx.origin + kx * p.dil_w) * p.in_c +
-                      ic];
-            const int32_t w = p.filter[(ky * p.k_w + kx) * p.out_c + oc];
-            acc += kInt8 ? w * (x + p.input_offset) : w * x;
-          }
-        }
+        const Acc acc = ChannelWindow<T, Acc, kInt8>(p, input, ty, tx, oc, oc / p.depth_multiplier);
         if constexpr (kInt8) {
           *output++ = Requantize(p, static_cast<int32_t>(acc) + p.bias32[oc], oc);
         } else {
@@ -38,36 +113,118 @@ void DepthwiseGeneric(const ConvParams& p, const T* input, T* output) {
   }
 }
 
-// Depth multiplier 1: channels are contiguous in input, filter and output.
-template <typename T, typename Acc, bool kInt8>
-void DepthwiseMultiplier1(const ConvParams& p, const T* input, T* output) {
+// out[c] = Requantize(p, acc[c], c) (requantize.h) for n channels, through rescale.h's cheaper,
+// identical arithmetic: a loop of its own, so that its few values stay in registers.
+void RequantizeChannelsS8(const ConvParams& p, const int32_t* acc, int32_t n, int8_t* out) {
+  const int32_t* multiplier = p.multiplier;
+  const int32_t* shift = p.shift;
+  const int32_t offset = p.output_offset;
+  const int32_t lo = p.act_min;
+  const int32_t hi = p.act_max;
+  for (int32_t c = 0; c < n; ++c) {
+    out[c] = static_cast<int8_t>(Clamp(MulShift(acc[c], multiplier[c], shift[c]) + offset, lo, hi));
+  }
+}
+
+// Accumulates 4 channels over rows x cols taps into acc: x points at channel c of the first
+// valid tap and steps by column_step along a row, by x_row_step to the next row (past the row's
+// columns); w points at the group's filter_pairs of that tap and skips w_row_step words a row.
+template <bool kOffset>
+inline void Window4(const int8_t* x, const int32_t* w, int32_t rows, int32_t cols,
+                    int32_t column_step, int32_t x_row_step, int32_t w_row_step, Offset offset,
+                    Acc4& acc) {
+  for (int32_t r = rows; r > 0; --r) {
+    for (int32_t k = cols; k > 0; --k) {
+      Mac4Channels<kOffset>(x, w, offset, acc);
+      x += column_step;
+      w += 2;
+    }
+    x += x_row_step;
+    w += w_row_step;
+  }
+}
+
+// Window4 for a full 3x3 window, unrolled.
+inline void Window4Full3x3(const int8_t* x, const int32_t* w, int32_t column_step, int32_t row_step,
+                           Acc4& acc) {
+  const int8_t* x1 = x + row_step;
+  const int8_t* x2 = x1 + row_step;
+  const int32_t column_step2 = 2 * column_step;
+  Mac4Channels<false>(x, w, 0, acc);
+  Mac4Channels<false>(x + column_step, w + 2, 0, acc);
+  Mac4Channels<false>(x + column_step2, w + 4, 0, acc);
+  Mac4Channels<false>(x1, w + 6, 0, acc);
+  Mac4Channels<false>(x1 + column_step, w + 8, 0, acc);
+  Mac4Channels<false>(x1 + column_step2, w + 10, 0, acc);
+  Mac4Channels<false>(x2, w + 12, 0, acc);
+  Mac4Channels<false>(x2 + column_step, w + 14, 0, acc);
+  Mac4Channels<false>(x2 + column_step2, w + 16, 0, acc);
+}
+
+// int8, depth multiplier 1: 4 channels at a time (input and output channels are contiguous,
+// filter_pairs holds their weights tap after tap), their accumulators held in registers across
+// the window; the channels left over (in_c % 4) one at a time.
+void DepthwiseS8Multiplier1(const ConvParams& p, const int8_t* input, int8_t* output) {
   const int32_t channels = p.in_c;
+  const Offset offset = PackOffset(p.input_offset);
+  int32_t sums[kMaxChannels];  // one pixel's accumulators
+  const int32_t column_step = p.dil_w * channels;
+  const int32_t row_step = p.dil_h * p.in_w * channels;
+  const int32_t group_words = 2 * p.k_h * p.k_w;  // filter_pairs words of 4 channels
   for (int32_t oy = 0; oy < p.out_h; ++oy) {
     const Taps ty = RowTaps(p, oy, p.dil_h);
     for (int32_t ox = 0; ox < p.out_w; ++ox) {
       const Taps tx = ColumnTaps(p, ox, p.dil_w);
       const bool full = ty.lo == 0 && ty.hi == p.k_h && tx.lo == 0 && tx.hi == p.k_w;
+      const bool full3x3 = full && p.k_h == 3 && p.k_w == 3;
+      const int32_t rows = ty.hi - ty.lo;
+      const int32_t cols = tx.hi - tx.lo;
+      const int8_t* x =
+          input + ((ty.origin + ty.lo * p.dil_h) * p.in_w + tx.origin + tx.lo * p.dil_w) * channels;
+      const int32_t first_tap = ty.lo * p.k_w + tx.lo;
+      const int32_t x_row_step = row_step - cols * column_step;
+      const int32_t w_row_step = 2 * (p.k_w - cols);
+      const int32_t* w = p.filter_pairs + 2 * first_tap;
+      const int32_t* bias = full ? p.bias_folded : p.bias32;
+      int32_t c = 0;
+      for (; c + 4 <= channels; c += 4, w += group_words) {
+        Acc4 acc{bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
+        if (full3x3) {
+          Window4Full3x3(x + c, w, column_step, row_step, acc);
+        } else if (full) {
+          Window4<false>(x + c, w, rows, cols, column_step, x_row_step, w_row_step, offset, acc);
+        } else {
+          Window4<true>(x + c, w, rows, cols, column_step, x_row_step, w_row_step, offset, acc);
+        }
+        memcpy(sums + c, &acc, sizeof(acc));
+      }
+      for (; c < channels; ++c) {
+        sums[c] = p.bias32[c] + ChannelWindow<int8_t, int32_t, true>(p, input, ty, tx, c, c);
+      }
+      RequantizeChannelsS8(p, sums, channels, output);
+      output += channels;
+    }
+  }
+}
+
+// int16, depth multiplier 1: blocks of kBlock contiguous channels.
+void DepthwiseS16Multiplier1(const ConvParams& p, const int16_t* input, int16_t* output) {
+  const int32_t channels = p.in_c;
+  for (int32_t oy = 0; oy < p.out_h; ++oy) {
+    const Taps ty = RowTaps(p, oy, p.dil_h);
+    for (int32_t ox = 0; ox < p.out_w; ++ox) {
+      const Taps tx = ColumnTaps(p, ox, p.dil_w);
       for (int32_t c0 = 0; c0 < channels; c0 += kBlock) {
         const int32_t n = channels - c0 < kBlock ? channels - c0 : kBlock;
-        Acc acc[kBlock];
-        for (int32_t c = 0; c < n; ++c) {
-          if constexpr (kInt8) {
-            acc[c] = full ? p.bias_folded[c0 + c] : p.bias32[c0 + c];
-          } else {
-            acc[c] = p.bias64[c0 + c];
-          }
-        }
+        int64_t acc[kBlock];
+        for (int32_t c = 0; c < n; ++c) acc[c] = p.bias64[c0 + c];
         for (int32_t ky = ty.lo; ky < ty.hi; ++ky) {
           for (int32_t kx = tx.lo; kx < tx.hi; ++kx) {
-            const T* x =
+            const int16_t* x =
                 input +
                 ((ty.origin + ky * p.dil_h) * p.in_w + tx.origin + kx * p.dil_w) * channels + c0;
             const int8_t* w = p.filter + (ky * p.k_w + kx) * channels + c0;
-            if (kInt8 && !full) {
-              for (int32_t c = 0; c < n; ++c) acc[c] += w[c] * (x[c] + p.input_offset);
-            } else {
-              for (int32_t c = 0; c < n; ++c) acc[c] += static_cast<int32_t>(w[c]) * x[c];
-            }
+            for (int32_t c = 0; c < n; ++c) acc[c] += static_cast<int32_t>(w[c]) * x[c];
           }
         }
         for (int32_t c = 0; c < n; ++c) output[c0 + c] = Requantize(p, acc[c], c0 + c);
@@ -81,8 +238,8 @@ void DepthwiseMultiplier1(const ConvParams& p, const T* input, T* output) {
 
 void DepthwiseConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
   TR_TRY_X86(DepthwiseConvS8, p, input, output);
-  if (p.depth_multiplier == 1) {
-    DepthwiseMultiplier1<int8_t, int32_t, true>(p, input, output);
+  if (p.depth_multiplier == 1 && p.in_c <= kMaxChannels) {
+    DepthwiseS8Multiplier1(p, input, output);
   } else {
     DepthwiseGeneric<int8_t, int32_t, true>(p, input, output);
   }
@@ -91,7 +248,7 @@ void DepthwiseConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
 void DepthwiseConvS16(const ConvParams& p, const int16_t* input, int16_t* output) {
   TR_TRY_X86(DepthwiseConvS16, p, input, output);
   if (p.depth_multiplier == 1) {
-    DepthwiseMultiplier1<int16_t, int64_t, false>(p, input, output);
+    DepthwiseS16Multiplier1(p, input, output);
   } else {
     DepthwiseGeneric<int16_t, int64_t, false>(p, input, output);
   }

@@ -32,6 +32,10 @@ struct ConvParams {
   const int64_t* bias64 = nullptr;       // int16 kernels
   const int32_t* multiplier = nullptr;   // per output channel
   const int32_t* shift = nullptr;        // per output channel
+  // depthwise only
+  // int8, depth multiplier 1: [out_c / 4][k_h * k_w][2] int16 pairs, channels (0, 2) then (1, 3)
+  // of each group of 4 (host/compiler/ops/depthwise_conv.py)
+  const int32_t* filter_pairs = nullptr;
 };
 
 // FULLY_CONNECTED: rows x depth input, units outputs per row.

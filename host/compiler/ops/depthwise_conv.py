@@ -11,8 +11,14 @@ from host.tflite import Tensor
 
 
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
-    """DEPTHWISE_CONV_2D: kernel DepthwiseConvS8 or DepthwiseConvS16, any depth multiplier."""
-    return convolution(index, name, op, tensors, _layout, "DepthwiseConv")
+    """DEPTHWISE_CONV_2D: kernel DepthwiseConvS8 or DepthwiseConvS16, any depth multiplier.
+
+    int8 with depth multiplier 1 also gets ``filter_pairs`` (see :func:`filter_pairs`).
+    """
+    prepared = convolution(index, name, op, tensors, _layout, "DepthwiseConv")
+    if prepared.kernel == "DepthwiseConvS8" and prepared.params["depth_multiplier"] == 1:
+        prepared.arrays["filter_pairs"] = filter_pairs(prepared.arrays["filter"])
+    return prepared
 
 
 def _layout(weights: np.ndarray, in_c: int, out_c: int) -> FilterLayout:
@@ -21,3 +27,16 @@ def _layout(weights: np.ndarray, in_c: int, out_c: int) -> FilterLayout:
     if w_out != out_c or out_c % in_c:
         raise c.OpError(f"weights {list(weights.shape)} do not fit {in_c} -> {out_c} channels")
     return FilterLayout(k_h, k_w, out_c // in_c, weights.astype(np.int64).sum(axis=(0, 1, 2)))
+
+
+def filter_pairs(weights: np.ndarray) -> np.ndarray:
+    """The weights of each group of 4 channels, tap by tap, sign-extended into int16 pairs.
+
+    [out_c // 4][k_h * k_w][2] int32 words: channels 0 and 2 of the group (low, high half),
+    then channels 1 and 3, the lanes the int8 kernel's SXTB16 gives for 4 input bytes.
+    """
+    taps = weights.reshape(-1, weights.shape[-1])  # [k_h * k_w][out_c]
+    groups = taps.shape[1] // 4
+    grouped = taps[:, : groups * 4].reshape(len(taps), groups, 4).transpose(1, 0, 2)
+    lanes = np.ascontiguousarray(grouped[..., [0, 2, 1, 3]].astype("<i2"))
+    return lanes.view("<i4").astype(np.int32).reshape(-1)
