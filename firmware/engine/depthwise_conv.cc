@@ -115,6 +115,8 @@ void DepthwiseGeneric(const ConvParams& p, const T* input, T* output) {
 
 // out[c] = Requantize(p, acc[c], c) (requantize.h) for n channels, through rescale.h's cheaper,
 // identical arithmetic: a loop of its own, so that its few values stay in registers.
+// kRightOnly: every shift is negative (the usual case), so no per-channel test of its sign.
+template <bool kRightOnly>
 void RequantizeChannelsS8(const ConvParams& p, const int32_t* acc, int32_t n, int8_t* out) {
   const int32_t* multiplier = p.multiplier;
   const int32_t* shift = p.shift;
@@ -122,8 +124,18 @@ void RequantizeChannelsS8(const ConvParams& p, const int32_t* acc, int32_t n, in
   const int32_t lo = p.act_min;
   const int32_t hi = p.act_max;
   for (int32_t c = 0; c < n; ++c) {
-    out[c] = static_cast<int8_t>(Clamp(MulShift(acc[c], multiplier[c], shift[c]) + offset, lo, hi));
+    const int32_t scaled = kRightOnly ? MulShiftRight(acc[c], multiplier[c], shift[c])
+                                      : MulShift(acc[c], multiplier[c], shift[c]);
+    out[c] = static_cast<int8_t>(Clamp(scaled + offset, lo, hi));
   }
+}
+
+// True when every output channel's shift is negative (a right shift).
+bool RightShiftsOnly(const ConvParams& p) {
+  for (int32_t c = 0; c < p.out_c; ++c) {
+    if (p.shift[c] >= 0) return false;
+  }
+  return true;
 }
 
 // Accumulates 4 channels over rows x cols taps into acc: x points at channel c of the first
@@ -168,6 +180,7 @@ void DepthwiseS8Multiplier1(const ConvParams& p, const int8_t* input, int8_t* ou
   const int32_t channels = p.in_c;
   const Offset offset = PackOffset(p.input_offset);
   int32_t sums[kMaxChannels];  // one pixel's accumulators
+  const bool right_only = RightShiftsOnly(p);
   const int32_t column_step = p.dil_w * channels;
   const int32_t row_step = p.dil_h * p.in_w * channels;
   const int32_t group_words = 2 * p.k_h * p.k_w;  // filter_pairs words of 4 channels
@@ -201,7 +214,11 @@ void DepthwiseS8Multiplier1(const ConvParams& p, const int8_t* input, int8_t* ou
       for (; c < channels; ++c) {
         sums[c] = p.bias32[c] + ChannelWindow<int8_t, int32_t, true>(p, input, ty, tx, c, c);
       }
-      RequantizeChannelsS8(p, sums, channels, output);
+      if (right_only) {
+        RequantizeChannelsS8<true>(p, sums, channels, output);
+      } else {
+        RequantizeChannelsS8<false>(p, sums, channels, output);
+      }
       output += channels;
     }
   }

@@ -24,12 +24,17 @@ inline int32_t ShiftRightRounded(int32_t x, int32_t e_minus_1) {
   return a - (a >> 1);
 }
 
+// MultiplyByQuantizedMultiplier(x, multiplier, shift) for multiplier >= 0 and -31 <= shift < 0.
+inline int32_t MulShiftRight(int32_t x, int32_t multiplier, int32_t shift) {
+  return ShiftRightRounded(HighMul(x, multiplier), ~shift);  // ~shift = -shift - 1
+}
+
 // MultiplyByQuantizedMultiplier(x, multiplier, shift) for multiplier >= 0 and shift >= -31.
 inline int32_t MulShift(int32_t x, int32_t multiplier, int32_t shift) {
   if (__builtin_expect(shift >= 0, 0)) {
     return HighMul(static_cast<int32_t>(static_cast<uint32_t>(x) << shift), multiplier);
   }
-  return ShiftRightRounded(HighMul(x, multiplier), ~shift);  // ~shift = -shift - 1
+  return MulShiftRight(x, multiplier, shift);
 }
 
 }  // namespace tr
