@@ -1,5 +1,8 @@
 // CONV_2D, int8 and int16x8 (TFLite Micro reference: per-channel requantization).
+#include <string.h>
+
 #include "dot.h"
+#include "gemm_s8.h"
 #include "kernels.h"
 #include "requantize.h"
 #include "window.h"
@@ -8,6 +11,10 @@
 namespace tr {
 namespace {
 
+// Window bytes (k_h * k_w * in_c) one output pixel gathers on the stack; the pixels of larger
+// windows take the per-tap path.
+constexpr int32_t kMaxWindow = 1152;
+
 // Sum of w * (x + offset) over n contiguous int8 values (windows cut by padding).
 inline int32_t DotOffset(const int8_t* x, const int8_t* w, int32_t n, int32_t offset) {
   int32_t acc = 0;
@@ -15,39 +22,99 @@ inline int32_t DotOffset(const int8_t* x, const int8_t* w, int32_t n, int32_t of
   return acc;
 }
 
+// Copies n bytes a word at a time (newlib-nano's memcpy copies byte by byte).
+inline void CopyBytes(int8_t* dst, const int8_t* src, int32_t n) {
+  for (; n >= 4; n -= 4, src += 4, dst += 4) {
+    const uint32_t v = Load4(src);
+    memcpy(dst, &v, 4);
+  }
+  for (; n > 0; --n) *dst++ = *src++;
+}
+
+// The input window of output pixel (oy, ox) in filter order [k_h][k_w][in_c]. Taps that padding
+// cuts hold the input zero point: their products cancel in bias_folded, which then serves every
+// window.
+void GatherWindow(const ConvParams& p, const int8_t* input, int32_t oy, int32_t ox,
+                  int8_t* window) {
+  const Taps ty = RowTaps(p, oy, p.dil_h);
+  const Taps tx = ColumnTaps(p, ox, p.dil_w);
+  const int8_t zero_point = static_cast<int8_t>(-p.input_offset);
+  const int32_t row = p.k_w * p.in_c;
+  for (int32_t ky = 0; ky < p.k_h; ++ky, window += row) {
+    if (ky < ty.lo || ky >= ty.hi) {
+      memset(window, zero_point, row);
+      continue;
+    }
+    const int8_t* x = input + ((ty.origin + ky * p.dil_h) * p.in_w + tx.origin) * p.in_c;
+    if (tx.lo > 0) memset(window, zero_point, tx.lo * p.in_c);
+    if (p.dil_w == 1) {
+      CopyBytes(window + tx.lo * p.in_c, x + tx.lo * p.in_c, (tx.hi - tx.lo) * p.in_c);
+    } else {
+      for (int32_t kx = tx.lo; kx < tx.hi; ++kx) {
+        CopyBytes(window + kx * p.in_c, x + kx * p.dil_w * p.in_c, p.in_c);
+      }
+    }
+    if (tx.hi < p.k_w) memset(window + tx.hi * p.in_c, zero_point, (p.k_w - tx.hi) * p.in_c);
+  }
+}
+
+// One output pixel, tap by tap (windows larger than kMaxWindow): the input offset is added to
+// each value, so taps that padding cuts are skipped.
+void ConvS8Pixel(const ConvParams& p, const int8_t* input, int32_t oy, int32_t ox, int8_t* output) {
+  const Taps ty = RowTaps(p, oy, p.dil_h);
+  const Taps tx = ColumnTaps(p, ox, p.dil_w);
+  const int8_t* filter = p.filter;
+  for (int32_t oc = 0; oc < p.out_c; ++oc, filter += p.k_h * p.k_w * p.in_c) {
+    int32_t acc = p.bias32[oc];
+    for (int32_t ky = ty.lo; ky < ty.hi; ++ky) {
+      for (int32_t kx = tx.lo; kx < tx.hi; ++kx) {
+        const int32_t at = (ty.origin + ky * p.dil_h) * p.in_w + tx.origin + kx * p.dil_w;
+        const int8_t* w = filter + (ky * p.k_w + kx) * p.in_c;
+        acc += DotOffset(input + at * p.in_c, w, p.in_c, p.input_offset);
+      }
+    }
+    output[oc] = Requantize(p, acc, oc);
+  }
+}
+
+// Pixels two at a time, their windows side by side on the stack (a constant distance apart,
+// which keeps Dot2x2's accumulators in registers): a 1x1 filter without padding copies in_c
+// values from the input, other filters gather the window; windows beyond kMaxWindow go tap by
+// tap.
+template <typename Requant>
+void ConvS8With(const ConvParams& p, const int8_t* input, int8_t* output) {
+  const int32_t depth = p.k_h * p.k_w * p.in_c;
+  const bool pointwise = p.k_h == 1 && p.k_w == 1 && p.pad_h == 0 && p.pad_w == 0;
+  int8_t windows[2 * kMaxWindow];
+  const int32_t pixels = p.out_h * p.out_w;
+  int32_t oy = 0, ox = 0;
+  for (int32_t i = 0; i < pixels; i += 2) {
+    const int32_t n = pixels - i < 2 ? 1 : 2;
+    for (int32_t j = 0; j < n; ++j) {
+      int8_t* window = windows + j * kMaxWindow;
+      if (depth > kMaxWindow) {
+        ConvS8Pixel(p, input, oy, ox, output + (i + j) * p.out_c);
+      } else if (pointwise) {
+        CopyBytes(window, input + (oy * p.stride_h * p.in_w + ox * p.stride_w) * p.in_c, depth);
+      } else {
+        GatherWindow(p, input, oy, ox, window);
+      }
+      if (++ox == p.out_w) ox = 0, ++oy;
+    }
+    if (depth <= kMaxWindow) {
+      GemmS8<Requant>(p, windows, kMaxWindow, n, depth, p.out_c, output + i * p.out_c);
+    }
+  }
+}
+
 }  // namespace
 
 void ConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
   TR_TRY_X86(ConvS8, p, input, output);
-  const int32_t row = p.k_w * p.in_c;  // one filter row, contiguous in input when dil_w == 1
-  for (int32_t oy = 0; oy < p.out_h; ++oy) {
-    const Taps ty = RowTaps(p, oy, p.dil_h);
-    for (int32_t ox = 0; ox < p.out_w; ++ox) {
-      const Taps tx = ColumnTaps(p, ox, p.dil_w);
-      const bool full =
-          ty.lo == 0 && ty.hi == p.k_h && tx.lo == 0 && tx.hi == p.k_w && p.dil_w == 1;
-      const int8_t* filter = p.filter;
-      for (int32_t oc = 0; oc < p.out_c; ++oc, filter += p.k_h * row) {
-        int32_t acc;
-        if (full) {  // no tap cut by padding: the input offset is folded into the bias
-          acc = p.bias_folded[oc];
-          for (int32_t ky = 0; ky < p.k_h; ++ky) {
-            const int8_t* x = input + ((ty.origin + ky * p.dil_h) * p.in_w + tx.origin) * p.in_c;
-            acc += DotS8(x, filter + ky * row, row);
-          }
-        } else {
-          acc = p.bias32[oc];
-          for (int32_t ky = ty.lo; ky < ty.hi; ++ky) {
-            for (int32_t kx = tx.lo; kx < tx.hi; ++kx) {
-              const int32_t at = (ty.origin + ky * p.dil_h) * p.in_w + tx.origin + kx * p.dil_w;
-              const int8_t* w = filter + (ky * p.k_w + kx) * p.in_c;
-              acc += DotOffset(input + at * p.in_c, w, p.in_c, p.input_offset);
-            }
-          }
-        }
-        *output++ = Requantize(p, acc, oc);
-      }
-    }
+  if (RightShiftRequant::Fits(p, p.out_c)) {
+    ConvS8With<RightShiftRequant>(p, input, output);
+  } else {
+    ConvS8With<ExactRequant>(p, input, output);
   }
 }
 

@@ -14,26 +14,82 @@
 namespace tr {
 
 #if defined(__ARM_FEATURE_DSP)
+// Two int16 lanes of a 32-bit register (the operands of SXTB16 and SMLAD).
+using Lanes = int16x2_t;
+
+// Bytes 0 and 2 of x, sign-extended to two int16 lanes.
+inline Lanes EvenBytes(uint32_t x) { return __sxtb16(x); }
+
 // Bytes 1 and 3 of x, sign-extended to two int16 lanes.
-inline int16x2_t SignExtendOdd(uint32_t x) {
-  int16x2_t r;
+inline Lanes OddBytes(uint32_t x) {
+  Lanes r;
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
   return r;
 }
 
+// acc + the products of the low lanes and of the high lanes.
+inline int32_t Smlad(Lanes a, Lanes b, int32_t acc) { return __smlad(a, b, acc); }
+#else
+// The same operations, portable: lanes as two int32 values.
+struct Lanes {
+  int32_t lo, hi;
+};
+
+inline Lanes EvenBytes(uint32_t x) {
+  return {static_cast<int8_t>(x & 0xFF), static_cast<int8_t>((x >> 16) & 0xFF)};
+}
+
+inline Lanes OddBytes(uint32_t x) {
+  return {static_cast<int8_t>((x >> 8) & 0xFF), static_cast<int8_t>(x >> 24)};
+}
+
+inline int32_t Smlad(Lanes a, Lanes b, int32_t acc) { return acc + a.lo * b.lo + a.hi * b.hi; }
+#endif
+
+// Four int8 values as one word (unaligned loads are fine on Cortex-M3 and up).
+inline uint32_t Load4(const int8_t* p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
 // acc + the four products of x[0..3] and w[0..3].
 inline int32_t Mac4(const int8_t* x, const int8_t* w, int32_t acc) {
-  uint32_t xv, wv;
-  memcpy(&xv, x, 4);
-  memcpy(&wv, w, 4);
-  acc = __smlad(__sxtb16(xv), __sxtb16(wv), acc);
-  return __smlad(SignExtendOdd(xv), SignExtendOdd(wv), acc);
+  const uint32_t xv = Load4(x), wv = Load4(w);
+  acc = Smlad(EvenBytes(xv), EvenBytes(wv), acc);
+  return Smlad(OddBytes(xv), OddBytes(wv), acc);
 }
-#else
-inline int32_t Mac4(const int8_t* x, const int8_t* w, int32_t acc) {
-  return acc + x[0] * w[0] + x[1] * w[1] + x[2] * w[2] + x[3] * w[3];
+
+// The 2 x 2 block of dot products of two inputs x0, x1 = x0 + dx and two filter rows w0, w1
+// over n values, added to acc = {x0.w0, x0.w1, x1.w0, x1.w1}: each word of four values is
+// unpacked once and used twice (bytes 0, 2 and 1, 3 pair alike in inputs and weights). A
+// constant dx saves a register: the four accumulators stay in registers on Cortex-M.
+inline void Dot2x2(const int8_t* x0, int32_t dx, const int8_t* w0, const int8_t* w1, int32_t n,
+                   int32_t acc[4]) {
+  int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+  const int8_t* end = w0 + (n & ~3);
+  while (w0 != end) {
+    const uint32_t wa = Load4(w0), wb = Load4(w1);
+    const Lanes wa_even = EvenBytes(wa), wa_odd = OddBytes(wa);
+    const Lanes wb_even = EvenBytes(wb), wb_odd = OddBytes(wb);
+    const uint32_t xa = Load4(x0);
+    const Lanes xa_even = EvenBytes(xa), xa_odd = OddBytes(xa);
+    a00 = Smlad(xa_odd, wa_odd, Smlad(xa_even, wa_even, a00));
+    a01 = Smlad(xa_odd, wb_odd, Smlad(xa_even, wb_even, a01));
+    const uint32_t xb = Load4(x0 + dx);
+    const Lanes xb_even = EvenBytes(xb), xb_odd = OddBytes(xb);
+    a10 = Smlad(xb_odd, wa_odd, Smlad(xb_even, wa_even, a10));
+    a11 = Smlad(xb_odd, wb_odd, Smlad(xb_even, wb_even, a11));
+    w0 += 4, w1 += 4, x0 += 4;
+  }
+  for (int32_t i = 0; i < (n & 3); ++i) {
+    a00 += x0[i] * w0[i];
+    a01 += x0[i] * w1[i];
+    a10 += x0[dx + i] * w0[i];
+    a11 += x0[dx + i] * w1[i];
+  }
+  acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
 }
-#endif
 
 // Sum of x[i] * w[i] for i < n.
 inline int32_t DotS8(const int8_t* x, const int8_t* w, int32_t n) {

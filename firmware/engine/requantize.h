@@ -21,6 +21,47 @@ inline int16_t Requantize(const Params& p, int64_t acc, int32_t channel) {
   return RequantizeS16(acc, p.multiplier[channel], p.shift[channel], p.act_min, p.act_max);
 }
 
+// int32 accumulator -> int8 for a block of one channel's accumulators, by one of two policies
+// that give the same bytes: ExactRequant (any multiplier and shift) and RightShiftRequant
+// (RightShiftRequant::Fits: every channel of TFLite's models), which costs fewer instructions.
+struct ExactRequant {
+  int32_t multiplier, shift;
+
+  template <typename Params>
+  static bool Fits(const Params&, int32_t) {
+    return true;
+  }
+  template <typename Params>
+  ExactRequant(const Params& p, int32_t channel)
+      : multiplier(p.multiplier[channel]), shift(p.shift[channel]) {}
+  int32_t Scale(int32_t acc) const { return MultiplyByQuantizedMultiplier(acc, multiplier, shift); }
+};
+
+struct RightShiftRequant {
+  int32_t multiplier, right;
+
+  // True when channels [0, channels) all have multiplier >= 0 and shift <= -2.
+  template <typename Params>
+  static bool Fits(const Params& p, int32_t channels) {
+    for (int32_t c = 0; c < channels; ++c) {
+      if (p.multiplier[c] < 0 || p.shift[c] > -2) return false;
+    }
+    return true;
+  }
+  template <typename Params>
+  RightShiftRequant(const Params& p, int32_t channel)
+      : multiplier(p.multiplier[channel]), right(-p.shift[channel]) {}
+  int32_t Scale(int32_t acc) const {
+    return MultiplyByQuantizedMultiplierRight(acc, multiplier, right);
+  }
+};
+
+// The int8 output of a scaled accumulator (output offset and activation range of p).
+template <typename Params>
+inline int8_t ToOutput(const Params& p, int32_t scaled) {
+  return static_cast<int8_t>(Clamp(scaled + p.output_offset, p.act_min, p.act_max));
+}
+
 }  // namespace tr
 
 #endif  // TINYROBUST_REQUANTIZE_H_
