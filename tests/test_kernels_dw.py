@@ -1,9 +1,10 @@
 """rescale.h (the depthwise and ADD kernels' rescaling) equals fixed_point.h's reference form.
 
-A small host program compares HighMul, ShiftRightRounded and MulShift with TFLite's
-SaturatingRoundingDoublingHighMul, RoundingDivideByPOT and MultiplyByQuantizedMultiplier on edge
-values and pseudo-random ones, for every multiplier the compiler can emit (0 or [2^30, 2^31))
-and every shift in [-31, 30]. The filter_pairs layout is checked against the weights it packs.
+A small host program compares HighMul, ShiftRightRounded, MulShift and MulShiftRightSmall
+(accumulators within +-2^30) with TFLite's SaturatingRoundingDoublingHighMul,
+RoundingDivideByPOT and MultiplyByQuantizedMultiplier on edge values and pseudo-random ones, for
+every multiplier the compiler can emit (0 or [2^30, 2^31)) and every shift in [-31, 30]. The
+filter_pairs layout is checked against the weights it packs.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ int main() {
       wrong += tr::HighMul(x, m) != high;
       if (shift < 0) {
         wrong += tr::ShiftRightRounded(high, -shift - 1) != tr::RoundingDivideByPOT(high, -shift);
+        const int32_t small = x / 2;  // within [-2^30, 2^30)
+        wrong += tr::MulShiftRightSmall(small, m, shift) !=
+                 tr::MultiplyByQuantizedMultiplier(small, m, shift);
       }
       checked += 1;
     }

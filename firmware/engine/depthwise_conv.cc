@@ -115,8 +115,9 @@ void DepthwiseGeneric(const ConvParams& p, const T* input, T* output) {
 
 // out[c] = Requantize(p, acc[c], c) (requantize.h) for n channels, through rescale.h's cheaper,
 // identical arithmetic: a loop of its own, so that its few values stay in registers.
-// kRightOnly: every shift is negative (the usual case), so no per-channel test of its sign.
-template <bool kRightOnly>
+// kFast: every shift is negative, every accumulator within +-2^30 (SmallAccumulators) and the
+// activation range the whole int8 range.
+template <bool kFast>
 void RequantizeChannelsS8(const ConvParams& p, const int32_t* acc, int32_t n, int8_t* out) {
   const int32_t* multiplier = p.multiplier;
   const int32_t* shift = p.shift;
@@ -124,16 +125,23 @@ void RequantizeChannelsS8(const ConvParams& p, const int32_t* acc, int32_t n, in
   const int32_t lo = p.act_min;
   const int32_t hi = p.act_max;
   for (int32_t c = 0; c < n; ++c) {
-    const int32_t scaled = kRightOnly ? MulShiftRight(acc[c], multiplier[c], shift[c])
-                                      : MulShift(acc[c], multiplier[c], shift[c]);
-    out[c] = static_cast<int8_t>(Clamp(scaled + offset, lo, hi));
+    if constexpr (kFast) {
+      out[c] = static_cast<int8_t>(
+          SaturateS8(MulShiftRightSmall(acc[c], multiplier[c], shift[c]) + offset));
+    } else {
+      const int32_t scaled = MulShift(acc[c], multiplier[c], shift[c]);
+      out[c] = static_cast<int8_t>(Clamp(scaled + offset, lo, hi));
+    }
   }
 }
 
-// True when every output channel's shift is negative (a right shift).
-bool RightShiftsOnly(const ConvParams& p) {
+// True when every shift is negative (a right shift) and no accumulator can leave
+// [-2^30, 2^30): |bias| + 255 * 128 per tap at most, as |x + input_offset| <= 255, |w| <= 128.
+bool SmallAccumulators(const ConvParams& p) {
+  const int64_t limit = (int64_t{1} << 30) - 1 - int64_t{255 * 128} * p.k_h * p.k_w;
   for (int32_t c = 0; c < p.out_c; ++c) {
-    if (p.shift[c] >= 0) return false;
+    const int64_t bias = p.bias32[c];
+    if (p.shift[c] >= 0 || bias > limit || -bias > limit) return false;
   }
   return true;
 }
@@ -156,21 +164,22 @@ inline void Window4(const int8_t* x, const int32_t* w, int32_t rows, int32_t col
   }
 }
 
-// Window4 for a full 3x3 window, unrolled.
-inline void Window4Full3x3(const int8_t* x, const int32_t* w, int32_t column_step, int32_t row_step,
-                           Acc4& acc) {
-  const int8_t* x1 = x + row_step;
-  const int8_t* x2 = x1 + row_step;
-  const int32_t column_step2 = 2 * column_step;
-  Mac4Channels<false>(x, w, 0, acc);
-  Mac4Channels<false>(x + column_step, w + 2, 0, acc);
-  Mac4Channels<false>(x + column_step2, w + 4, 0, acc);
-  Mac4Channels<false>(x1, w + 6, 0, acc);
-  Mac4Channels<false>(x1 + column_step, w + 8, 0, acc);
-  Mac4Channels<false>(x1 + column_step2, w + 10, 0, acc);
-  Mac4Channels<false>(x2, w + 12, 0, acc);
-  Mac4Channels<false>(x2 + column_step, w + 14, 0, acc);
-  Mac4Channels<false>(x2 + column_step2, w + 16, 0, acc);
+// One pixel's full 3x3 windows, unrolled, for `groups` groups of 4 channels: sums = bias +
+// the window's products. x points at channel 0 of tap (0, 0), w at the first group's
+// filter_pairs. A function of its own, so that its loop has the registers to itself.
+__attribute__((noinline)) void Pixel3x3(const int8_t* x, const int32_t* w, const int32_t* bias,
+                                        int32_t groups, int32_t column_step, int32_t row_step,
+                                        int32_t* sums) {
+  for (int32_t g = 0; g < groups; ++g, x += 4, w += 18) {
+    Acc4 acc{bias[4 * g], bias[4 * g + 1], bias[4 * g + 2], bias[4 * g + 3]};
+    const int8_t* row = x;
+    for (int32_t r = 0; r < 3; ++r, row += row_step) {
+      Mac4Channels<false>(row, w + 6 * r, 0, acc);
+      Mac4Channels<false>(row + column_step, w + 6 * r + 2, 0, acc);
+      Mac4Channels<false>(row + 2 * column_step, w + 6 * r + 4, 0, acc);
+    }
+    memcpy(sums + 4 * g, &acc, sizeof(acc));
+  }
 }
 
 // int8, depth multiplier 1: 4 channels at a time (input and output channels are contiguous,
@@ -180,7 +189,7 @@ void DepthwiseS8Multiplier1(const ConvParams& p, const int8_t* input, int8_t* ou
   const int32_t channels = p.in_c;
   const Offset offset = PackOffset(p.input_offset);
   int32_t sums[kMaxChannels];  // one pixel's accumulators
-  const bool right_only = RightShiftsOnly(p);
+  const bool fast = SmallAccumulators(p) && p.act_min == -128 && p.act_max == 127;
   const int32_t column_step = p.dil_w * channels;
   const int32_t row_step = p.dil_h * p.in_w * channels;
   const int32_t group_words = 2 * p.k_h * p.k_w;  // filter_pairs words of 4 channels
@@ -200,11 +209,13 @@ void DepthwiseS8Multiplier1(const ConvParams& p, const int8_t* input, int8_t* ou
       const int32_t* w = p.filter_pairs + 2 * first_tap;
       const int32_t* bias = full ? p.bias_folded : p.bias32;
       int32_t c = 0;
+      if (full3x3) {
+        c = channels / 4 * 4;
+        Pixel3x3(x, w, bias, channels / 4, column_step, row_step, sums);
+      }
       for (; c + 4 <= channels; c += 4, w += group_words) {
         Acc4 acc{bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
-        if (full3x3) {
-          Window4Full3x3(x + c, w, column_step, row_step, acc);
-        } else if (full) {
+        if (full) {
           Window4<false>(x + c, w, rows, cols, column_step, x_row_step, w_row_step, offset, acc);
         } else {
           Window4<true>(x + c, w, rows, cols, column_step, x_row_step, w_row_step, offset, acc);
@@ -214,7 +225,7 @@ void DepthwiseS8Multiplier1(const ConvParams& p, const int8_t* input, int8_t* ou
       for (; c < channels; ++c) {
         sums[c] = p.bias32[c] + ChannelWindow<int8_t, int32_t, true>(p, input, ty, tx, c, c);
       }
-      if (right_only) {
+      if (fast) {
         RequantizeChannelsS8<true>(p, sums, channels, output);
       } else {
         RequantizeChannelsS8<false>(p, sums, channels, output);

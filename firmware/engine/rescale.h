@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "fixed_point.h"
+
 namespace tr {
 
 // SaturatingRoundingDoublingHighMul(a, b) for b >= 0. Its two nudges (+2^30 for a * b >= 0,
@@ -14,6 +16,17 @@ namespace tr {
 // saturation needs b == INT32_MIN. The result is > INT32_MIN.
 inline int32_t HighMul(int32_t a, int32_t b) {
   return static_cast<int32_t>((static_cast<int64_t>(a) * b + (int64_t{1} << 30)) >> 31);
+}
+
+// HighMul(a, b) for -2^30 <= a < 2^30: floor((2a * b + 2^31) / 2^32), one SMMULR on Cortex-M.
+inline int32_t HighMulSmall(int32_t a, int32_t b) {
+#if defined(__ARM_FEATURE_DSP)
+  int32_t r;
+  __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a * 2), "r"(b));
+  return r;
+#else
+  return static_cast<int32_t>((static_cast<int64_t>(a * 2) * b + (int64_t{1} << 31)) >> 32);
+#endif
 }
 
 // RoundingDivideByPOT(x, e) for x > INT32_MIN and 1 <= e <= 31, given e - 1. Halves round away
@@ -27,6 +40,22 @@ inline int32_t ShiftRightRounded(int32_t x, int32_t e_minus_1) {
 // MultiplyByQuantizedMultiplier(x, multiplier, shift) for multiplier >= 0 and -31 <= shift < 0.
 inline int32_t MulShiftRight(int32_t x, int32_t multiplier, int32_t shift) {
   return ShiftRightRounded(HighMul(x, multiplier), ~shift);  // ~shift = -shift - 1
+}
+
+// MulShiftRight for -2^30 <= x < 2^30.
+inline int32_t MulShiftRightSmall(int32_t x, int32_t multiplier, int32_t shift) {
+  return ShiftRightRounded(HighMulSmall(x, multiplier), ~shift);
+}
+
+// Clamp(x, -128, 127): one SSAT on Cortex-M.
+inline int32_t SaturateS8(int32_t x) {
+#if defined(__ARM_FEATURE_DSP)
+  int32_t r;
+  __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x));
+  return r;
+#else
+  return Clamp(x, -128, 127);
+#endif
 }
 
 // MultiplyByQuantizedMultiplier(x, multiplier, shift) for multiplier >= 0 and shift >= -31.
