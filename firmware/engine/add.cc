@@ -33,24 +33,47 @@ struct Output {
   }
 };
 
+inline int64_t Magnitude(int32_t x) { return x < 0 ? -int64_t{x} : x; }
+
 }  // namespace
 
 // int8: each input term depends on one byte only, so both are tabulated once per call (256
-// values each) and the loop looks them up.
+// values each) and the loop looks them up. When the sum provably stays within +-2^30, the
+// output shift is negative and the activation range is the whole int8 range, the output
+// rescaling takes rescale.h's SMMULR and SSAT forms.
 void AddS8(const AddParams& p, const int8_t* input1, const int8_t* input2, int8_t* output) {
   TR_TRY_X86(AddS8, p, input1, input2, output);
   int32_t term1[256];
   int32_t term2[256];
+  int64_t largest1 = 0;
+  int64_t largest2 = 0;
   for (int32_t x = -128; x < 128; ++x) {
-    term1[x + 128] =
+    const int32_t t1 =
         InputTerm(x, p.input1_offset, p.left_shift, p.input1_multiplier, p.input1_shift);
-    term2[x + 128] =
+    const int32_t t2 =
         InputTerm(x, p.input2_offset, p.left_shift, p.input2_multiplier, p.input2_shift);
+    term1[x + 128] = t1;
+    term2[x + 128] = t2;
+    if (Magnitude(t1) > largest1) largest1 = Magnitude(t1);
+    if (Magnitude(t2) > largest2) largest2 = Magnitude(t2);
   }
   const int32_t* by_value1 = term1 + 128;  // indexed by the input value
   const int32_t* by_value2 = term2 + 128;
-  const Output rescale(p);
   const int32_t size = p.size;
+  const bool fast = largest1 + largest2 < (int64_t{1} << 30) && p.output_shift < 0 &&
+                    p.act_min == -128 && p.act_max == 127;
+  if (fast) {
+    const int32_t multiplier = p.output_multiplier;
+    const int32_t shift = p.output_shift;
+    const int32_t offset = p.output_offset;
+    for (int32_t i = 0; i < size; ++i) {
+      const int32_t sum = by_value1[input1[i]] + by_value2[input2[i]];
+      output[i] =
+          static_cast<int8_t>(SaturateS8(MulShiftRightSmall(sum, multiplier, shift) + offset));
+    }
+    return;
+  }
+  const Output rescale(p);
   for (int32_t i = 0; i < size; ++i) {
     output[i] = static_cast<int8_t>(rescale(by_value1[input1[i]] + by_value2[input2[i]]));
   }
