@@ -113,6 +113,12 @@ void DepthwiseGeneric(const ConvParams& p, const T* input, T* output) {
   }
 }
 
+// Requantize (requantize.h) in the fast form: a negative shift, acc within +-2^30, the whole
+// int8 range (SmallAccumulators).
+inline int8_t RequantizeFast(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset) {
+  return static_cast<int8_t>(SaturateS8(MulShiftRightSmall(acc, multiplier, shift) + offset));
+}
+
 // out[c] = Requantize(p, acc[c], c) (requantize.h) for n channels, through rescale.h's cheaper,
 // identical arithmetic: a loop of its own, so that its few values stay in registers.
 // kFast: every shift is negative, every accumulator within +-2^30 (SmallAccumulators) and the
@@ -126,8 +132,7 @@ void RequantizeChannelsS8(const ConvParams& p, const int32_t* acc, int32_t n, in
   const int32_t hi = p.act_max;
   for (int32_t c = 0; c < n; ++c) {
     if constexpr (kFast) {
-      out[c] = static_cast<int8_t>(
-          SaturateS8(MulShiftRightSmall(acc[c], multiplier[c], shift[c]) + offset));
+      out[c] = RequantizeFast(acc[c], multiplier[c], shift[c], offset);
     } else {
       const int32_t scaled = MulShift(acc[c], multiplier[c], shift[c]);
       out[c] = static_cast<int8_t>(Clamp(scaled + offset, lo, hi));
@@ -164,22 +169,73 @@ inline void Window4(const int8_t* x, const int32_t* w, int32_t rows, int32_t col
   }
 }
 
-// One pixel's full 3x3 windows, unrolled, for `groups` groups of 4 channels: sums = bias +
-// the window's products. x points at channel 0 of tap (0, 0), w at the first group's
-// filter_pairs. A function of its own, so that its loop has the registers to itself.
+// acc += a full 3x3 window of 4 channels: x points at channel c of tap (0, 0), w at the
+// group's filter_pairs.
+inline void Window3x3(const int8_t* x, const int32_t* w, int32_t column_step, int32_t row_step,
+                      Acc4& acc) {
+  for (int32_t r = 0; r < 3; ++r, x += row_step, w += 6) {
+    Mac4Channels<false>(x, w, 0, acc);
+    Mac4Channels<false>(x + column_step, w + 2, 0, acc);
+    Mac4Channels<false>(x + 2 * column_step, w + 4, 0, acc);
+  }
+}
+
+// One pixel's full 3x3 windows for `groups` groups of 4 channels: sums = bias + the window's
+// products. x points at channel 0 of tap (0, 0), w at the first group's filter_pairs. A
+// function of its own, so that its loop has the registers to itself.
 __attribute__((noinline)) void Pixel3x3(const int8_t* x, const int32_t* w, const int32_t* bias,
                                         int32_t groups, int32_t column_step, int32_t row_step,
                                         int32_t* sums) {
   for (int32_t g = 0; g < groups; ++g, x += 4, w += 18) {
     Acc4 acc{bias[4 * g], bias[4 * g + 1], bias[4 * g + 2], bias[4 * g + 3]};
-    const int8_t* row = x;
-    for (int32_t r = 0; r < 3; ++r, row += row_step) {
-      Mac4Channels<false>(row, w + 6 * r, 0, acc);
-      Mac4Channels<false>(row + column_step, w + 6 * r + 2, 0, acc);
-      Mac4Channels<false>(row + 2 * column_step, w + 6 * r + 4, 0, acc);
-    }
+    Window3x3(x, w, column_step, row_step, acc);
     memcpy(sums + 4 * g, &acc, sizeof(acc));
   }
+}
+
+// `pixels` output pixels of one row whose 3x3 windows padding does not cut, in_c % 4 == 0, the
+// fast requantization (RequantizeChannelsS8<true>) applied to each group of 4 channels as soon
+// as it is summed: no per-pixel window arithmetic and no sums buffer. x points at channel 0 of
+// tap (0, 0) of the first pixel.
+__attribute__((noinline)) void InteriorRow3x3(const ConvParams& p, const int8_t* x, int32_t pixels,
+                                              int8_t* out) {
+  const int32_t channels = p.in_c;
+  const int32_t column_step = p.dil_w * channels;
+  const int32_t row_step = p.dil_h * p.in_w * channels;
+  const int32_t pixel_step = p.stride_w * channels;
+  const int32_t* bias = p.bias_folded;
+  const int32_t* multiplier = p.multiplier;
+  const int32_t* shift = p.shift;
+  const int32_t* filter_pairs = p.filter_pairs;
+  const int32_t offset = p.output_offset;
+  for (int32_t n = 0; n < pixels; ++n, x += pixel_step) {
+    const int32_t* w = filter_pairs;
+    for (int32_t c = 0; c < channels; c += 4, w += 18, out += 4) {
+      Acc4 acc{bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
+      Window3x3(x + c, w, column_step, row_step, acc);
+      out[0] = RequantizeFast(acc.a0, multiplier[c], shift[c], offset);
+      out[1] = RequantizeFast(acc.a1, multiplier[c + 1], shift[c + 1], offset);
+      out[2] = RequantizeFast(acc.a2, multiplier[c + 2], shift[c + 2], offset);
+      out[3] = RequantizeFast(acc.a3, multiplier[c + 3], shift[c + 3], offset);
+    }
+  }
+}
+
+// The output columns whose windows padding does not cut: [begin, end), contiguous.
+struct Span {
+  int32_t begin, end;
+};
+
+Span FullColumns(const ConvParams& p) {
+  Span span{0, 0};
+  for (int32_t ox = p.out_w - 1; ox >= 0; --ox) {
+    const Taps tx = ColumnTaps(p, ox, p.dil_w);
+    if (tx.lo == 0 && tx.hi == p.k_w) {
+      if (span.end == 0) span.end = ox + 1;
+      span.begin = ox;
+    }
+  }
+  return span;
 }
 
 // int8, depth multiplier 1: 4 channels at a time (input and output channels are contiguous,
@@ -193,9 +249,19 @@ void DepthwiseS8Multiplier1(const ConvParams& p, const int8_t* input, int8_t* ou
   const int32_t column_step = p.dil_w * channels;
   const int32_t row_step = p.dil_h * p.in_w * channels;
   const int32_t group_words = 2 * p.k_h * p.k_w;  // filter_pairs words of 4 channels
+  const bool rows3x3 = fast && p.k_h == 3 && p.k_w == 3 && channels % 4 == 0;
+  const Span interior = rows3x3 ? FullColumns(p) : Span{0, 0};
   for (int32_t oy = 0; oy < p.out_h; ++oy) {
     const Taps ty = RowTaps(p, oy, p.dil_h);
     for (int32_t ox = 0; ox < p.out_w; ++ox) {
+      if (ox == interior.begin && interior.end > ox && ty.lo == 0 && ty.hi == 3) {
+        const int32_t pixels = interior.end - ox;
+        InteriorRow3x3(p, input + (ty.origin * p.in_w + ox * p.stride_w - p.pad_w) * channels,
+                       pixels, output);
+        output += pixels * channels;
+        ox = interior.end - 1;
+        continue;
+      }
       const Taps tx = ColumnTaps(p, ox, p.dil_w);
       const bool full = ty.lo == 0 && ty.hi == p.k_h && tx.lo == 0 && tx.hi == p.k_w;
       const bool full3x3 = full && p.k_h == 3 && p.k_w == 3;
