@@ -169,6 +169,26 @@ inline void Window4(const int8_t* x, const int32_t* w, int32_t rows, int32_t col
   }
 }
 
+// One pixel's window (any size, cut by padding or not) for `groups` groups of 4 channels:
+// sums = bias + the window's products (kOffset: with the input offset added to each input, for
+// windows padding cuts). Arguments as for Window4, x and w at the first group; group_words:
+// filter_pairs words per group (Steps). A function of its own, for the registers.
+struct Steps {
+  int32_t column, x_row, w_row, group_words;
+};
+
+template <bool kOffset>
+__attribute__((noinline)) void PixelGroups(const int8_t* x, const int32_t* w, int32_t rows,
+                                           int32_t cols, const Steps& steps, Offset offset,
+                                           const int32_t* bias, int32_t groups, int32_t* sums) {
+  const Steps s = steps;
+  for (int32_t g = 0; g < groups; ++g, x += 4, w += s.group_words) {
+    Acc4 acc{bias[4 * g], bias[4 * g + 1], bias[4 * g + 2], bias[4 * g + 3]};
+    Window4<kOffset>(x, w, rows, cols, s.column, s.x_row, s.w_row, offset, acc);
+    memcpy(sums + 4 * g, &acc, sizeof(acc));
+  }
+}
+
 // acc += a full 3x3 window of 4 channels: x points at channel c of tap (0, 0), w at the
 // group's filter_pairs.
 inline void Window3x3(const int8_t* x, const int32_t* w, int32_t column_step, int32_t row_step,
@@ -274,21 +294,16 @@ void DepthwiseS8Multiplier1(const ConvParams& p, const int8_t* input, int8_t* ou
       const int32_t w_row_step = 2 * (p.k_w - cols);
       const int32_t* w = p.filter_pairs + 2 * first_tap;
       const int32_t* bias = full ? p.bias_folded : p.bias32;
-      int32_t c = 0;
+      const int32_t groups = channels / 4;
+      const Steps steps{column_step, x_row_step, w_row_step, group_words};
       if (full3x3) {
-        c = channels / 4 * 4;
-        Pixel3x3(x, w, bias, channels / 4, column_step, row_step, sums);
+        Pixel3x3(x, w, bias, groups, column_step, row_step, sums);
+      } else if (full) {
+        PixelGroups<false>(x, w, rows, cols, steps, offset, bias, groups, sums);
+      } else {
+        PixelGroups<true>(x, w, rows, cols, steps, offset, bias, groups, sums);
       }
-      for (; c + 4 <= channels; c += 4, w += group_words) {
-        Acc4 acc{bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
-        if (full) {
-          Window4<false>(x + c, w, rows, cols, column_step, x_row_step, w_row_step, offset, acc);
-        } else {
-          Window4<true>(x + c, w, rows, cols, column_step, x_row_step, w_row_step, offset, acc);
-        }
-        memcpy(sums + c, &acc, sizeof(acc));
-      }
-      for (; c < channels; ++c) {
+      for (int32_t c = groups * 4; c < channels; ++c) {
         sums[c] = p.bias32[c] + ChannelWindow<int8_t, int32_t, true>(p, input, ty, tx, c, c);
       }
       if (fast) {
