@@ -26,8 +26,16 @@
 namespace tr {
 namespace x86 {
 
-constexpr int32_t kPixels = 4;
+constexpr int32_t kPixels = 8;  // patch rows filled together
 constexpr int32_t kMaxBlocks = TR_X86_SIMD == 512 ? 4 : 2;
+constexpr int32_t kRegisters = TR_X86_SIMD == 512 ? 32 : 16;
+
+// Pixels per register tile of kBlocks channel vectors: all kPixels rows when their accumulators,
+// kBlocks weight vectors and a broadcast fit the registers, else half of them per pass.
+template <int kBlocks>
+constexpr int32_t TileRows() {
+  return kPixels * kBlocks + kBlocks + 1 <= kRegisters ? kPixels : kPixels / 2;
+}
 
 #if defined(__AVX512VNNI__) && TR_X86_SIMD == 512
 struct DotU8 {
@@ -62,15 +70,19 @@ struct PackedFilter {
   int32_t groups;  // groups of Scheme::kGroup along depth (the last one zero-padded)
   std::vector<typename Scheme::Weight> weights;
   ChannelParams params;
+  ChannelParams64 params64;  // int16 ops
 
-  // int8 ops: bias_folded (bias + input_offset * sum(row)); int16 ops: nullptr.
+  // int8 ops: bias_folded (bias + input_offset * sum(row)), bias64 nullptr; int16 ops: the
+  // other way round.
   PackedFilter(int32_t channels_in, int32_t depth_in, const int8_t* filter,
-               const int32_t* bias_folded, const int32_t* multiplier, const int32_t* shift)
+               const int32_t* bias_folded, const int64_t* bias64, const int32_t* multiplier,
+               const int32_t* shift)
       : channels(channels_in),
         depth(depth_in),
         groups((depth_in + Scheme::kGroup - 1) / Scheme::kGroup),
         weights(static_cast<size_t>(Blocks(channels_in)) * groups * kLanes * Scheme::kGroup),
-        params(channels_in, multiplier, shift) {
+        params(channels_in, multiplier, shift),
+        params64(bias64 != nullptr ? channels_in : 0, bias64, multiplier, shift) {
     constexpr int32_t g = Scheme::kGroup;
     for (int32_t c = 0; c < channels; ++c) {
       const int8_t* row = filter + static_cast<size_t>(c) * depth;
@@ -89,47 +101,59 @@ struct PackedFilter {
   int32_t PatchLength() const { return groups * Scheme::kGroup; }
 };
 
-// Accumulators of kPixels patches (rows `stride` apart) x kBlocks channel vectors over groups
-// [g0, g1), starting from `init` (kBlocks vectors) or zero, stored to tile[pixel][lane].
-template <typename Scheme, int kBlocks>
+// Accumulators of kRows patches (rows `stride` apart) x kBlocks channel vectors over groups
+// [g0, g1), starting from `init` (kBlocks vectors) or zero, stored to tile[row][kBlocks lanes].
+template <typename Scheme, int kBlocks, int kRows>
 inline void Tile(const typename Scheme::Patch* patch, int32_t stride,
                  const typename Scheme::Weight* weights, size_t block_stride, int32_t g0,
                  int32_t g1, const int32_t* init, int32_t* tile) {
   constexpr int32_t g = Scheme::kGroup;
-  Vec acc[kPixels][kBlocks];
+  Vec acc[kRows][kBlocks];
   for (int32_t j = 0; j < kBlocks; ++j) {
     const Vec start = init != nullptr ? Load(init + j * kLanes) : Zero();
-    for (int32_t p = 0; p < kPixels; ++p) acc[p][j] = start;
+    for (int32_t p = 0; p < kRows; ++p) acc[p][j] = start;
   }
   for (int32_t k = g0; k < g1; ++k) {
     Vec w[kBlocks];
     for (int32_t j = 0; j < kBlocks; ++j) w[j] = Load(weights + j * block_stride + k * kLanes * g);
-    for (int32_t p = 0; p < kPixels; ++p) {
+    for (int32_t p = 0; p < kRows; ++p) {
       const Vec x = Broadcast4(patch + p * stride + k * g);
       for (int32_t j = 0; j < kBlocks; ++j) acc[p][j] = Scheme::Step(acc[p][j], x, w[j]);
     }
   }
-  for (int32_t p = 0; p < kPixels; ++p) {
+  for (int32_t p = 0; p < kRows; ++p) {
     for (int32_t j = 0; j < kBlocks; ++j) Store(tile + (p * kBlocks + j) * kLanes, acc[p][j]);
   }
 }
 
-// Tile with the number of channel vectors chosen at run time (1..kMaxBlocks).
-template <typename Scheme>
-inline void TileN(int32_t blocks, const typename Scheme::Patch* patch, int32_t stride,
+// The tiles of the first `rows` of kPixels patches x kBlocks channel vectors.
+template <typename Scheme, int kBlocks>
+inline void Tiles(int32_t rows, const typename Scheme::Patch* patch, int32_t stride,
                   const typename Scheme::Weight* weights, size_t block_stride, int32_t g0,
                   int32_t g1, const int32_t* init, int32_t* tile) {
+  constexpr int32_t r = TileRows<kBlocks>();
+  for (int32_t p = 0; p < rows; p += r) {
+    Tile<Scheme, kBlocks, r>(patch + p * stride, stride, weights, block_stride, g0, g1, init,
+                             tile + p * kBlocks * kLanes);
+  }
+}
+
+// Tiles with the number of channel vectors chosen at run time (1..kMaxBlocks).
+template <typename Scheme>
+inline void TilesN(int32_t blocks, int32_t rows, const typename Scheme::Patch* patch,
+                   int32_t stride, const typename Scheme::Weight* weights, size_t block_stride,
+                   int32_t g0, int32_t g1, const int32_t* init, int32_t* tile) {
   switch (blocks) {
     case 1:
-      return Tile<Scheme, 1>(patch, stride, weights, block_stride, g0, g1, init, tile);
+      return Tiles<Scheme, 1>(rows, patch, stride, weights, block_stride, g0, g1, init, tile);
 #if TR_X86_SIMD == 512
     case 3:
-      return Tile<Scheme, 3>(patch, stride, weights, block_stride, g0, g1, init, tile);
+      return Tiles<Scheme, 3>(rows, patch, stride, weights, block_stride, g0, g1, init, tile);
     case 4:
-      return Tile<Scheme, 4>(patch, stride, weights, block_stride, g0, g1, init, tile);
+      return Tiles<Scheme, 4>(rows, patch, stride, weights, block_stride, g0, g1, init, tile);
 #endif
     default:
-      return Tile<Scheme, 2>(patch, stride, weights, block_stride, g0, g1, init, tile);
+      return Tiles<Scheme, 2>(rows, patch, stride, weights, block_stride, g0, g1, init, tile);
   }
 }
 
@@ -142,16 +166,48 @@ inline Patch* PatchRows(int32_t length) {
   return buffer.data();
 }
 
-// Calls fill(pixel, row) for kPixels pixels from `first` (repeating the last one past `pixels`)
-// and zeroes each row's padding to a whole group.
+// d[i] = Scheme::Convert(x[i]) for i < n, 16 or 32 values at a time.
+inline void ConvertSpan(const int8_t* x, uint8_t* d, int32_t n) {
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  int32_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), _mm256_xor_si256(v, flip));
+  }
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i),
+                     _mm_xor_si128(v, _mm256_castsi256_si128(flip)));
+  }
+  for (; i < n; ++i) d[i] = static_cast<uint8_t>(x[i]) ^ 0x80;
+}
+
+inline void ConvertSpan(const int8_t* x, int16_t* d, int32_t n) {
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), _mm256_cvtepi8_epi16(v));
+  }
+  for (; i < n; ++i) d[i] = x[i];
+}
+
+inline void ConvertSpan(const int16_t* x, int16_t* d, int32_t n) { memcpy(d, x, n * sizeof(*d)); }
+
+template <typename Patch>
+inline void FillSpan(Patch* d, int32_t n, Patch value) {
+  for (int32_t i = 0; i < n; ++i) d[i] = value;
+}
+
+// Calls fill(pixel, row) for the pixels [first, first + rows) and zeroes each row's padding to a
+// whole group.
 template <typename Scheme, typename Fill>
-inline void FillRows(const PackedFilter<Scheme>& f, int32_t first, int32_t pixels, Fill fill,
-                     typename Scheme::Patch* rows) {
+inline void FillRows(const PackedFilter<Scheme>& f, int32_t first, int32_t rows, Fill fill,
+                     typename Scheme::Patch* patch) {
   const int32_t length = f.PatchLength();
-  for (int32_t p = 0; p < kPixels; ++p) {
-    typename Scheme::Patch* row = rows + p * length;
-    fill(first + p < pixels ? first + p : pixels - 1, row);
-    for (int32_t k = f.depth; k < length; ++k) row[k] = 0;
+  for (int32_t p = 0; p < rows; ++p) {
+    typename Scheme::Patch* row = patch + p * length;
+    fill(first + p, row);
+    FillSpan<typename Scheme::Patch>(row + f.depth, length - f.depth, 0);
   }
 }
 
@@ -160,20 +216,21 @@ template <typename Scheme, typename Fill>
 void GemmS8(const PackedFilter<Scheme>& f, int32_t pixels, Fill fill, int32_t output_offset,
             int32_t act_min, int32_t act_max, int8_t* out) {
   const int32_t length = f.PatchLength();
-  typename Scheme::Patch* rows = PatchRows<typename Scheme::Patch>(length);
+  typename Scheme::Patch* patch = PatchRows<typename Scheme::Patch>(length);
   alignas(64) int32_t tile[kPixels * kMaxBlocks * kLanes];
   const int32_t blocks = Blocks(f.channels);
   for (int32_t first = 0; first < pixels; first += kPixels) {
-    FillRows(f, first, pixels, fill, rows);
+    const int32_t rows = pixels - first < kPixels ? pixels - first : kPixels;
+    FillRows(f, first, rows, fill, patch);
     for (int32_t b0 = 0; b0 < blocks; b0 += kMaxBlocks) {
       const int32_t nb = blocks - b0 < kMaxBlocks ? blocks - b0 : kMaxBlocks;
-      TileN<Scheme>(nb, rows, length, f.weights.data() + b0 * f.BlockStride(), f.BlockStride(), 0,
-                    f.groups, f.params.bias.data() + b0 * kLanes, tile);
+      TilesN<Scheme>(nb, rows, patch, length, f.weights.data() + b0 * f.BlockStride(),
+                     f.BlockStride(), 0, f.groups, f.params.bias.data() + b0 * kLanes, tile);
       for (int32_t j = 0; j < nb; ++j) {
         const int32_t c0 = (b0 + j) * kLanes;
         const Requant q = f.params.Load(c0, output_offset, act_min, act_max);
         const int32_t n = f.channels - c0 < kLanes ? f.channels - c0 : kLanes;
-        for (int32_t p = 0; p < kPixels && first + p < pixels; ++p) {
+        for (int32_t p = 0; p < rows; ++p) {
           const Vec v = RequantizeS8(Load(tile + (p * nb + j) * kLanes), q);
           int8_t* dst = out + static_cast<size_t>(first + p) * f.channels + c0;
           if (n == kLanes) {
@@ -194,37 +251,33 @@ void GemmS8(const PackedFilter<Scheme>& f, int32_t pixels, Fill fill, int32_t ou
 // at most 2^30 < 2^31 and the int32 lanes cannot overflow before they join the int64 sums.
 constexpr int32_t kGroupsS16 = 128;
 
-// int16 output: int64 sums (bias64 added) requantized by fixed_point.h, to out[pixel][channel].
+// int16 output: int64 sums requantized per channel (ChannelParams64), to out[pixel][channel].
 template <typename Fill>
-void GemmS16(const PackedFilter<PairsS16>& f, int32_t pixels, Fill fill, const int64_t* bias64,
-             const int32_t* multiplier, const int32_t* shift, int32_t act_min, int32_t act_max,
-             int16_t* out) {
+void GemmS16(const PackedFilter<PairsS16>& f, int32_t pixels, Fill fill, int32_t act_min,
+             int32_t act_max, int16_t* out) {
   const int32_t length = f.PatchLength();
-  int16_t* rows = PatchRows<int16_t>(length);
+  int16_t* patch = PatchRows<int16_t>(length);
   alignas(64) int32_t tile[kPixels * kMaxBlocks * kLanes];
-  int64_t sums[kPixels * kMaxBlocks * kLanes];
+  alignas(64) int64_t sums[kPixels * kMaxBlocks * kLanes];
   const int32_t blocks = Blocks(f.channels);
   for (int32_t first = 0; first < pixels; first += kPixels) {
-    FillRows(f, first, pixels, fill, rows);
+    const int32_t rows = pixels - first < kPixels ? pixels - first : kPixels;
+    FillRows(f, first, rows, fill, patch);
     for (int32_t b0 = 0; b0 < blocks; b0 += kMaxBlocks) {
       const int32_t nb = blocks - b0 < kMaxBlocks ? blocks - b0 : kMaxBlocks;
       const int32_t lanes = nb * kLanes;
       for (int32_t i = 0; i < kPixels * lanes; ++i) sums[i] = 0;
       for (int32_t g0 = 0; g0 < f.groups; g0 += kGroupsS16) {
         const int32_t g1 = f.groups - g0 < kGroupsS16 ? f.groups : g0 + kGroupsS16;
-        TileN<PairsS16>(nb, rows, length, f.weights.data() + b0 * f.BlockStride(), f.BlockStride(),
-                        g0, g1, nullptr, tile);
+        TilesN<PairsS16>(nb, rows, patch, length, f.weights.data() + b0 * f.BlockStride(),
+                         f.BlockStride(), g0, g1, nullptr, tile);
         for (int32_t i = 0; i < kPixels * lanes; ++i) sums[i] += tile[i];
       }
       const int32_t c0 = b0 * kLanes;
       const int32_t n = f.channels - c0 < lanes ? f.channels - c0 : lanes;
-      for (int32_t p = 0; p < kPixels && first + p < pixels; ++p) {
+      for (int32_t p = 0; p < rows; ++p) {
         int16_t* dst = out + static_cast<size_t>(first + p) * f.channels + c0;
-        for (int32_t i = 0; i < n; ++i) {
-          const int32_t c = c0 + i;
-          dst[i] = RequantizeS16(sums[p * lanes + i] + bias64[c], multiplier[c], shift[c], act_min,
-                                 act_max);
-        }
+        f.params64.Requantize(sums + p * lanes, c0, n, act_min, act_max, dst);
       }
     }
   }

@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "fixed_point.h"
 #include "simd.h"
 
 #if defined(TR_X86_SIMD)
@@ -40,6 +41,54 @@ struct ChannelParams {
 
   Requant Load(int32_t channel, int32_t offset, int32_t lo, int32_t hi) const {
     return LoadRequant(&multiplier[channel], &left[channel], &right[channel], offset, lo, hi);
+  }
+};
+
+// Per-channel parameters of the int16x8 requantization (fixed_point.h's
+// MultiplyByQuantizedMultiplier64 with the bias added first), padded to whole vectors.
+struct ChannelParams64 {
+  std::vector<int64_t> bias, reduced, total_shift;
+  std::vector<int32_t> multiplier, shift;  // for the scalar path
+
+  ChannelParams64(int32_t channels, const int64_t* bias_in, const int32_t* multiplier_in,
+                  const int32_t* shift_in)
+      : bias(Blocks(channels) * kLanes),
+        reduced(bias.size()),
+        total_shift(bias.size(), 1),
+        multiplier(multiplier_in, multiplier_in + channels),
+        shift(shift_in, shift_in + channels) {
+    for (int32_t c = 0; c < channels; ++c) {
+      const int32_t m = multiplier_in[c];
+      bias[c] = bias_in[c];
+      reduced[c] = m < 0x7FFF0000 ? ((m + (1 << 15)) >> 16) : 0x7FFF;
+      total_shift[c] = 15 - shift_in[c];
+    }
+  }
+
+  // out[i] = RequantizeS16(sums[i] + bias of channel c0 + i) for i < n.
+  void Requantize(const int64_t* sums, int32_t c0, int32_t n, int32_t lo, int32_t hi,
+                  int16_t* out) const {
+    int32_t i = 0;
+#if TR_X86_SIMD == 512
+    const __m256i lo8 = _mm256_set1_epi32(lo), hi8 = _mm256_set1_epi32(hi);
+    for (; i + 8 <= n; i += 8) {
+      const int32_t c = c0 + i;
+      const __m512i x =
+          _mm512_add_epi64(_mm512_loadu_si512(sums + i), _mm512_loadu_si512(&bias[c]));
+      const __m512i s = _mm512_loadu_si512(&total_shift[c]);
+      const __m512i round =
+          _mm512_sllv_epi64(_mm512_set1_epi64(1), _mm512_sub_epi64(s, _mm512_set1_epi64(1)));
+      const __m512i product = _mm512_mullo_epi64(x, _mm512_loadu_si512(&reduced[c]));
+      const __m256i r =
+          _mm512_cvtepi64_epi32(_mm512_srav_epi64(_mm512_add_epi64(product, round), s));
+      const __m256i clamped = _mm256_min_epi32(_mm256_max_epi32(r, lo8), hi8);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm256_cvtepi32_epi16(clamped));
+    }
+#endif
+    for (; i < n; ++i) {
+      const int32_t c = c0 + i;
+      out[i] = RequantizeS16(sums[i] + bias[c], multiplier[c], shift[c], lo, hi);
+    }
   }
 };
 

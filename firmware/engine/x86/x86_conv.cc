@@ -21,22 +21,20 @@ void ConvRow(const ConvParams& p, const T* input, int32_t m, typename Scheme::Pa
   for (int32_t ky = 0; ky < p.k_h; ++ky) {
     typename Scheme::Patch* dst = row + ky * p.k_w * c;
     if (ky < ty.lo || ky >= ty.hi) {
-      for (int32_t i = 0; i < p.k_w * c; ++i) dst[i] = pad;
+      FillSpan(dst, p.k_w * c, pad);
       continue;
     }
     const T* src = input + static_cast<size_t>(ty.origin + ky * p.dil_h) * p.in_w * c;
-    for (int32_t i = 0; i < tx.lo * c; ++i) dst[i] = pad;
-    if (p.dil_w == 1) {
+    FillSpan(dst, tx.lo * c, pad);
+    if (p.dil_w == 1) {  // the taps inside the input are contiguous
       const T* x = src + static_cast<size_t>(tx.origin + tx.lo) * c;
-      typename Scheme::Patch* d = dst + tx.lo * c;
-      for (int32_t i = 0; i < (tx.hi - tx.lo) * c; ++i) d[i] = Scheme::Convert(x[i]);
+      ConvertSpan(x, dst + tx.lo * c, (tx.hi - tx.lo) * c);
     } else {
       for (int32_t kx = tx.lo; kx < tx.hi; ++kx) {
-        const T* x = src + static_cast<size_t>(tx.origin + kx * p.dil_w) * c;
-        for (int32_t i = 0; i < c; ++i) dst[kx * c + i] = Scheme::Convert(x[i]);
+        ConvertSpan(src + static_cast<size_t>(tx.origin + kx * p.dil_w) * c, dst + kx * c, c);
       }
     }
-    for (int32_t i = tx.hi * c; i < p.k_w * c; ++i) dst[i] = pad;
+    FillSpan(dst + tx.hi * c, (p.k_w - tx.hi) * c, pad);
   }
 }
 
@@ -45,7 +43,7 @@ void ConvRow(const ConvParams& p, const T* input, int32_t m, typename Scheme::Pa
 bool ConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
   using Scheme = SchemeS8;
   const auto& f = Prepared<PackedFilter<Scheme>>(p, [&p] {
-    return PackedFilter<Scheme>(p.out_c, p.k_h * p.k_w * p.in_c, p.filter, p.bias_folded,
+    return PackedFilter<Scheme>(p.out_c, p.k_h * p.k_w * p.in_c, p.filter, p.bias_folded, nullptr,
                                 p.multiplier, p.shift);
   });
   const auto pad = Scheme::Convert(static_cast<int8_t>(-p.input_offset));
@@ -56,12 +54,11 @@ bool ConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
 
 bool ConvS16(const ConvParams& p, const int16_t* input, int16_t* output) {
   const auto& f = Prepared<PackedFilter<PairsS16>>(p, [&p] {
-    return PackedFilter<PairsS16>(p.out_c, p.k_h * p.k_w * p.in_c, p.filter, nullptr, p.multiplier,
-                                  p.shift);
+    return PackedFilter<PairsS16>(p.out_c, p.k_h * p.k_w * p.in_c, p.filter, nullptr, p.bias64,
+                                  p.multiplier, p.shift);
   });
   const auto fill = [&](int32_t m, int16_t* row) { ConvRow<PairsS16>(p, input, m, 0, row); };
-  GemmS16(f, p.out_h * p.out_w, fill, p.bias64, p.multiplier, p.shift, p.act_min, p.act_max,
-          output);
+  GemmS16(f, p.out_h * p.out_w, fill, p.act_min, p.act_max, output);
   return true;
 }
 

@@ -3,7 +3,6 @@
 // kLanes channels of one output pixel, summed over the taps padding leaves.
 #include <vector>
 
-#include "fixed_point.h"
 #include "pack.h"
 #include "window.h"
 #include "x86_kernels.h"
@@ -18,16 +17,18 @@ namespace {
 constexpr int32_t kDepthBlocks = 4;
 
 // The filter [k_h * k_w][channels] with each tap padded to whole vectors, and its channel
-// parameters (bias: bias32 for int8, zero for int16).
+// parameters (int8: params, its bias bias32; int16: params64, params' bias zero).
 struct PackedDepthwise {
   int32_t padded;
   std::vector<int8_t> filter;
   ChannelParams params;
+  ChannelParams64 params64;
 
   explicit PackedDepthwise(const ConvParams& p)
       : padded(Blocks(p.out_c) * kLanes),
-        filter(static_cast<size_t>(p.k_h) * p.k_w * padded + kLanes),
-        params(p.out_c, p.multiplier, p.shift) {
+        filter(static_cast<size_t>(p.k_h) * p.k_w * padded),
+        params(p.out_c, p.multiplier, p.shift),
+        params64(p.bias64 != nullptr ? p.out_c : 0, p.bias64, p.multiplier, p.shift) {
     for (int32_t t = 0; t < p.k_h * p.k_w; ++t) {
       for (int32_t c = 0; c < p.out_c; ++c) filter[t * padded + c] = p.filter[t * p.out_c + c];
     }

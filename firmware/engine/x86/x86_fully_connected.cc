@@ -6,32 +6,28 @@ namespace tr {
 namespace x86 {
 
 #if defined(TR_X86_SIMD)
-namespace {
-
-template <typename Scheme, typename T>
-void CopyRow(const T* input, int32_t depth, int32_t r, typename Scheme::Patch* row) {
-  const T* x = input + static_cast<size_t>(r) * depth;
-  for (int32_t i = 0; i < depth; ++i) row[i] = Scheme::Convert(x[i]);
-}
-
-}  // namespace
-
 bool FullyConnectedS8(const FullyConnectedParams& p, const int8_t* input, int8_t* output) {
   using Scheme = SchemeS8;
   const auto& f = Prepared<PackedFilter<Scheme>>(p, [&p] {
-    return PackedFilter<Scheme>(p.units, p.depth, p.filter, p.bias_folded, p.multiplier, p.shift);
+    return PackedFilter<Scheme>(p.units, p.depth, p.filter, p.bias_folded, nullptr, p.multiplier,
+                                p.shift);
   });
-  const auto fill = [&](int32_t r, Scheme::Patch* row) { CopyRow<Scheme>(input, p.depth, r, row); };
+  const auto fill = [&](int32_t r, Scheme::Patch* row) {
+    ConvertSpan(input + static_cast<size_t>(r) * p.depth, row, p.depth);
+  };
   GemmS8(f, p.rows, fill, p.output_offset, p.act_min, p.act_max, output);
   return true;
 }
 
 bool FullyConnectedS16(const FullyConnectedParams& p, const int16_t* input, int16_t* output) {
   const auto& f = Prepared<PackedFilter<PairsS16>>(p, [&p] {
-    return PackedFilter<PairsS16>(p.units, p.depth, p.filter, nullptr, p.multiplier, p.shift);
+    return PackedFilter<PairsS16>(p.units, p.depth, p.filter, nullptr, p.bias64, p.multiplier,
+                                  p.shift);
   });
-  const auto fill = [&](int32_t r, int16_t* row) { CopyRow<PairsS16>(input, p.depth, r, row); };
-  GemmS16(f, p.rows, fill, p.bias64, p.multiplier, p.shift, p.act_min, p.act_max, output);
+  const auto fill = [&](int32_t r, int16_t* row) {
+    ConvertSpan(input + static_cast<size_t>(r) * p.depth, row, p.depth);
+  };
+  GemmS16(f, p.rows, fill, p.act_min, p.act_max, output);
   return true;
 }
 
