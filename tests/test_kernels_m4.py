@@ -136,32 +136,38 @@ def test_cortex_m4_is_exact(model_folder: Path) -> None:
 
 
 def test_one_sum_requantization_matches_gemmlowp(tmp_path: Path) -> None:
-    """MultiplyByQuantizedMultiplierRight == MultiplyByQuantizedMultiplier for right shifts
-    2..31 and multipliers >= 0, on edge and random values (compiled with the host compiler)."""
+    """RightShiftRequant (one 64-bit sum) == ExactRequant (gemmlowp's two roundings) on every
+    channel it fits: shifts -2..-31 with edge and random multipliers and accumulators, and
+    multiplier 0 with any shift; it does not fit shift -1 or a negative multiplier."""
     source = tmp_path / "check.cc"
     source.write_text(CHECK_SOURCE)
     binary = tmp_path / "check"
-    compile_cmd = ["g++", "-std=c++17", "-O2", "-Wall", "-Werror", f"-I{ENGINE}"]
+    compile_cmd = ["g++", "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{ENGINE}"]
     subprocess.run([*compile_cmd, str(source), "-o", str(binary)], check=True)
     result = subprocess.run([str(binary)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
-    checked = int(result.stdout.split()[-1])
-    assert checked == 30 * 200_000
+    assert result.stdout.split()[-1] == str(33 * 200_000)
 
 
 CHECK_SOURCE = r"""
 #include <cstdio>
 #include <random>
-#include "fixed_point.h"
+#include "requantize.h"
+
+struct Channel {
+  const int32_t* multiplier;
+  const int32_t* shift;
+};
 
 int main() {
   std::mt19937_64 rng(1);
   const int32_t edges[] = {0, 1, -1, 2, -2, INT32_MAX, INT32_MIN, INT32_MIN + 1, INT32_MAX - 1,
                            1 << 30, -(1 << 30), 12345, -12345};
+  const int32_t shifts[] = {0, 5, -1};  // multiplier 0 with these
   long bad = 0, checked = 0;
-  for (int right = 2; right <= 31; ++right) {
+  for (int right = 2; right <= 34; ++right) {
     for (int i = 0; i < 200000; ++i) {
-      int32_t m = static_cast<int32_t>(rng() & 0x7FFFFFFF);
+      int32_t m = static_cast<int32_t>(rng() & 0x7FFFFFFF), shift = -right;
       int32_t x = static_cast<int32_t>(rng());
       if (i < 169) {
         m = static_cast<int32_t>(static_cast<uint32_t>(edges[i % 13]) & 0x7FFFFFFFu);
@@ -170,12 +176,18 @@ int main() {
         m = (1 << 30) + static_cast<int32_t>(rng() % (1u << 30));
         x >>= rng() % 31;
       }
-      const int32_t want = tr::MultiplyByQuantizedMultiplier(x, m, -right);
-      const int32_t got = tr::MultiplyByQuantizedMultiplierRight(x, m, right);
-      if (want != got && bad++ < 5) printf("x=%d m=%d >> %d: %d, not %d\n", x, m, right, got, want);
+      if (right > 31) m = 0, shift = shifts[right - 32];
+      const Channel p{&m, &shift};
+      if (!tr::RightShiftRequant::Fits(p, 1)) return 2;
+      const int32_t want = tr::ExactRequant(p, 0).Scale(x);
+      const int32_t got = tr::RightShiftRequant(p, 0).Scale(x);
+      if (want != got && bad++ < 5) printf("%d * %d >> %d: %d, not %d\n", x, m, -shift, got, want);
       ++checked;
     }
   }
+  const int32_t m1 = 1 << 30, s1 = -1, m2 = -5, s2 = -8;
+  if (tr::RightShiftRequant::Fits(Channel{&m1, &s1}, 1)) return 3;
+  if (tr::RightShiftRequant::Fits(Channel{&m2, &s2}, 1)) return 4;
   printf("checked %ld\n", checked);
   return bad != 0;
 }

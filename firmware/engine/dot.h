@@ -60,28 +60,31 @@ inline int32_t Mac4(const int8_t* x, const int8_t* w, int32_t acc) {
   return Smlad(OddBytes(xv), OddBytes(wv), acc);
 }
 
+// The 2 x 2 block of products of the four values at x0, x0 + dx and w0, w1, added to
+// a00 (x0.w0), a01 (x0.w1), a10 (x1.w0), a11 (x1.w1): each word is unpacked once and used twice
+// (bytes 0, 2 and 1, 3 pair alike in inputs and weights).
+inline void Mac2x2(const int8_t* x0, int32_t dx, const int8_t* w0, const int8_t* w1, int32_t& a00,
+                   int32_t& a01, int32_t& a10, int32_t& a11) {
+  const uint32_t wa = Load4(w0), wb = Load4(w1);
+  const Lanes wa_even = EvenBytes(wa), wa_odd = OddBytes(wa);
+  const Lanes wb_even = EvenBytes(wb), wb_odd = OddBytes(wb);
+  const uint32_t xa = Load4(x0);
+  const Lanes xa_even = EvenBytes(xa), xa_odd = OddBytes(xa);
+  a00 = Smlad(xa_odd, wa_odd, Smlad(xa_even, wa_even, a00));
+  a01 = Smlad(xa_odd, wb_odd, Smlad(xa_even, wb_even, a01));
+  const uint32_t xb = Load4(x0 + dx);
+  const Lanes xb_even = EvenBytes(xb), xb_odd = OddBytes(xb);
+  a10 = Smlad(xb_odd, wa_odd, Smlad(xb_even, wa_even, a10));
+  a11 = Smlad(xb_odd, wb_odd, Smlad(xb_even, wb_even, a11));
+}
+
 // The 2 x 2 block of dot products of two inputs x0, x1 = x0 + dx and two filter rows w0, w1
-// over n values, added to acc = {x0.w0, x0.w1, x1.w0, x1.w1}: each word of four values is
-// unpacked once and used twice (bytes 0, 2 and 1, 3 pair alike in inputs and weights). A
-// constant dx saves a register: the four accumulators stay in registers on Cortex-M.
+// over n values, added to acc = {x0.w0, x0.w1, x1.w0, x1.w1}, four values a step.
 inline void Dot2x2(const int8_t* x0, int32_t dx, const int8_t* w0, const int8_t* w1, int32_t n,
                    int32_t acc[4]) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
   const int8_t* end = w0 + (n & ~3);
-  while (w0 != end) {
-    const uint32_t wa = Load4(w0), wb = Load4(w1);
-    const Lanes wa_even = EvenBytes(wa), wa_odd = OddBytes(wa);
-    const Lanes wb_even = EvenBytes(wb), wb_odd = OddBytes(wb);
-    const uint32_t xa = Load4(x0);
-    const Lanes xa_even = EvenBytes(xa), xa_odd = OddBytes(xa);
-    a00 = Smlad(xa_odd, wa_odd, Smlad(xa_even, wa_even, a00));
-    a01 = Smlad(xa_odd, wb_odd, Smlad(xa_even, wb_even, a01));
-    const uint32_t xb = Load4(x0 + dx);
-    const Lanes xb_even = EvenBytes(xb), xb_odd = OddBytes(xb);
-    a10 = Smlad(xb_odd, wa_odd, Smlad(xb_even, wa_even, a10));
-    a11 = Smlad(xb_odd, wb_odd, Smlad(xb_even, wb_even, a11));
-    w0 += 4, w1 += 4, x0 += 4;
-  }
+  for (; w0 != end; w0 += 4, w1 += 4, x0 += 4) Mac2x2(x0, dx, w0, w1, a00, a01, a10, a11);
   for (int32_t i = 0; i < (n & 3); ++i) {
     a00 += x0[i] * w0[i];
     a01 += x0[i] * w1[i];
@@ -89,6 +92,55 @@ inline void Dot2x2(const int8_t* x0, int32_t dx, const int8_t* w0, const int8_t*
     a11 += x0[dx + i] * w1[i];
   }
   acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
+}
+
+// Dot2x2 for a constant dx (kDx < 4096). On Cortex-M4/M7 the eight-value steps are one assembly
+// loop (the same steps as Mac2x2): the four accumulators, three pointers, the end and six
+// temporaries fill the 14 usable registers exactly, so nothing spills; Dot2x2 does the rest.
+// Inlined: a call per channel pair would cost as much as the requantization.
+template <int32_t kDx>
+[[gnu::always_inline]] inline void Dot2x2Fixed(const int8_t* x0, const int8_t* w0, const int8_t* w1,
+                                               int32_t n, int32_t acc[4]) {
+#if defined(__ARM_FEATURE_DSP)
+  const int32_t steps = n & ~7;
+  if (steps > 0) {
+    const int8_t* end = w0 + steps;
+    uint32_t wa, wb, wa_even, wb_even, t, u;
+#define TR_MAC2X2                            \
+  "ldr %[wa], [%[w0]], #4\n"                 \
+  "ldr %[wb], [%[w1]], #4\n"                 \
+  "sxtb16 %[wa_even], %[wa]\n"               \
+  "sxtb16 %[wa], %[wa], ror #8\n"            \
+  "sxtb16 %[wb_even], %[wb]\n"               \
+  "sxtb16 %[wb], %[wb], ror #8\n"            \
+  "ldr %[t], [%[x0], %[dx]]\n"               \
+  "sxtb16 %[u], %[t]\n"                      \
+  "sxtb16 %[t], %[t], ror #8\n"              \
+  "smlad %[a10], %[u], %[wa_even], %[a10]\n" \
+  "smlad %[a11], %[u], %[wb_even], %[a11]\n" \
+  "smlad %[a10], %[t], %[wa], %[a10]\n"      \
+  "smlad %[a11], %[t], %[wb], %[a11]\n"      \
+  "ldr %[t], [%[x0]], #4\n"                  \
+  "sxtb16 %[u], %[t]\n"                      \
+  "sxtb16 %[t], %[t], ror #8\n"              \
+  "smlad %[a00], %[u], %[wa_even], %[a00]\n" \
+  "smlad %[a01], %[u], %[wb_even], %[a01]\n" \
+  "smlad %[a00], %[t], %[wa], %[a00]\n"      \
+  "smlad %[a01], %[t], %[wb], %[a01]\n"
+    __asm__ volatile(
+        "1:\n" TR_MAC2X2 TR_MAC2X2
+        "cmp %[w0], %[end]\n"
+        "bne 1b\n"
+        : [a00] "+r"(acc[0]), [a01] "+r"(acc[1]), [a10] "+r"(acc[2]), [a11] "+r"(acc[3]),
+          [x0] "+r"(x0), [w0] "+r"(w0), [w1] "+r"(w1), [wa] "=&r"(wa), [wb] "=&r"(wb),
+          [wa_even] "=&r"(wa_even), [wb_even] "=&r"(wb_even), [t] "=&r"(t), [u] "=&r"(u)
+        : [end] "r"(end), [dx] "I"(kDx)
+        : "cc", "memory");
+#undef TR_MAC2X2
+    n -= steps;
+  }
+#endif
+  Dot2x2(x0, kDx, w0, w1, n, acc);
 }
 
 // Sum of x[i] * w[i] for i < n.

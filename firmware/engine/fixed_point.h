@@ -46,7 +46,10 @@ inline int32_t MultiplyByQuantizedMultiplier64(int64_t x, int32_t multiplier, in
 // stands for v < 0: they differ only where the result is 0 either way), taken from the high word
 // of the 64-bit sum, where adding 2^(right-2) cannot overflow.
 inline int32_t MultiplyByQuantizedMultiplierRight(int32_t x, int32_t multiplier, int right) {
-  const int64_t nudge = x < 0 ? -(int64_t{1} << 30) : (int64_t{1} << 30);
+  // 2^30 with the sign of x: high word x >> 31, low word 0x40000000 | the sign bit of x.
+  const uint32_t low = (static_cast<uint32_t>(x) & 0x80000000u) | 0x40000000u;
+  const int64_t nudge =
+      static_cast<int64_t>((static_cast<uint64_t>(static_cast<uint32_t>(x >> 31)) << 32) | low);
   const int32_t high = static_cast<int32_t>((static_cast<int64_t>(x) * multiplier + nudge) >> 32);
   return (high + (1 << (right - 2))) >> (right - 1);
 }

@@ -15,7 +15,10 @@ void FullyConnectedS8With(const FullyConnectedParams& p, const int8_t* input, in
   for (int32_t r = 0; r < p.rows; r += 2) {
     const int32_t n = p.rows - r < 2 ? 1 : 2;
     const int8_t* x = input + r * p.depth;
-    GemmS8<Requant>(p, x, (n - 1) * p.depth, n, p.depth, p.units, output + r * p.units);
+    const auto dot = [&](const int8_t* w0, const int8_t* w1, int32_t acc[4]) {
+      Dot2x2(x, (n - 1) * p.depth, w0, w1, p.depth, acc);
+    };
+    GemmS8<Requant>(p, dot, n, p.depth, p.units, output + r * p.units);
   }
 }
 

@@ -40,27 +40,34 @@ struct ExactRequant {
 struct RightShiftRequant {
   int32_t multiplier, right;
 
-  // True when channels [0, channels) all have multiplier >= 0 and shift <= -2.
+  // True when channels [0, channels) all have shift <= -2 and multiplier > 0, or multiplier 0
+  // (a channel whose weights are all 0: it scales everything to 0, as any shift does).
   template <typename Params>
   static bool Fits(const Params& p, int32_t channels) {
     for (int32_t c = 0; c < channels; ++c) {
-      if (p.multiplier[c] < 0 || p.shift[c] > -2) return false;
+      if (p.multiplier[c] != 0 && (p.multiplier[c] < 0 || p.shift[c] > -2)) return false;
     }
     return true;
   }
   template <typename Params>
   RightShiftRequant(const Params& p, int32_t channel)
-      : multiplier(p.multiplier[channel]), right(-p.shift[channel]) {}
+      : multiplier(p.multiplier[channel]), right(multiplier == 0 ? 2 : -p.shift[channel]) {}
   int32_t Scale(int32_t acc) const {
     return MultiplyByQuantizedMultiplierRight(acc, multiplier, right);
   }
 };
 
-// The int8 output of a scaled accumulator (output offset and activation range of p).
-template <typename Params>
-inline int8_t ToOutput(const Params& p, int32_t scaled) {
-  return static_cast<int8_t>(Clamp(scaled + p.output_offset, p.act_min, p.act_max));
-}
+// The output offset and activation range of an int8 op, copied out of its parameters (int8
+// stores may alias anything, so fields read through a reference would be read again each time).
+struct OutputRange {
+  int32_t offset, lo, hi;
+
+  template <typename Params>
+  explicit OutputRange(const Params& p) : offset(p.output_offset), lo(p.act_min), hi(p.act_max) {}
+  int8_t operator()(int32_t scaled) const {
+    return static_cast<int8_t>(Clamp(scaled + offset, lo, hi));
+  }
+};
 
 }  // namespace tr
 
