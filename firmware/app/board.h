@@ -8,11 +8,13 @@
 extern "C" {
 #endif
 
-// Clocks, UART and the counter; called once at boot.
-void tr_board_init(void);
+// Clocks, UART and the counter; called once at boot. From then on the UART's receive interrupt
+// keeps received bytes in `rx_ring` (`rx_ring_bytes`) until tr_uart_read() takes them, so bytes
+// keep coming while the device computes or sends.
+void tr_board_init(uint8_t* rx_ring, uint32_t rx_ring_bytes);
 // Blocking UART transmit of n bytes.
 void tr_uart_write(const uint8_t* data, uint32_t n);
-// Blocking UART receive of one byte.
+// The oldest received byte; waits (asleep) for one.
 uint8_t tr_uart_read(void);
 // A free-running counter in board ticks (64 bits, never wraps in practice).
 uint64_t tr_counter_ticks(void);

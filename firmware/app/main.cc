@@ -55,6 +55,17 @@ static_assert(kControlBytes >= kFrameOverhead + kOpStatsBytes + sizeof(uint32_t)
               "control buffer too small for OP_STATS");
 
 alignas(8) uint8_t rx_buffer[kStagingOffset + kStagingBytes];  // a full INFER frame fits too
+
+// Received bytes wait in this ring (the board's receive interrupt fills it) until the protocol
+// loop decodes them: by default a whole frame of max_frame bytes COBS-encoded, its delimiter and a
+// resend's leading 0x00, so the host may send the next frame while the device computes (HELLO
+// capability bit8). A board short of RAM may set a smaller TR_RX_RING_BYTES (then no bit8).
+constexpr uint32_t kRingForFrame = sizeof(rx_buffer) + sizeof(rx_buffer) / 254 + 3;
+#ifndef TR_RX_RING_BYTES
+#define TR_RX_RING_BYTES kRingForFrame
+#endif
+uint8_t rx_ring[TR_RX_RING_BYTES];
+constexpr bool kReceivesWhileComputing = sizeof(rx_ring) >= kRingForFrame;
 uint8_t* const staging = rx_buffer + kStagingOffset;
 alignas(8) uint8_t tx_buffer[TR_TX_BUFFER_BYTES];  // the last INFER answer, kept as the cache
 alignas(8) uint8_t control_buffer[kControlBytes];  // every other frame the device sends
@@ -152,6 +163,9 @@ void SendHello(uint16_t seq, bool boot) {
       kCapBatch | kCapStats | kCapReset | kCapCache | kCapLog | kCapStaged | kCapOpStats;
   if (tr_counter_is_instructions()) {
     caps |= kCapCountsInstructions;
+  }
+  if (kReceivesWhileComputing) {
+    caps |= kCapReceivesWhileComputing;
   }
   memset(p, 0, kHelloBytes);  // the reserved fields
   PutU32(p + kHelloCapabilitiesOffset, caps);
@@ -381,7 +395,7 @@ extern "C" void tr_op_done(uint32_t index) {
 }
 
 void Run() {
-  tr_board_init();
+  tr_board_init(rx_ring, sizeof(rx_ring));
   SendHello(kNoSeq, true);
   SendText(kLog, kNoSeq, 0, "tinyrobust firmware ready");
   FrameDecoder decoder(rx_buffer, sizeof(rx_buffer));

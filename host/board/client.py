@@ -17,7 +17,7 @@ import random
 import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -43,6 +43,7 @@ FIRST_COMPUTE_S = 1.0  # seconds per inference until measured
 MIN_WAIT_S = 0.1  # the wait for an answer beyond transfer and compute, at least
 SAMPLES = 15  # the estimates are medians of this many recent first-attempt exchanges
 MIN_BUDGET_S = 10.0  # a request is resent for at least this long before the client gives up
+WINDOW_AFTER = 8  # clean LOADs in a row before several LOADs go out at once
 MAX_UPLOADS = 8  # uploads of one batch (a reset or a CRC mismatch starts it over)
 RESET = "board reset"  # the cause of a failed attempt when the boot HELLO came instead
 NAK_TEXT: dict[int, str] = {
@@ -160,6 +161,32 @@ class Tries:
 
 
 @dataclass
+class Sent:
+    """A request on the wire whose answer has not been taken yet."""
+
+    frame_type: FrameType
+    seq: int
+    encoded: bytes
+    answer: FrameType
+    timeout: float
+    tries: Tries
+    sent: float = 0.0  # when its last attempt was written
+    suspect: bool = False  # a NAK, garbled answer or reset came while it was out: resend it
+
+
+@dataclass
+class Job:
+    """A batch whose INFER or INFER_STAGED is out: its inputs, payload and uploads so far."""
+
+    chunk: np.ndarray
+    frame_type: FrameType
+    payload: bytes
+    uploads: int
+    request: Sent
+    timeouts: int  # the client's timeout count when it was sent
+
+
+@dataclass
 class ClientStats:
     """What the client saw: counts of every recovery action."""
 
@@ -184,6 +211,7 @@ class Device:
         retries: int = 40,
         base_timeout: float = 1.0,
         transport: serial.SerialBase | None = None,
+        pipelined: bool = True,
     ):
         self.url = url
         try:
@@ -206,6 +234,9 @@ class Device:
         self._reader = protocol.FrameReader()
         self._frames: list[Frame] = []
         self._seq = random.randrange(0x10000 - 1)  # a new session never collides with an old one
+        self._flush = False  # the next write starts with 0x00: a frame may be half received
+        self._waiting: dict[int, Sent] = {}  # requests out while another one is awaited
+        self._early: dict[int, tuple[Frame, float]] = {}  # their answers, with arrival times
         try:
             self.info: Hello = self.hello()
         except (DeviceError, serial.SerialException) as error:
@@ -215,6 +246,10 @@ class Device:
         high = max(self.info.max_load, MIN_CHUNK)
         first = min(high, FIRST_CHUNK)
         self.chunk = Adaptive(first, MIN_CHUNK, high, GROW_CHUNK_AFTER, GROW_CHUNK_UNIT)
+        caps = self.info.capabilities
+        # Two requests in flight: the next batch goes up while the device computes.
+        self.pipelined = pipelined and bool(caps & protocol.Capability.RECEIVES_WHILE_COMPUTING)
+        self.clean_loads = 0  # LOADs acknowledged since the last failed one
 
     # ------------------------------------------------------------------ transport
 
@@ -275,37 +310,57 @@ class Device:
         """Send one request and return its answer, resending the same frame (so the device
         answers a repeated INFER from its cache) on NAK, garbled answer, timeout or device reset,
         at most ``retries`` times and for ``budget`` seconds (default: 10 s, or 4 timeouts)."""
+        return self._collect(self._send(frame_type, payload, answer, timeout, budget))
+
+    def _send(
+        self,
+        frame_type: FrameType,
+        payload: bytes,
+        answer: FrameType,
+        timeout: float,
+        budget: float | None = None,
+    ) -> Sent:
+        """Write a new request once; _collect takes its answer."""
         seq = self._next_seq()
         encoded = protocol.encode_frame(frame_type, seq, payload)
         self.stats.requests += 1
         tries = Tries(self.retries, budget or max(MIN_BUDGET_S, 4.0 * timeout))
-        while tries.left():
-            frame, elapsed = self._attempt(frame_type, seq, encoded, answer, timeout, tries)
-            if frame is not None:
-                return Answer(frame, tries.count, elapsed)
-        raise self._no_answer(frame_type, tries)
+        request = Sent(frame_type, seq, encoded, answer, timeout, tries)
+        self._write_attempt(request)
+        return request
 
-    def _attempt(
-        self,
-        frame_type: FrameType,
-        seq: int,
-        encoded: bytes,
-        answer: FrameType,
-        timeout: float,
-        tries: Tries,
-    ) -> tuple[Frame | None, float]:
-        """Send ``encoded`` once and wait once: (the answer or None, seconds it took)."""
-        tries.count += 1
-        if tries.count > 1:
+    def _write_attempt(self, request: Sent) -> None:
+        request.tries.count += 1
+        if request.tries.count > 1:
             self.stats.resends += 1
-            encoded = b"\x00" + encoded  # the 0x00 first ends a half-received frame
-        sent = time.monotonic()
-        self._write(encoded)
-        frame, cause = self._await(seq, answer, sent + timeout)
-        if frame is None:
+        request.sent = time.monotonic()
+        if self._flush:  # after a failure: the 0x00 first ends a half-received frame
+            self._write(b"\x00" + request.encoded)
+            self._flush = False
+        else:
+            self._write(request.encoded)
+
+    def _collect(self, request: Sent) -> Answer:
+        """The answer to ``request``, resending it after each failed attempt."""
+        tries = request.tries
+        while True:
+            early = self._early.pop(request.seq, None)
+            if early is not None:
+                return Answer(self._accept(early[0]), tries.count, early[1] - request.sent)
+            if request.suspect:  # maybe lost: a resend costs the device at most a cache hit
+                request.suspect, cause = False, "lost while another request was awaited"
+            else:
+                deadline = request.sent + request.timeout
+                frame, cause = self._await(request.seq, request.answer, deadline)
+                if frame is not None:
+                    return Answer(frame, tries.count, time.monotonic() - request.sent)
             tries.cause = cause
-            log.debug("%s seq %d attempt %d: %s", frame_type.name, seq, tries.count, cause)
-        return frame, time.monotonic() - sent
+            log.debug(
+                "%s seq %d attempt %d: %s", request.frame_type.name, request.seq, tries.count, cause
+            )
+            if not tries.left():
+                raise self._no_answer(request.frame_type, tries)
+            self._write_attempt(request)
 
     def _decode(self, parse: Callable[..., T], frame: Frame, *args: Any) -> T:
         """``parse(frame.payload, *args)``; a malformed payload is a DeviceError naming the
@@ -321,8 +376,21 @@ class Device:
             f"{time.monotonic() - tries.began:.1f} s, last: {tries.cause}"
         )
 
-    def _await(self, seq: int, answer: FrameType, deadline: float) -> tuple[Frame | None, str]:
-        """The answer to ``seq``, or (None, why the request must be sent again)."""
+    def _await(
+        self, seq: int, answer: FrameType, deadline: float, later: Collection[int] = ()
+    ) -> tuple[Frame | None, str]:
+        """The answer to ``seq``, or (None, why the request must be sent again). An answer to
+        a request in ``later`` (sent after it) coming first means it was lost."""
+        frame, cause = self._await_frame(seq, answer, deadline, later)
+        if frame is None:
+            self._flush = True
+            for request in self._waiting.values():
+                request.suspect = True
+        return frame, cause
+
+    def _await_frame(
+        self, seq: int, answer: FrameType, deadline: float, later: Collection[int]
+    ) -> tuple[Frame | None, str]:
         while True:
             frame = self._read_frame(deadline)
             if frame is None:
@@ -341,16 +409,23 @@ class Device:
                 reason, _ = self._decode(protocol.parse_nak, frame)
                 self.stats.naks += 1
                 return None, f"NAK {NAK_TEXT.get(reason, str(reason))}"
-            if frame.seq != seq:
-                self.stats.stale_frames += 1  # a late or duplicated answer to an older request
+            waiting = self._waiting.get(frame.seq)
+            if waiting is not None and frame.type in (waiting.answer, FrameType.ERROR):
+                self._early[frame.seq] = (frame, time.monotonic())  # for its _collect
                 continue
-            if frame.type == FrameType.ERROR:
-                code, _, text = self._decode(protocol.parse_error, frame)
-                text = " ".join(text.split())
-                raise DeviceError(f"device error {code} from {self.url}: {text}", code)
-            if frame.type == answer:
-                return frame, ""
-            self.stats.stale_frames += 1
+            if frame.seq in later and frame.type in (answer, FrameType.ERROR):
+                return None, "answer out of order"
+            if frame.seq == seq and frame.type in (answer, FrameType.ERROR):
+                return self._accept(frame), ""
+            self.stats.stale_frames += 1  # a late or duplicated answer to an older request
+
+    def _accept(self, frame: Frame) -> Frame:
+        """``frame`` when it is an answer; a DeviceError for an ERROR."""
+        if frame.type == FrameType.ERROR:
+            code, _, text = self._decode(protocol.parse_error, frame)
+            text = " ".join(text.split())
+            raise DeviceError(f"device error {code} from {self.url}: {text}", code)
+        return frame
 
     def hello(self) -> Hello:
         """Ask the device what it runs (also starts a new session: the device drops its cache);
@@ -409,88 +484,149 @@ class Device:
             raise UserError(f"inputs of shape {data.shape[1:]} for a model of {info.shape[1:]}")
         limit = max(1, min(batch or self.info.max_batch, self.info.max_batch))
         results: list[protocol.Result] = []
-        while len(results) < len(data):
-            start = len(results)
-            results.extend(self._run(data[start : start + min(limit, self.batch.value)]))
+        job: Job | None = None  # the batch the device computes while the next one goes up
+        try:
+            while (done := len(results) + (len(job.chunk) if job else 0)) < len(data):
+                chunk = data[done : done + min(limit, self.batch.value)]
+                if not self.info.max_load:  # no staging: INFER, one request at a time
+                    payload = protocol.infer_payload(chunk)
+                    results.extend(self._finish(self._start(chunk, 1, payload)))
+                    continue
+                uploads, payload = self._upload(chunk.tobytes(), job)
+                if job is not None:
+                    results.extend(self._finish(job))
+                job = self._start(chunk, uploads, payload)
+                if not self.pipelined:
+                    results.extend(self._finish(job))
+                    job = None
+            if job is not None:
+                results.extend(self._finish(job))
+        finally:
+            self._waiting.clear()
+            self._early.clear()
         return results
 
-    def _run(self, chunk: np.ndarray) -> list[protocol.Result]:
-        """One batch, staged when the device has it; its timing feeds the compute estimate."""
+    def _result_bytes(self, count: int) -> int:
         per_result = wire.RESULT_HEADER.size + self.info.output.bytes
-        rx_bytes = protocol.OVERHEAD + wire.BATCH_HEADER.size + len(chunk) * per_result
-        if self.info.max_load:
-            uploads, payload = self._upload(chunk.tobytes())
-            frame_type = FrameType.INFER_STAGED
-        else:
-            uploads, payload = 1, protocol.infer_payload(chunk)
-            frame_type = FrameType.INFER
-        timeouts = self.stats.timeouts
+        return protocol.OVERHEAD + wire.BATCH_HEADER.size + count * per_result
+
+    def _start(self, chunk: np.ndarray, uploads: int, payload: bytes) -> Job:
+        """Send the INFER_STAGED (staged inputs) or INFER of a batch; _finish takes its RESULT."""
+        frame_type = FrameType.INFER_STAGED if self.info.max_load else FrameType.INFER
+        timeout = self.timeout_for(len(payload), self._result_bytes(len(chunk)), len(chunk))
+        request = self._send(frame_type, payload, FrameType.RESULT, timeout)
+        self._waiting[request.seq] = request
+        return Job(chunk, frame_type, payload, uploads, request, self.stats.timeouts)
+
+    def _finish(self, job: Job) -> list[protocol.Result]:
+        """The results of a started batch: its RESULT, or after ERROR 6 (the staged inputs were
+        lost or overwritten) a new upload and request; its timing feeds the compute estimate
+        and the batch size."""
+        del self._waiting[job.request.seq]
+        job.request.tries.began = time.monotonic()  # its budget counts from now
+        rx_bytes = self._result_bytes(len(job.chunk))
         while True:
-            timeout = self.timeout_for(len(payload), rx_bytes, len(chunk))
             try:
-                frame, attempts, elapsed = self.request(
-                    frame_type, payload, FrameType.RESULT, timeout
-                )
+                frame, attempts, elapsed = self._collect(job.request)
                 break
             except DeviceError as error:
-                if error.code != ErrorCode.STAGED_MISMATCH or uploads >= MAX_UPLOADS:
+                if error.code != ErrorCode.STAGED_MISMATCH or job.uploads >= MAX_UPLOADS:
                     raise
             self.stats.uploads_restarted += 1  # the board lost (or garbled) the staged inputs
-            uploads += self._upload(chunk.tobytes())[0]
+            uploads, job.payload = self._upload(job.chunk.tobytes())
+            job.uploads += uploads
+            timeout = self.timeout_for(len(job.payload), rx_bytes, len(job.chunk))
+            job.request = self._send(job.frame_type, job.payload, FrameType.RESULT, timeout)
         results = self._decode(protocol.parse_result, frame, self.info.output)
-        if len(results) != len(chunk):
-            raise DeviceError(f"{len(results)} results for {len(chunk)} inputs from {self.url}")
+        if len(results) != len(job.chunk):
+            raise DeviceError(f"{len(results)} results for {len(job.chunk)} inputs from {self.url}")
         if attempts == 1:  # only a first attempt's time is compute, not waits for resends
-            compute = max(0.001, elapsed - self._transfer_s(len(payload), rx_bytes)) / len(chunk)
-            self.compute.add(compute)
-        elif self.stats.timeouts > timeouts:  # maybe too short: recover from a low estimate
+            transfer = self._transfer_s(len(job.payload), rx_bytes)
+            self.compute.add(max(0.001, elapsed - transfer) / len(job.chunk))
+        elif self.stats.timeouts > job.timeouts:  # maybe too short: recover from a low estimate
             self.compute.add(2.0 * self.compute.value)
-        if attempts == 1 and uploads == 1:
+        if attempts == 1 and job.uploads == 1:
             self.batch.succeeded()
-        elif attempts > 2 or uploads > 1:
+        elif attempts > 2 or job.uploads > 1:
             self.batch.failed()
         return results
 
-    def _upload(self, staged: bytes) -> tuple[int, bytes]:
-        """LOAD ``staged`` into the device's staging area in chunks, from the start again when
-        the board resets; (uploads it took, the INFER_STAGED payload)."""
+    def _upload(self, staged: bytes, behind: Job | None = None) -> tuple[int, bytes]:
+        """LOAD ``staged`` into the device's staging area, from the start again when the board
+        resets; (uploads it took, the INFER_STAGED payload). ``behind``: the batch the device
+        computes before it decodes these LOADs."""
         count = len(staged) // self.info.input.bytes
         for uploads in range(1, MAX_UPLOADS + 1):
-            resets = self.stats.resets_seen
-            end = len(staged)  # from the end down: a LOAD frame never reaches bytes staged after it
-            while end > 0 and self.stats.resets_seen == resets:
-                end = self._load(staged, end)
-            if self.stats.resets_seen == resets:
+            if self._load_all(staged, behind):
                 return uploads, protocol.infer_staged_payload(count, staged)
             self.stats.uploads_restarted += 1  # the board rebooted: what it had staged is gone
             self.batch.failed()
         raise DeviceError(f"the board at {self.url} reset during {MAX_UPLOADS} uploads in a row")
 
-    def _load(self, staged: bytes, end: int) -> int:
-        """LOAD the chunk of ``staged`` that ends at ``end``, halved after each failed attempt
-        (a LOAD is idempotent, so each attempt is a new request); returns where the chunk
-        starts, or ``end`` when the board reset (the caller starts over)."""
-        rx_bytes = protocol.OVERHEAD + wire.LOAD_ACK.size
-        self.stats.requests += 1
+    def _load_all(self, staged: bytes, behind: Job | None) -> bool:
+        """LOAD ``staged`` in chunks from its end down to offset 0 (a LOAD frame never reaches
+        bytes staged after its own); False when the board reset (the caller starts over).
+
+        Where the device receives while it works and the last WINDOW_AFTER LOADs were clean,
+        LOADs follow each other without waiting for their LOAD_ACKs while the frames not yet
+        acknowledged fit in max_frame bytes (its receive ring); else one at a time. After a
+        failure (NAK, garbled answer, timeout, an answer out of order) the oldest unacknowledged
+        chunk and every one below it go again, one at a time and halved (a resent LOAD frame may
+        overwrite the staged bytes below its own); the NAKs of the frames given up do not count.
+        """
+        window = self.info.max_frame if self.pipelined else 0
+        ack_bytes = protocol.OVERHEAD + wire.LOAD_ACK.size
+        resets = self.stats.resets_seen
         tries = Tries(self.retries, MIN_BUDGET_S)
-        while tries.left():
-            start = max(0, end - self.chunk.value)
-            payload = protocol.load_payload(start, staged[start:end])
-            seq = self._next_seq()
-            encoded = protocol.encode_frame(FrameType.LOAD, seq, payload)
-            timeout = self.timeout_for(len(payload), rx_bytes, 0)
-            frame, elapsed = self._attempt(
-                FrameType.LOAD, seq, encoded, FrameType.LOAD_ACK, timeout, tries
+        flight: collections.deque[tuple[Sent, int, int]] = collections.deque()  # LOAD, start, end
+        given_up, backlog = 0, 0  # frames of a failed window still to be answered, their bytes
+        end = len(staged)
+        while end > 0 or flight:
+            ahead = len(behind.chunk) if behind and behind.request.seq in self._waiting else 0
+            in_flight = sum(len(load.encoded) + 1 for load, _, _ in flight)
+            while end > 0:
+                start = max(0, end - self.chunk.value)
+                payload = protocol.load_payload(start, staged[start:end])
+                raw = protocol.OVERHEAD + len(payload)  # on the wire: COBS, delimiter, a 0x00
+                clean = self.clean_loads >= WINDOW_AFTER and not given_up
+                if flight and (not clean or in_flight + raw + raw // 254 + 3 > window):
+                    break
+                timeout = self.timeout_for(backlog + in_flight + len(payload), ack_bytes, ahead)
+                load = self._send(FrameType.LOAD, payload, FrameType.LOAD_ACK, timeout)
+                flight.append((load, start, end))
+                in_flight += len(load.encoded) + 1
+                end = start
+            load, start, stop = flight[0]
+            later = [other.seq for other, _, _ in list(flight)[1:]]
+            frame, cause = self._await(
+                load.seq, FrameType.LOAD_ACK, load.sent + load.timeout, later
             )
             if frame is None:
+                if cause == RESET or self.stats.resets_seen != resets:
+                    return False
+                if given_up and cause != "timeout":  # the answer to a frame given up
+                    given_up -= 1
+                    continue
+                log.debug("LOAD seq %d of %d in flight: %s", load.seq, len(flight), cause)
+                tries.count += 1
+                tries.cause = cause
                 self.chunk.failed()
-                if tries.cause == RESET:
-                    return end
+                self.clean_loads = 0
+                if not tries.left():
+                    raise self._no_answer(FrameType.LOAD, tries)
+                self.stats.resends += len(flight)
+                given_up, backlog = len(flight) - 1, in_flight - len(load.encoded) - 1
+                end = stop  # this chunk and every one below it go again
+                flight.clear()
                 continue
-            if self._decode(protocol.parse_load_ack, frame) != (start, end - start):
+            if self._decode(protocol.parse_load_ack, frame) != (start, stop - start):
                 raise DeviceError(f"LOAD_ACK from {self.url} does not match the LOAD sent")
-            if tries.count == 1:
-                self.latency.add(max(0.0, elapsed - self._transfer_s(len(payload), rx_bytes)))
-                self.chunk.succeeded()
-            return start
-        raise self._no_answer(FrameType.LOAD, tries)
+            flight.popleft()
+            given_up, backlog = 0, 0  # the device answered every frame sent before
+            if not flight and not ahead and tries.count == 0:  # its own round trip
+                transfer = self._transfer_s(len(load.encoded), ack_bytes)
+                self.latency.add(max(0.0, time.monotonic() - load.sent - transfer))
+            self.chunk.succeeded()
+            self.clean_loads += 1
+            tries = Tries(self.retries, MIN_BUDGET_S)
+        return True

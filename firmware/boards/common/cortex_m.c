@@ -48,29 +48,76 @@ uint64_t tr_dwt_ticks(void) {
   return dwt_high | now;
 }
 
-void tr_sleep_until_irq(uint32_t irq) {
-  NVIC_ICPR(irq / 32u) = 1u << (irq % 32u);
-  NVIC_ISER(irq / 32u) = 1u << (irq % 32u);
-  __asm volatile("dsb\n wfi" ::: "memory");
+// The receive ring: head counts bytes put in (receive interrupt), tail bytes taken out (main
+// loop, with interrupts masked); both only grow, their difference is the fill.
+static struct {
+  const tr_rx_uart* uart;
+  uint8_t* ring;
+  uint32_t size;
+  volatile uint32_t head;
+  volatile uint32_t tail;
+  volatile int stalled;  // the line is off: the ring was full
+} rx;
+
+static void nvic_enable(uint32_t irq) { NVIC_ISER(irq / 32u) = 1u << (irq % 32u); }
+static void nvic_disable(uint32_t irq) { NVIC_ICER(irq / 32u) = 1u << (irq % 32u); }
+
+// Moves the waiting bytes into the ring; a full ring turns the line off. Runs in the receive
+// interrupt or with interrupts masked.
+static void rx_fill(void) {
+  if (rx.uart->clear) {
+    rx.uart->clear();  // first: a byte that comes after it latches the interrupt again
+  }
+  while (rx.head - rx.tail < rx.size) {
+    if (!rx.uart->byte_ready()) {
+      return;
+    }
+    rx.ring[rx.head % rx.size] = rx.uart->read_byte();
+    rx.head++;
+  }
+  nvic_disable(rx.uart->irq);
+  rx.stalled = 1;
 }
 
-uint8_t tr_read_byte_asleep(int (*byte_ready)(void), uint8_t (*read_byte)(void), uint32_t irq) {
+void tr_rx_start(const tr_rx_uart* uart, uint8_t* ring, uint32_t size) {
+  rx.uart = uart;
+  rx.ring = ring;
+  rx.size = size;
+  rx.head = rx.tail = 0;
+  rx.stalled = 0;
+  NVIC_ICPR(uart->irq / 32u) = 1u << (uart->irq % 32u);
+  nvic_enable(uart->irq);
+}
+
+uint8_t tr_rx_read(void) {
   for (;;) {
     tr_irq_mask();
-    int ready = byte_ready();
-    if (!ready) {
-      tr_sleep_until_irq(irq);
+    if (rx.head != rx.tail) {
+      uint8_t byte = rx.ring[rx.tail % rx.size];
+      rx.tail++;
+      if (rx.stalled) {  // room again: take what waits in the UART, then listen again
+        rx.stalled = 0;
+        rx_fill();
+        if (!rx.stalled) {
+          nvic_enable(rx.uart->irq);
+        }
+      }
+      tr_irq_unmask();
+      return byte;
     }
-    tr_irq_unmask();
-    if (ready) {
-      return read_byte();
-    }
+    __asm volatile("dsb\n wfi" ::: "memory");  // a pending enabled interrupt wakes the core
+    tr_irq_unmask();                           // the receive interrupt runs here
   }
 }
 
 void tr_irq_handler(void) {
-  for (uint32_t n = 0; n < 4; n++) {
-    NVIC_ICER(n) = 0xFFFFFFFFu;  // wake-up only: the interrupted code polls the peripheral
+  uint32_t ipsr;
+  __asm volatile("mrs %0, ipsr" : "=r"(ipsr));
+  uint32_t irq = (ipsr & 0x1FFu) - 16u;
+  if (rx.uart != 0 && irq == rx.uart->irq) {
+    rx_fill();
+  } else {
+    nvic_disable(irq);  // no other line is used
   }
 }
 

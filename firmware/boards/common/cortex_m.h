@@ -32,14 +32,20 @@ uint64_t tr_systick_ticks(void);
 void tr_dwt_start(void);
 // DWT cycles since tr_dwt_start(), extended to 64 bits by the caller polling often enough.
 uint64_t tr_dwt_ticks(void);
-// Sleeps (WFI) until interrupt line `irq` is raised. Call with interrupts masked (cpsid i) right
-// after finding nothing to do; the caller unmasks them afterwards. The shared IRQ handler only
-// disables the line again: the caller re-checks its peripheral.
-void tr_sleep_until_irq(uint32_t irq);
-// Returns the next received byte, asleep (WFI) while none has come, so an idle board costs no
-// CPU time: `byte_ready()` is checked with interrupts masked, `irq` is the receiver's interrupt
-// line, `read_byte()` takes the byte.
-uint8_t tr_read_byte_asleep(int (*byte_ready)(void), uint8_t (*read_byte)(void), uint32_t irq);
+// A UART's receiver, as interrupt-driven receive sees it.
+typedef struct {
+  uint32_t irq;                // its receive interrupt line
+  int (*byte_ready)(void);     // 1 when a received byte waits in the UART
+  uint8_t (*read_byte)(void);  // takes that byte
+  void (*clear)(void);         // acknowledges a latched receive interrupt (NULL: reading does)
+} tr_rx_uart;
+// Starts interrupt-driven receive: the receive interrupt moves each byte from `uart` into `ring`
+// (`size` bytes), so bytes keep coming while the core computes. When the ring is full the line is
+// disabled and the byte waits in the UART (QEMU holds the rest back; hardware overruns, which the
+// CRC tells) until tr_rx_read() makes room.
+void tr_rx_start(const tr_rx_uart* uart, uint8_t* ring, uint32_t size);
+// The oldest received byte, asleep (WFI) while the ring is empty, so an idle board costs no CPU.
+uint8_t tr_rx_read(void);
 // Masks and unmasks interrupts (PRIMASK).
 static inline void tr_irq_mask(void) { __asm volatile("cpsid i" ::: "memory"); }
 static inline void tr_irq_unmask(void) { __asm volatile("cpsie i" ::: "memory"); }

@@ -19,12 +19,6 @@
 // so one tick is 40 instructions.
 #define INSTRUCTIONS_PER_TICK 40u
 
-void tr_board_init(void) {
-  UART0_BAUDDIV = 16;
-  UART0_CTRL = UART_CTRL_TX_RX_ENABLE | UART_CTRL_RX_IRQ_ENABLE;
-  tr_systick_start();
-}
-
 void tr_uart_write(const uint8_t* data, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) {
     while (UART0_STATE & UART_STATE_TX_FULL) {
@@ -33,19 +27,20 @@ void tr_uart_write(const uint8_t* data, uint32_t n) {
   }
 }
 
-// True when a byte has come; else clears the latched receive interrupt, so that the next byte
-// raises it again, and checks once more (a byte may have come before the clear).
-static int rx_ready(void) {
-  if (UART0_STATE & UART_STATE_RX_FULL) {
-    return 1;
-  }
-  UART0_INTCLEAR = UART_INT_RX;
-  return (UART0_STATE & UART_STATE_RX_FULL) != 0;
+static int rx_ready(void) { return (UART0_STATE & UART_STATE_RX_FULL) != 0; }
+static uint8_t rx_byte(void) { return (uint8_t)UART0_DATA; }
+// The receive interrupt is latched: clear it before taking the bytes.
+static void rx_clear(void) { UART0_INTCLEAR = UART_INT_RX; }
+static const tr_rx_uart uart0 = {UART0_RX_IRQ, rx_ready, rx_byte, rx_clear};
+
+void tr_board_init(uint8_t* rx_ring, uint32_t rx_ring_bytes) {
+  UART0_BAUDDIV = 16;
+  UART0_CTRL = UART_CTRL_TX_RX_ENABLE | UART_CTRL_RX_IRQ_ENABLE;
+  tr_rx_start(&uart0, rx_ring, rx_ring_bytes);
+  tr_systick_start();
 }
 
-static uint8_t rx_byte(void) { return (uint8_t)UART0_DATA; }
-
-uint8_t tr_uart_read(void) { return tr_read_byte_asleep(rx_ready, rx_byte, UART0_RX_IRQ); }
+uint8_t tr_uart_read(void) { return tr_rx_read(); }
 
 uint64_t tr_counter_ticks(void) { return tr_systick_ticks(); }
 uint64_t tr_counter_count(uint64_t ticks) { return ticks * INSTRUCTIONS_PER_TICK; }

@@ -62,7 +62,12 @@ static void gpioa_usart_pins(uint32_t tx, uint32_t rx) {
   }
 }
 
-void tr_board_init(void) {
+// The RXNE interrupt: reading the data register clears it.
+static int rx_ready(void) { return (USART_SR & USART_SR_RXNE) != 0; }
+static uint8_t rx_byte(void) { return (uint8_t)USART_DR; }
+static const tr_rx_uart usart = {USART_IRQ, rx_ready, rx_byte, 0};
+
+void tr_board_init(uint8_t* rx_ring, uint32_t rx_ring_bytes) {
   RCC_AHB1ENR |= 1u;  // GPIOA
 #if TR_STM32_USART == 1
   RCC_APB2ENR |= 1u << 4;
@@ -73,6 +78,7 @@ void tr_board_init(void) {
 #endif
   USART_BRR = (HSI_HZ + BAUD / 2) / BAUD;
   USART_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
+  tr_rx_start(&usart, rx_ring, rx_ring_bytes);
 #if TR_STM32_QEMU
   tr_systick_start();
 #else
@@ -88,11 +94,7 @@ void tr_uart_write(const uint8_t* data, uint32_t n) {
   }
 }
 
-// The RXNE interrupt wakes the core; reading the data register clears it.
-static int rx_ready(void) { return (USART_SR & USART_SR_RXNE) != 0; }
-static uint8_t rx_byte(void) { return (uint8_t)USART_DR; }
-
-uint8_t tr_uart_read(void) { return tr_read_byte_asleep(rx_ready, rx_byte, USART_IRQ); }
+uint8_t tr_uart_read(void) { return tr_rx_read(); }
 
 #if TR_STM32_QEMU
 // QEMU clocks the STM32F405 SysTick at 168 MHz; with -icount shift=0 one instruction takes
