@@ -13,7 +13,10 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from host import data, zoo
+from host.backends.engine import EngineBackend
 from host.compiler.ops.depthwise_conv import filter_pairs
 
 ENGINE = Path(__file__).resolve().parent.parent / "firmware" / "engine"
@@ -96,3 +99,34 @@ def test_filter_pairs_hold_each_weight_once() -> None:
     for group in range(2):
         for lane, channel in enumerate((0, 2, 1, 3)):
             np.testing.assert_array_equal(lanes[group, :, lane], taps[:, 4 * group + channel])
+
+
+def _wheel_outputs(path: Path, inputs: np.ndarray) -> np.ndarray:
+    from tflite_micro.python.tflite_micro import runtime  # heavy import, this test only
+
+    interpreter = runtime.Interpreter.from_bytes(path.read_bytes())
+    outputs = []
+    for example in inputs:
+        interpreter.set_input(example[np.newaxis], 0)
+        interpreter.invoke()
+        outputs.append(interpreter.get_output(0).reshape(-1).copy())
+    return np.stack(outputs)
+
+
+@pytest.mark.parametrize("model", ["mlperf-kws", "mlperf-resnet8"])
+def test_portable_kernels_exact(model: str) -> None:
+    """The portable build (no x86 kernels: the Cortex-M kernels' structure, without DSP) is exact.
+
+    KWS: depthwise convolutions with padded borders and interior rows, real and random inputs;
+    ResNet-8: ADD (random inputs).
+    """
+    path = zoo.model_file(model, "int8")
+    backend = EngineBackend(path, "int8", isa="portable")
+    rng = np.random.default_rng(11)
+    inputs = rng.integers(-128, 128, size=(40, *backend.input_shape), dtype=np.int8)
+    if model == "mlperf-kws":
+        inputs = np.concatenate([data.load("kws", "eval").x[:40].astype(np.int8), inputs])
+    ours = backend.invoke(inputs).reshape(len(inputs), -1)
+    reference = _wheel_outputs(path, inputs)
+    np.testing.assert_array_equal(ours, reference)
+    assert len(np.unique(ours, axis=0)) > 1
