@@ -1,15 +1,21 @@
-"""Benchmark section ``board``: throughput of the emulated board, split into transfer and compute.
+"""Benchmark section ``board``: throughput of the emulated board, and where its compute goes.
 
-For each model: stream N real inputs through the UART (INFER), then send the same bytes again as
-ECHO frames (transfer only, no inference). Compute time is the difference. Instructions per
-inference come from the firmware's counter (QEMU ``-icount shift=0``: instructions, not cycles).
+For each model, on a fresh emulated board, four ways of moving N real inputs, interleaved over
+the repeats (medians): transfer (the same bytes as ECHO frames, no inference), compute (one
+staged batch run again and again: no transfer), one request at a time (upload, infer, answer),
+and pipelined (the next batch goes up while the board computes). The efficiency is
+max(transfer, compute) / pipelined. Instructions per inference and the per-op table come from the
+firmware's counters (QEMU ``-icount shift=0``: instructions, not cycles) on an inference with no
+transfer going on (the receive interrupt's instructions are not in it).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -26,6 +32,7 @@ from host.errors import UserError
 
 NAME = "board"
 DEFAULT_MODELS = ("mlperf-resnet8", "cifar10-resnet8", "mlperf-vww", "mlperf-kws")
+WAYS = ("transfer", "compute", "one_at_a_time", "pipelined")
 
 
 @dataclass
@@ -33,24 +40,27 @@ class BenchResult:
     model: str
     board: str
     images: int
-    total_s: float
-    transfer_s: float
-    instructions: float  # mean per inference
+    repeats: int
+    seconds: dict[str, float]  # median seconds for the N images, per way of WAYS
+    instructions: float  # per inference, no transfer going on
     unit: str
-    ops: list[dict]  # per op of the last inference: index, name, count, share, per_mac
+    ops: list[dict]  # per op of that inference: index, name, count, share, macs, per_mac
+    identical: bool  # pipelined outputs == one-at-a-time outputs
 
-    @property
-    def compute_s(self) -> float:
-        return max(0.0, self.total_s - self.transfer_s)
+    def per_image(self, way: str) -> float:
+        return self.seconds[way] / self.images
+
+    def efficiency(self, way: str) -> float:
+        """max(transfer, compute) / the time of ``way``: 1.0 is the bound."""
+        return max(self.seconds["transfer"], self.seconds["compute"]) / self.seconds[way]
 
     def as_dict(self) -> dict:
         """The measurements and what follows from them, for bench.json."""
-        per_image = {
-            "images_per_s": self.images / self.total_s,
-            "transfer_s_per_image": self.transfer_s / self.images,
-            "compute_s_per_image": self.compute_s / self.images,
-        }
-        return {**asdict(self), **per_image}
+        derived = {f"{way}_s_per_image": self.per_image(way) for way in WAYS}
+        derived["efficiency_one_at_a_time"] = self.efficiency("one_at_a_time")
+        derived["efficiency_pipelined"] = self.efficiency("pipelined")
+        derived["images_per_s"] = self.images / self.seconds["pipelined"]
+        return {**asdict(self), **derived}
 
 
 def op_macs(graph: Graph) -> list[int]:
@@ -102,45 +112,90 @@ def raw_inputs(
     )
 
 
-def bench_model(model: str, board_name: str, n: int, data_dir: str | None = None) -> BenchResult:
-    """Run one model on a fresh emulated board and time it."""
+def _ways(dev: Device, q: np.ndarray) -> dict[str, Callable[[], float]]:
+    """The four ways of moving ``q`` (whole batches of max_batch), each a function that returns
+    the seconds it took."""
+    step = min(len(q), dev.info.max_batch)
+    batches = [q[start : start + step] for start in range(0, len(q), step)]
+
+    def transfer() -> float:
+        began = time.monotonic()
+        for batch in batches:
+            dev.echo(protocol.infer_payload(batch))
+        return time.monotonic() - began
+
+    def compute() -> float:
+        staged = dev.stage(batches[0])  # on the board before the clock starts
+        began = time.monotonic()
+        for _ in batches:
+            dev.infer_staged(staged, step)
+        return time.monotonic() - began
+
+    def infer(pipelined: bool) -> Callable[[], float]:
+        def run() -> float:
+            dev.pipelined = pipelined
+            began = time.monotonic()
+            dev.infer(q)
+            return time.monotonic() - began
+
+        return run
+
+    return {
+        "transfer": transfer,
+        "compute": compute,
+        "one_at_a_time": infer(False),
+        "pipelined": infer(True),
+    }
+
+
+def bench_model(
+    model: str, board_name: str, n: int, repeats: int, data_dir: str | None = None
+) -> BenchResult:
+    """Run one model on a fresh emulated board: the four ways interleaved, then the counters."""
     image = firmware.build(model, board_name)
     if image.board.qemu_machine is None:
         raise UserError(f"{board_name} is a real board; the benchmark runs on emulated boards")
     with Emulator(image.board.qemu_machine, image.elf) as emu, Device(emu.url) as dev:
-        q = raw_inputs(model, dev.info, n, data_dir)
-        dev.infer(q[:1])  # warm up: first connection, timeout estimate
-        total = transfer = 0.0
-        counts = []
-        step = dev.info.max_batch
-        for start in range(0, len(q), step):  # INFER and ECHO interleaved: same load on both
-            chunk = q[start : start + step]
-            began = time.monotonic()
-            counts += [r.count for r in dev.infer(chunk)]
-            total += time.monotonic() - began
-            began = time.monotonic()
-            dev.echo(protocol.infer_payload(chunk))
-            transfer += time.monotonic() - began
+        if not dev.pipelined:
+            raise UserError(f"the firmware on {board_name} does not receive while it computes")
+        batch = min(n, dev.info.max_batch)
+        q = raw_inputs(model, dev.info, n - n % batch, data_dir)  # whole batches
+        outputs = {mode: dev.infer(q) for mode in (False, True)}  # warm up: batch, chunk, timing
+        ways = _ways(dev, q)
+        times: dict[str, list[float]] = {way: [] for way in WAYS}
+        for repeat in range(repeats):
+            for i in range(len(WAYS)):  # each repeat starts with another way
+                way = WAYS[(i + repeat) % len(WAYS)]
+                times[way].append(ways[way]())
+        identical = all(
+            np.array_equal(a.output, b.output) for a, b in zip(*outputs.values(), strict=True)
+        )
+        dev.pipelined = False
+        (result,) = dev.infer(q[:1])  # no transfer during it: the counters see compute only
         ops = op_rows(model, dev.op_stats())
-        mean_count = float(np.mean(counts))
-        unit = dev.info.counter_unit
+        seconds = {way: statistics.median(values) for way, values in times.items()}
         name = zoo.spec(model).name  # a model folder's name, not its path
-        return BenchResult(name, image.board.name, len(q), total, transfer, mean_count, unit, ops)
+        unit = dev.info.counter_unit
+        return BenchResult(
+            name, image.board.name, len(q), repeats, seconds, result.count, unit, ops, identical
+        )
 
 
 def table(results: list[BenchResult]) -> list[str]:
     lines = [
-        f"{'model':<16} {'board':<15} {'n':>4} {'img/s':>7} {'transfer s/img':>15} "
-        f"{'compute s/img':>14} {'M per inference':>16}"
+        f"{'model':<16} {'n':>3} {'s/img: transfer':>16} {'compute':>8} {'one at a time':>14} "
+        f"{'pipelined':>10} {'efficiency: before':>19} {'after':>6} {'M per inference':>16}"
     ]
     for r in results:
         lines.append(
-            f"{r.model:<16} {r.board:<15} {r.images:>4} {r.images / r.total_s:>7.2f} "
-            f"{r.transfer_s / r.images:>15.3f} {r.compute_s / r.images:>14.3f} "
-            f"{r.instructions / 1e6:>10.2f} {r.unit[:5]}"
+            f"{r.model:<16} {r.images:>3} {r.per_image('transfer'):>16.3f} "
+            f"{r.per_image('compute'):>8.3f} {r.per_image('one_at_a_time'):>14.3f} "
+            f"{r.per_image('pipelined'):>10.3f} {r.efficiency('one_at_a_time'):>19.0%} "
+            f"{r.efficiency('pipelined'):>6.0%} {r.instructions / 1e6:>10.2f} {r.unit[:5]}"
         )
+    lines.append("efficiency = max(transfer, compute) / time; medians, ways interleaved")
     for r in results:
-        lines += ["", f"{r.model}: {r.unit} per op (last inference)"]
+        lines += ["", f"{r.model}: {r.unit} per op (one inference)"]
         lines.append(f"{'op':>3} {'name':<20} {'count':>10} {'share':>6} {'per MAC':>8}")
         for op in r.ops:
             per_mac = "-" if op["per_mac"] is None else f"{op['per_mac']:.2f}"
@@ -154,7 +209,10 @@ def table(results: list[BenchResult]) -> list[str]:
 def add_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("board section")
     group.add_argument("--board", default="qemu-an386", help="emulated board")
-    group.add_argument("-n", type=integer(1), default=20, help="inputs per model (default 20)")
+    group.add_argument("-n", type=integer(1), default=24, help="inputs per model (default 24)")
+    group.add_argument(
+        "--board-repeats", type=integer(1), default=3, help="repeats of each way (default 3)"
+    )
 
 
 def check(args: argparse.Namespace) -> None:
@@ -173,5 +231,5 @@ def measure(args: argparse.Namespace) -> Section:
                 raise
             print(f"skipped {model}: {error}", file=sys.stderr)
             continue
-        results.append(bench_model(model, args.board, args.n, args.data_dir))
+        results.append(bench_model(model, args.board, args.n, args.board_repeats, args.data_dir))
     return Section(NAME, table(results), [r.as_dict() for r in results])

@@ -506,6 +506,17 @@ class Device:
             self._early.clear()
         return results
 
+    def stage(self, inputs: np.ndarray) -> bytes:
+        """LOAD a batch of raw inputs into the staging area; the INFER_STAGED payload that runs
+        them (again and again: compute without transfer)."""
+        return self._upload(np.ascontiguousarray(inputs, self.info.input.dtype).tobytes())[1]
+
+    def infer_staged(self, payload: bytes, count: int) -> list[protocol.Result]:
+        """Run the ``count`` staged inputs that ``payload`` (from stage()) names."""
+        timeout = self.timeout_for(len(payload), self._result_bytes(count), count)
+        frame = self.request(FrameType.INFER_STAGED, payload, FrameType.RESULT, timeout).frame
+        return self._decode(protocol.parse_result, frame, self.info.output)
+
     def _result_bytes(self, count: int) -> int:
         per_result = wire.RESULT_HEADER.size + self.info.output.bytes
         return protocol.OVERHEAD + wire.BATCH_HEADER.size + count * per_result
