@@ -18,6 +18,11 @@ namespace {
 constexpr int32_t kBlock = 32;         // int16: channels accumulated together (kBlock accumulators)
 constexpr int32_t kMaxChannels = 256;  // int8 fast path: one pixel's accumulators on the stack
 
+// Four int32 accumulators, one per channel, kept in registers (named, not an array).
+struct Acc4 {
+  int32_t a0, a1, a2, a3;
+};
+
 #if defined(__ARM_FEATURE_DSP)
 // The input offset in both int16 lanes (SXTAB16 adds it to two sign-extended bytes at once).
 using Offset = int32_t;
@@ -38,11 +43,6 @@ inline int32_t OddBytes(uint32_t x) {
   return r;
 }
 
-// Four int32 accumulators, one per channel, kept in registers (named, not an array).
-struct Acc4 {
-  int32_t a0, a1, a2, a3;
-};
-
 // acc += w * (x + offset) for the 4 channels at x, w holding their weights as filter_pairs
 // does: channels 0 and 2 in w[0], 1 and 3 in w[1], the lanes SXTB16 gives for 4 input bytes.
 // kOffset false: + 0, for the windows whose offset term is folded into the bias.
@@ -60,10 +60,6 @@ inline void Mac4Channels(const int8_t* x, const int32_t* w, Offset offset, Acc4&
 #else
 using Offset = int32_t;
 inline Offset PackOffset(int32_t offset) { return offset; }
-
-struct Acc4 {
-  int32_t a0, a1, a2, a3;
-};
 
 inline int32_t LowHalf(int32_t pair) { return static_cast<int16_t>(pair & 0xFFFF); }
 inline int32_t HighHalf(int32_t pair) { return pair >> 16; }
@@ -169,14 +165,15 @@ inline void Window4(const int8_t* x, const int32_t* w, int32_t rows, int32_t col
   }
 }
 
-// One pixel's window (any size, cut by padding or not) for `groups` groups of 4 channels:
-// sums = bias + the window's products (kOffset: with the input offset added to each input, for
-// windows padding cuts). Arguments as for Window4, x and w at the first group; group_words:
-// filter_pairs words per group (Steps). A function of its own, for the registers.
+// Window4's steps, and the filter_pairs words of a group of 4 channels.
 struct Steps {
   int32_t column, x_row, w_row, group_words;
 };
 
+// One pixel's window (any size, cut by padding or not) for `groups` groups of 4 channels:
+// sums = bias + the window's products (kOffset: with the input offset added to each input, for
+// windows padding cuts). x and w as for Window4, at the first group. A function of its own, so
+// that its loops have the registers to themselves.
 template <bool kOffset>
 __attribute__((noinline)) void PixelGroups(const int8_t* x, const int32_t* w, int32_t rows,
                                            int32_t cols, const Steps& steps, Offset offset,
