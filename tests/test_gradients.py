@@ -115,3 +115,62 @@ def test_traced_values_are_arts(sample, float_oracle) -> None:
             rtol=1e-5,
             atol=1e-6,
         )
+
+
+def test_one_pass_evaluation_keeps_records(data_dir, monkeypatch) -> None:
+    """A chunk's adversarial examples at every eps go to each backend in one call, and the
+    records are those of one eps at a time."""
+    from dataclasses import asdict
+
+    from host.backends.base import Backend
+    from host.run.campaign import Runner, plan_campaign
+
+    def records(epsilons: list[float]) -> list[dict]:
+        campaign = plan_campaign(
+            test_attacks.MODEL,
+            [make_attack("pgd", max_iter=2)],
+            ["float", "tflm-int8"],
+            epsilons,
+            [],
+            "transfer",
+            None,
+            N,
+            0,
+            None,
+        )
+        return [asdict(record) for record in Runner(campaign).run()]
+
+    calls: Counter = Counter()
+    original = Backend.run
+
+    def counted(self, x01):
+        calls[self.name] += 1
+        return original(self, x01)
+
+    monkeypatch.setattr(Backend, "run", counted)
+    together = records([2 / 255, 4 / 255])
+    assert calls == {"float": 2, "tflm-int8": 2}  # the clean images, then both eps at once
+    apart = records([2 / 255]) + records([4 / 255])
+    assert len(together) == 2 * N
+    assert together == apart
+
+
+def test_crafting_bench_section_tiny(data_dir, tmp_path, capsys) -> None:
+    """``python -m host.bench --only crafting`` at CI size: three timed configurations, the
+    ratios printed and in bench.json, and the same adversarial predictions in all three."""
+    import json
+
+    from host import bench
+
+    tiny = ["--crafting-n", "3", "--crafting-iter", "2", "--crafting-repeats", "1"]
+    options = ["--only", "crafting", "--models", test_attacks.MODEL, *tiny]
+    options += ["--crafting-backends", "float,tflm-int8", "--out", str(tmp_path)]
+    assert bench.main(options) == 0
+    printed = capsys.readouterr().out
+    (path,) = tmp_path.glob("*-bench/bench.json")
+    result = json.loads(path.read_text())["crafting"]
+    assert result["n"] == 3 and result["evaluated"] == 3 * 3 * 2
+    assert all(len(seconds) == 1 and seconds[0] > 0 for seconds in result["seconds"].values())
+    assert result["differing_campaign_art"] == result["differing_paper_art"] == 0
+    assert f"{result['campaign_over_paper']:.2f}x" in printed
+    assert bench.main(["--only", "crafting", "--crafting-eps", "2", "--out", str(tmp_path)]) == 2

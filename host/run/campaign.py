@@ -2,7 +2,7 @@
 
 Two modes. ``transfer``: craft on the float model (white-box for gradient attacks, counted
 black-box queries for the others) and evaluate the same examples on every backend. ``direct``:
-query attacks run against an integer backend itself (``tflm-int8``, ``device-int8``). Every
+query attacks run against an integer backend itself (``engine-int8``, ``device-int8``). Every
 (example, attack, eps) becomes one ``AttackRecord``; records already in the record file (same
 configuration, example and eps) are skipped, so an interrupted campaign resumes. A record
 folder also keeps, per model, what every record depends on besides its attack's configuration
@@ -156,7 +156,7 @@ def reference_step(
         if precision != "float":
             return step_of(get_backend(model, f"tflm-{precision}"))
     raise ArgumentError(
-        "eps_steps needs an integer backend (e.g. tflm-int8) to define the step", "eps_steps"
+        "eps_steps needs an integer backend (e.g. engine-int8) to define the step", "eps_steps"
     )
 
 
@@ -166,7 +166,7 @@ def default_oracle(mode: str, backends: list[str]) -> str:
     integer = [name for name in backends if parse_name(name)[1] != "float"]
     if not integer:
         raise ArgumentError(
-            "mode direct needs an integer oracle (e.g. tflm-int8, device-int8)", "mode", "oracle"
+            "mode direct needs an integer oracle (e.g. engine-int8, device-int8)", "mode", "oracle"
         )
     return integer[-1]
 
@@ -179,7 +179,9 @@ def check_mode(mode: str, oracle: str, attacks: list[Attack]) -> None:
         )
     if mode == "direct" and not integer:
         raise ArgumentError(
-            "mode direct attacks an integer backend: give oracle, e.g. tflm-int8", "mode", "oracle"
+            "mode direct attacks an integer backend: give oracle, e.g. engine-int8",
+            "mode",
+            "oracle",
         )
     if integer:
         gradient = [attack.name for attack in attacks if attack.access == "gradient"]
@@ -374,8 +376,9 @@ class Runner:
             ):
                 budget = self.c.budget(attack)
                 self.oracle.budget = QueryBudget(budget)
+                runs = example_runs(attack, chunk, epsilons)
                 with (
-                    QueryProgress(attack, len(chunk), budget, self.progress) as listener,
+                    QueryProgress(attack, runs, budget, self.progress) as listener,
                     seeded_random_states(),
                 ):
                     self.oracle.listener = listener
@@ -388,17 +391,18 @@ class Runner:
                         targets=self.targets[chunk],
                     )
                 self.oracle.listener = None
-                for result in results:
-                    for record in self._records(attack, cid, chunk, result):
-                        if record.key not in done:
-                            self.records.append(record)
-                            done.add(record.key)
+                for record in self._records(attack, cid, chunk, results):
+                    if record.key not in done:
+                        self.records.append(record)
+                        done.add(record.key)
         ids = {config_id(self.c, attack) for attack in self.c.attacks}
         wanted = set(self.indices.tolist())
         return [r for r in self.records.read() if r.config_id in ids and r.index in wanted]
 
     def _missing_work(self, done: set) -> list[Work]:
-        """(attack, config id, chunk of positions, eps) still to run, chunk by chunk."""
+        """(attack, config id, chunk of positions, eps) still to run, chunk by chunk: every eps
+        of a chunk in one item (an eps-bounded attack, only the missing ones), so that its
+        results go to each backend in one call."""
         work: list[Work] = []
         positions = np.arange(len(self.x))
         for attack in self.c.attacks:
@@ -413,10 +417,8 @@ class Runner:
                     for eps in epsilons
                     if any((cid, int(self.indices[i]), eps_label(eps)) not in done for i in chunk)
                 ]
-                if missing and attack.bounded:  # one eps at a time: records land sooner
-                    work.extend((attack, cid, chunk, [eps]) for eps in missing)
-                elif missing:
-                    work.append((attack, cid, chunk, epsilons))
+                if missing:
+                    work.append((attack, cid, chunk, missing if attack.bounded else epsilons))
         return work
 
     def _announce(self, work: list[Work]) -> None:
@@ -425,9 +427,10 @@ class Runner:
         if self.inform is None:
             return
         examples: dict[str, int] = {}
-        for attack, _, chunk, _ in work:
+        for attack, _, chunk, epsilons in work:
             if attack.access != "gradient":
-                examples[attack.name] = examples.get(attack.name, 0) + len(chunk)
+                runs = example_runs(attack, chunk, epsilons)
+                examples[attack.name] = examples.get(attack.name, 0) + runs
         if not examples:
             return
         batch = self.x[: min(len(self.x), 8)]
@@ -446,14 +449,34 @@ class Runner:
             )
 
     def _records(
-        self, attack: Attack, cid: str, chunk: np.ndarray, result: EpsResult
+        self, attack: Attack, cid: str, chunk: np.ndarray, results: list[EpsResult]
     ) -> list[AttackRecord]:
+        """The records of a chunk at every eps; each backend runs all of its adversarial
+        examples (every eps: at most CHUNK times the eps grid) in one call."""
+        sent = np.concatenate([result.x_adv for result in results])
+        raw = {b.name: b.run(sent).reshape(len(sent), -1) for b in self.evaluated}
+        records = []
+        for k, result in enumerate(results):
+            rows = slice(k * len(chunk), (k + 1) * len(chunk))
+            outputs = {name: values[rows] for name, values in raw.items()}
+            records += self._eps_records(attack, cid, chunk, result, outputs)
+        return records
+
+    def _eps_records(
+        self,
+        attack: Attack,
+        cid: str,
+        chunk: np.ndarray,
+        result: EpsResult,
+        outputs: dict[str, np.ndarray],
+    ) -> list[AttackRecord]:
+        """The records of a chunk at one eps, from each backend's raw outputs of its examples."""
         x = self.x[chunk]
         crafted = distortion(x, result.x_crafted, self.ref_step)
         sent = distortion(x, result.x_adv, self.ref_step)
         per_backend = {}
         for backend in self.evaluated:
-            raw = self._raw(backend, result.x_adv)
+            raw = outputs[backend.name]
             if backend.precision == "float":
                 after = distortion(x, result.x_adv, 0.0)
             else:
@@ -524,6 +547,11 @@ def seeded_random_states() -> Iterator[None]:
         yield
     finally:
         setattr(np.random, "RandomState", original)  # noqa: B010
+
+
+def example_runs(attack: Attack, chunk: np.ndarray, epsilons: Sequence[float | None]) -> int:
+    """Example runs of one work item: one example at one eps (all eps for a minimal attack)."""
+    return len(chunk) * (len(epsilons) if attack.bounded else 1)
 
 
 def _duration(seconds: float) -> str:
