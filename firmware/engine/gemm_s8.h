@@ -20,17 +20,20 @@ void GemmS8(const Params& p, Dot dot, int32_t n, int32_t depth, int32_t channels
   const OutputRange output(p);
   const int32_t* bias = p.bias_folded;
   const int8_t* w = p.filter;
-  for (int32_t c = 0; c < channels; c += 2, w += 2 * depth) {
-    const int32_t c1 = c + 1 < channels ? c + 1 : c;  // an odd last channel computed twice
-    int32_t acc[4] = {bias[c], bias[c1], bias[c], bias[c1]};
-    dot(w, w + (c1 - c) * depth, acc);
-    const Requant r0(p, c), r1(p, c1);
-    out[c] = output(r0.Scale(acc[0]));
-    out[c1] = output(r1.Scale(acc[1]));
-    if (n == 2) {
-      out[channels + c] = output(r0.Scale(acc[2]));
-      out[channels + c1] = output(r1.Scale(acc[3]));
-    }
+  int32_t c = 0;
+  for (; c + 1 < channels; c += 2, w += 2 * depth) {
+    int32_t acc[4] = {bias[c], bias[c + 1], bias[c], bias[c + 1]};
+    dot(w, w + depth, acc);
+    const Requant r0(p, c), r1(p, c + 1);
+    StorePair(out + c, output.Pair(r0.Scale(acc[0]), r1.Scale(acc[1])));
+    if (n == 2) StorePair(out + channels + c, output.Pair(r0.Scale(acc[2]), r1.Scale(acc[3])));
+  }
+  if (c < channels) {  // an odd last channel: computed twice, stored once
+    int32_t acc[4] = {bias[c], bias[c], bias[c], bias[c]};
+    dot(w, w, acc);
+    const Requant r(p, c);
+    out[c] = output(r.Scale(acc[0]));
+    if (n == 2) out[channels + c] = output(r.Scale(acc[2]));
   }
 }
 

@@ -61,13 +61,48 @@ struct RightShiftRequant {
 // stores may alias anything, so fields read through a reference would be read again each time).
 struct OutputRange {
   int32_t offset, lo, hi;
+  uint32_t lo4, hi4;  // lo and hi in each byte
 
   template <typename Params>
-  explicit OutputRange(const Params& p) : offset(p.output_offset), lo(p.act_min), hi(p.act_max) {}
+  explicit OutputRange(const Params& p)
+      : offset(p.output_offset),
+        lo(p.act_min),
+        hi(p.act_max),
+        lo4((p.act_min & 0xFF) * 0x01010101u),
+        hi4((p.act_max & 0xFF) * 0x01010101u) {}
   int8_t operator()(int32_t scaled) const {
     return static_cast<int8_t>(Clamp(scaled + offset, lo, hi));
   }
+  // Two outputs in bytes 0 and 1. On Cortex-M4/M7: saturated to int8 (SSAT; the range lies
+  // inside), then clamped to the range in both bytes at once (SSUB8 sets a byte's GE flag where
+  // the difference is >= 0, SEL picks by it): 9 instructions for the two.
+  uint32_t Pair(int32_t a, int32_t b) const {
+#if defined(__ARM_FEATURE_DSP)
+    uint32_t v = static_cast<uint32_t>(a + offset), t = static_cast<uint32_t>(b + offset);
+    __asm__(
+        "ssat %[v], #8, %[v]\n"
+        "ssat %[t], #8, %[t]\n"
+        "bfi %[v], %[t], #8, #8\n"
+        "ssub8 %[t], %[v], %[lo4]\n"
+        "sel %[v], %[v], %[lo4]\n"
+        "ssub8 %[t], %[hi4], %[v]\n"
+        "sel %[v], %[v], %[hi4]\n"
+        : [v] "+r"(v), [t] "+r"(t)
+        : [lo4] "r"(lo4), [hi4] "r"(hi4)
+        : "cc");
+    return v;
+#else
+    return static_cast<uint8_t>((*this)(a)) |
+           static_cast<uint32_t>(static_cast<uint8_t>((*this)(b))) << 8;
+#endif
+  }
 };
+
+// Stores bytes 0 and 1 of OutputRange::Pair.
+inline void StorePair(int8_t* out, uint32_t pair) {
+  out[0] = static_cast<int8_t>(pair & 0xFF);
+  out[1] = static_cast<int8_t>((pair >> 8) & 0xFF);
+}
 
 }  // namespace tr
 
