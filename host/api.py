@@ -1,8 +1,8 @@
 """The Python API: evaluate a model, run an attack campaign, get results back.
 
     from host.api import evaluate, run_campaign
-    result = evaluate("cifar10-resnet8", backends=["float", "tflm-int8"], n=100)
-    result.accuracy                      # {"float": 83.0, "tflm-int8": 82.0}
+    result = evaluate("cifar10-resnet8", backends=["float", "engine-int8"], n=100)
+    result.accuracy                      # {"float": 83.0, "engine-int8": 82.0}
     campaign = run_campaign("cifar10-resnet8", ["pgd"], epsilons=[0.002], n=100)
     print(campaign.table)
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from host.attacks import Attack
 from host.attacks.threat import check_eps
-from host.backends import available_backends, parse_name
+from host.backends import oracle_backends, parse_name
 from host.errors import ArgumentError, LinkError, UserError
 from host.records import AttackRecord, EvaluationResult
 from host.report import campaign_table, summarise, summarise_run, summary_markdown
@@ -49,10 +49,11 @@ __all__ = [
 
 
 def default_backends(model: str) -> list[str]:
-    """The backends a campaign evaluates on when none are given: float and TFLite Micro (the
-    ground truth of what the board computes) for every precision the model has. A clean
-    evaluation takes every host kernel instead (``available_backends``), to compare them."""
-    return available_backends(model, runtimes=("tflm",))
+    """The backends a campaign evaluates on when none are given: float and TFLite Micro's
+    answer (the ground truth of what the board computes) for every precision the model has, from
+    the engine (``engine-<p>``) where it compiles the model, else the wheel (``tflm-<p>``). A
+    clean evaluation takes every host kernel instead (``available_backends``), to compare them."""
+    return oracle_backends(model)
 
 
 def evaluate(

@@ -1,11 +1,11 @@
 """Attack campaigns: craft adversarial examples, evaluate them on every backend, record, summarise.
 
     python -m host.campaign --model cifar10-resnet8 --attacks pgd --eps 0.001,0.002 \
-        --backends float,tflm-int16,tflm-int8 --n 297
+        --backends float,engine-int16,engine-int8 --n 297
 
 Two modes. ``transfer``: craft on the float model (white-box for gradient attacks, counted
 black-box queries for the others) and evaluate the same examples on every backend. ``direct``:
-query attacks run against an integer backend itself (``--oracle tflm-int8``, ``device-int8``).
+query attacks run against an integer backend itself (``--oracle engine-int8``, ``device-int8``).
 Every run gets its own folder ``runs/<UTC time>-<model>-<mode>/`` (``--out DIR``: that folder,
 resumed when it exists). Every (example, attack, eps) becomes one JSON line in its
 ``records.jsonl``, appended and flushed at once; a rerun into the same folder skips what is

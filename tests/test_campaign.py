@@ -246,6 +246,7 @@ def test_eps_in_quantization_steps(data_dir, tmp_path) -> None:
 
 
 def test_campaign_default_backends_are_float_and_tflite_micro() -> None:
-    """Without backends a campaign evaluates on float and the ground truth, TFLite Micro."""
-    assert default_backends("cifar10-resnet8") == ["float", "tflm-int8", "tflm-int16"]
-    assert default_backends("mlperf-kws") == ["tflm-int8"]
+    """Without backends a campaign evaluates on float and the ground truth, TFLite Micro's
+    answer, from the engine (byte-exact with the wheel, tests/test_engine_backend.py)."""
+    assert default_backends("cifar10-resnet8") == ["float", "engine-int8", "engine-int16"]
+    assert default_backends("mlperf-kws") == ["engine-int8"]

@@ -119,10 +119,10 @@ def test_shipped_campaign_files_load() -> None:
     assert square.mode == "direct" and square.oracle == "device-int8"
     paper = load_campaign(CAMPAIGNS / "paper.toml")
     assert paper.models == ("cifar10-resnet8", "mlperf-vww", "coffee-cnn")
-    assert set(paper.backends) == {"float", "tflm-int16", "tflm-int8"}
+    assert set(paper.backends) == {"float", "engine-int16", "engine-int8"}
     assert {a.name for a in paper.attacks} == PAPER_ATTACKS
     directs = {a.oracle for a in paper.attacks if a.mode == "direct"}
-    assert directs == {"tflm-int8", "tflm-int16"}
+    assert directs == {"engine-int8", "engine-int16"}
 
 
 def _paper_at_ci_size():
@@ -132,7 +132,7 @@ def _paper_at_ci_size():
     square = next(a for a in paper.attacks if a.name == "square-linf" and a.mode == "direct")
     attacks = (
         replace(pgd, eps=(0.001, 0.002)),
-        replace(square, eps=(0.008,), oracle="tflm-int8", queries=20),
+        replace(square, eps=(0.008,), oracle="engine-int8", queries=20),
     )
     return replace(paper, attacks=attacks)
 
@@ -157,7 +157,7 @@ def test_paper_campaign_at_ci_size_runs_resumes_and_describes_itself(data_dir, t
     assert all(r.query_budget == 20 for r in records if r.attack == "square-linf")
     has_float = not any("mlperf-vww: skipping pgd" in line for line in job.skipped)
     assert has_float == any(r.model == "mlperf-vww" and r.attack == "pgd" for r in records)
-    assert any("square-linf on tflm-int8: at most" in line for line in lines)
+    assert any("square-linf on engine-int8: at most" in line for line in lines)
 
     manifest = json.loads((job.folder / "run.json").read_text())
     assert manifest["campaign"]["name"] == "paper" and manifest["campaign"]["n"] == 2
@@ -167,7 +167,7 @@ def test_paper_campaign_at_ci_size_runs_resumes_and_describes_itself(data_dir, t
     evaluations = json.loads((job.folder / "evaluation.json").read_text())
     assert [e["model"] for e in evaluations] == list(job.spec.models)
     summary = json.loads((job.folder / "summary.json").read_text())
-    square = next(t for t in summary["tables"] if t["oracle"] == "tflm-int8")
+    square = next(t for t in summary["tables"] if t["oracle"] == "engine-int8")
     assert square["query_budgets"] == {"square-linf": 20} and square["n"] == 2
     markdown = (job.folder / "summary.md").read_text()
     assert "mean queries / example" in markdown and "square-linf 20 queries / example" in markdown
@@ -212,7 +212,7 @@ def test_main_job_without_a_board(data_dir, tmp_path) -> None:
     if "board found" in out or "device-int8 accuracy %" in out:
         pytest.skip("a board is running: this test is about the main job without one")
     assert "no board running" in out and "skipping square-linf (direct)" in out
-    assert "tflm-int8 accuracy %" in out and "pgd (linf)" in out
+    assert "engine-int8 accuracy %" in out and "pgd (linf)" in out
     assert "full set: python -m host.evaluate --campaign campaigns/paper.toml" in out
     (folder,) = tmp_path.glob("*-quick")
     for name in ("run.json", "evaluation.json", "records.jsonl", "summary.json", "summary.md"):
@@ -259,6 +259,6 @@ def test_main_job_on_the_board(data_dir, tmp_path) -> None:
     records = RecordFile(folder / "records.jsonl").read()
     assert len(records) == 2 * 4 + 2 and all("device-int8" in r.backends for r in records)
     inputs = len(records)
-    assert f"device-int8 vs tflm-int8 on every adversarial input: {inputs} of {inputs}" in out
+    assert f"device-int8 vs engine-int8 on every adversarial input: {inputs} of {inputs}" in out
     manifest = json.loads((folder / "run.json").read_text())
     assert manifest["board"]["engine"] and manifest["board"]["counter_unit"] == "instructions"

@@ -15,7 +15,12 @@ import pytest
 from ai_edge_litert import schema_py_generated as schema
 
 from host import compiler, zoo
-from host.backends import backend_for_file, host_backend_for_bytes
+from host.backends import (
+    backend_for_file,
+    exact_runtime,
+    host_backend_for_bytes,
+    host_runtimes,
+)
 from host.backends.engine import EngineBackend
 from host.backends.tflm import TflmBackend
 from host.bench.command import main as bench_main
@@ -117,6 +122,20 @@ def test_unsupported_model_is_a_one_line_user_error() -> None:
     with pytest.raises(UserError) as error:
         EngineBackend(bad, "int8")
     assert "op 0 (MUL)" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_defaults_fall_back_to_the_wheel_with_a_note(tmp_path, capsys) -> None:
+    """A model the engine cannot compile keeps the wheel as its exact oracle (one note)."""
+    content = zoo.model_file("cifar10-resnet8", "int8").read_bytes()
+    good, bad = tmp_path / "good.tflite", tmp_path / "bad.tflite"
+    good.write_bytes(content)
+    bad.write_bytes(_with_op(content, 0, schema.BuiltinOperator.MUL))
+    assert exact_runtime(good) == "engine" and exact_runtime(bad) == "tflm"
+    assert host_runtimes(bad) == ["litert-ref", "litert", "tflm"]
+    assert "engine" in host_runtimes(good)
+    note = capsys.readouterr().err.strip()
+    assert note.startswith("note: the engine cannot run bad.tflite") and "op 0 (MUL)" in note
+    assert "\n" not in note
 
 
 def test_unknown_isa_is_a_user_error(monkeypatch) -> None:

@@ -9,13 +9,15 @@ to ``FACTORIES``.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
-from host import zoo
+from host import compiler, zoo
 from host.backends.base import Backend, quantize_input
 from host.errors import UserError
 
@@ -27,8 +29,12 @@ __all__ = [
     "Backend",
     "available_backends",
     "backend_for_file",
+    "engine_compiles",
+    "exact_runtime",
     "get_backend",
     "host_backend_for_bytes",
+    "host_runtimes",
+    "oracle_backends",
     "parse_name",
     "run_in_chunks",
     "quantize_input",
@@ -87,9 +93,31 @@ def get_backend(model_name: str, backend_name: str) -> Backend:
     return backend_for_file(backend_name, zoo.model_file(model_name, precision), entry.input_range)
 
 
+@functools.cache
+def engine_compiles(path: Path) -> bool:
+    """Whether the engine compiles a model file; when it does not, one printed note says why."""
+    try:
+        compiler.compile_model(path)
+    except UserError as error:
+        print(f"note: the engine cannot run {path.name} ({error}): tflm instead", file=sys.stderr)
+        return False
+    return True
+
+
+def host_runtimes(path: Path, runtimes: tuple[str, ...] = HOST_RUNTIMES) -> list[str]:
+    """``runtimes`` that can run a model file: the engine only where it compiles the model."""
+    return [r for r in runtimes if r != "engine" or engine_compiles(Path(path))]
+
+
+def exact_runtime(path: Path) -> str:
+    """The runtime giving TFLite Micro's exact answer for a model file: the engine (fast) where
+    it compiles the model, else the tflite-micro wheel."""
+    return "engine" if engine_compiles(Path(path)) else "tflm"
+
+
 def available_backends(model_name: str, runtimes: tuple[str, ...] = HOST_RUNTIMES) -> list[str]:
     """float and the host integer backends of ``runtimes`` whose model file exists (or can be
-    imported or derived) for a model."""
+    imported or derived) for a model; the engine only where it compiles the model."""
     zoo.spec(model_name)
     names = []
     for precision in ("float", *INTEGER_PRECISIONS):
@@ -98,7 +126,20 @@ def available_backends(model_name: str, runtimes: tuple[str, ...] = HOST_RUNTIME
         if precision == "float":
             names.append("float")
         else:
-            names.extend(f"{runtime}-{precision}" for runtime in runtimes)
+            path = zoo.model_file(model_name, precision)
+            names.extend(f"{runtime}-{precision}" for runtime in host_runtimes(path, runtimes))
+    return names
+
+
+def oracle_backends(model_name: str) -> list[str]:
+    """float and, for every precision the model has, TFLite Micro's exact answer: ``engine-<p>``,
+    or ``tflm-<p>`` where the engine cannot compile the model."""
+    names = []
+    for name in available_backends(model_name, runtimes=("tflm",)):
+        if name != "float":
+            precision = parse_name(name)[1]
+            name = f"{exact_runtime(zoo.model_file(model_name, precision))}-{precision}"
+        names.append(name)
     return names
 
 

@@ -22,11 +22,13 @@ MARKERS = ["o", "^", "v", "P", "X", "*"]  # the board: squares; the paper: diamo
 
 
 def colour(name: str, others: dict[str, str]) -> str:
-    """The colour of a backend: device-* red, tflm-int8 orange, tflm-int16 green, float blue."""
+    """The colour of a backend: device-* red, TFLite Micro's answer (tflm-* or engine-*) orange
+    for int8 and green for int16, float blue."""
     if name.startswith("device-"):
         return COLOURS["device"]
-    if name in ("float", "tflm-int8", "tflm-int16", "int8", "int16"):
-        return COLOURS[name.rpartition("-")[2]]
+    runtime, _, precision = name.rpartition("-")
+    if runtime in ("", "tflm", "engine") and precision in ("float", "int8", "int16"):
+        return COLOURS[precision]
     return others.setdefault(name, OTHERS[len(others) % len(OTHERS)])
 
 

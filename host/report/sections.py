@@ -21,11 +21,19 @@ from host.records import AttackRecord, EvaluationResult
 from host.report.run_folder import RunFolder
 
 PAPER = Path(__file__).with_name("paper.toml")
-GROUND_TRUTH = "tflm"  # the runtime whose outputs define what the board must compute
+# The runtimes whose outputs are TFLite Micro's, what the board must compute: the wheel, then
+# the engine (tested byte-exact against it, host/backends/engine.py).
+GROUND_TRUTH = ("tflm", "engine")
 
 
 def precision_of(backend: str) -> str:
     return parse_name(backend)[1]
+
+
+def truth_rank(backend: str) -> int:
+    """0 for the wheel, 1 for the engine, 2 for a backend that is not TFLite Micro's answer."""
+    runtime = parse_name(backend)[0]
+    return GROUND_TRUTH.index(runtime) if runtime in GROUND_TRUTH else len(GROUND_TRUTH)
 
 
 def _pct(values: Iterable[bool]) -> float | None:
@@ -300,15 +308,17 @@ def agreements(run: RunFolder) -> list[PairAgreement]:
     for model, records in _by(run.records, lambda r: r.model).items():
         names = _backends(records)
         for name in names:
-            reference = f"{GROUND_TRUTH}-{precision_of(name)}"
-            if precision_of(name) != "float" and name != reference and reference in names:
+            candidates = [f"{runtime}-{precision_of(name)}" for runtime in GROUND_TRUTH]
+            reference = next((c for c in candidates if c in names), name)
+            if precision_of(name) != "float" and reference != name:
                 pairs.append(_record_pair(run, model, records, name, reference))
     return pairs
 
 
 def _ordered(a: str, b: str) -> tuple[str, str]:
-    """(backend, reference): TFLite Micro is the reference when it is one of the two."""
-    return (b, a) if a.startswith(GROUND_TRUTH + "-") else (a, b)
+    """(backend, reference): TFLite Micro's answer is the reference (the wheel before the
+    engine) when it is one of the two."""
+    return (b, a) if truth_rank(a) < truth_rank(b) else (a, b)
 
 
 def _clean_pair(evaluation: EvaluationResult, a: str, b: str) -> PairAgreement:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from host.records import AttackRecord
+from host.report.sections import GROUND_TRUTH
 
 Row = dict[str, Any]  # one (attack, eps): as written to summary.json
 
@@ -105,15 +106,18 @@ def summarise_run(
 
 
 def device_agreement(records: list[AttackRecord]) -> list[dict[str, Any]]:
-    """Per model and precision, the board (``device-<p>``) against TFLite Micro (``tflm-<p>``)
-    on every adversarial input both ran: identical raw outputs, and each disagreement."""
+    """Per model and precision, the board (``device-<p>``) against TFLite Micro (``tflm-<p>``,
+    else the engine's ``engine-<p>``) on every adversarial input both ran: identical raw
+    outputs, and each disagreement."""
     pairs: dict[tuple[str, str, str], dict[str, Any]] = {}
     for record in records:
         for name in record.backends:
             if not name.startswith("device-"):
                 continue
-            reference = "tflm-" + name.removeprefix("device-")
-            if reference not in record.backends:
+            precision = name.removeprefix("device-")
+            references = [f"{runtime}-{precision}" for runtime in GROUND_TRUTH]
+            reference = next((r for r in references if r in record.backends), None)
+            if reference is None:
                 continue
             pair = pairs.setdefault(
                 (record.model, name, reference),

@@ -76,10 +76,12 @@ class Target:
         return cls.from_zoo(str(model), split)
 
     def default_backends(self) -> list[str]:
-        """Float (zoo models) and every host integer backend whose model file exists."""
+        """Float (zoo models) and every host integer backend whose model file exists (the
+        engine where it compiles the model)."""
         if self.model:
             return backends.available_backends(self.model)
-        return [f"{runtime}-{self.precision}" for runtime in backends.HOST_RUNTIMES]
+        assert self.path is not None
+        return [f"{runtime}-{self.precision}" for runtime in backends.host_runtimes(self.path)]
 
     def model_file(self, precision: str) -> Path:
         if self.model:

@@ -2,7 +2,7 @@
 
     name = "quick"
     models = ["cifar10-resnet8"]
-    backends = ["float", "tflm-int16", "tflm-int8", "device-int8"]
+    backends = ["float", "engine-int16", "engine-int8", "device-int8"]
     seed = 0
     [sample]
     n = 20
