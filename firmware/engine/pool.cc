@@ -41,64 +41,62 @@ struct Sums4 {
 };
 #endif
 
-// AVERAGE_POOL_2D: the average of the valid taps, rounded half away from zero.
+// The average of `count` values summing to `sum`, rounded half away from zero.
+inline int32_t RoundedAverage(int32_t sum, int32_t count) {
+  if (count == 0) return sum;
+  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+// A reduction reads kChannels channels of a tap (x points at the first), then gives each
+// channel's result.
+
+// AVERAGE_POOL_2D: the average of the valid taps.
 template <typename T>
 struct Average {
+  static constexpr int32_t kChannels = 1;
   int32_t acc = 0;
-  void Add(T x) { acc += x; }
-  int32_t Result(int32_t count) const {
-    if (count == 0) return acc;
-    return acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+  void Add(const T* x) { acc += *x; }
+  int32_t Result(int32_t count, int32_t /*channel*/) const { return RoundedAverage(acc, count); }
+};
+
+// AVERAGE_POOL_2D, int8, 4 channels at a time (Sums4: windows of at most kMaxLaneTaps taps).
+struct Average4 {
+  static constexpr int32_t kChannels = 4;
+  Sums4 sums;
+  void Add(const int8_t* x) { sums.Add(x); }
+  int32_t Result(int32_t count, int32_t channel) const {
+    return RoundedAverage(sums.Channel(channel), count);
   }
 };
 
 // MAX_POOL_2D: the largest valid tap.
 template <typename T>
 struct Maximum {
+  static constexpr int32_t kChannels = 1;
   int32_t best = sizeof(T) == 1 ? -128 : -32768;  // the type's lowest value
-  void Add(T x) {
-    if (x > best) best = x;
+  void Add(const T* x) {
+    if (*x > best) best = *x;
   }
-  int32_t Result(int32_t /*count*/) const { return best; }
+  int32_t Result(int32_t /*count*/, int32_t /*channel*/) const { return best; }
 };
 
-// Reduce (Average or Maximum) over the valid taps of each window, channel by channel.
-template <template <typename> class Reduce, typename T>
+// Reduce (a reduction above) over the valid taps of each window, Reduce::kChannels channels
+// at a time.
+template <typename Reduce, typename T>
 void Pool(const PoolParams& p, const T* input, T* output) {
   for (int32_t oy = 0; oy < p.out_h; ++oy) {
     const Taps ty = RowTaps(p, oy, 1);
     for (int32_t ox = 0; ox < p.out_w; ++ox) {
       const Taps tx = ColumnTaps(p, ox, 1);
       const int32_t count = (ty.hi - ty.lo) * (tx.hi - tx.lo);
-      for (int32_t c = 0; c < p.channels; ++c) {
-        Reduce<T> reduce;
+      for (int32_t c = 0; c < p.channels; c += Reduce::kChannels) {
+        Reduce reduce;
         for (int32_t ky = ty.lo; ky < ty.hi; ++ky) {
           const T* x = input + ((ty.origin + ky) * p.in_w + tx.origin) * p.channels + c;
-          for (int32_t kx = tx.lo; kx < tx.hi; ++kx) reduce.Add(x[kx * p.channels]);
+          for (int32_t kx = tx.lo; kx < tx.hi; ++kx) reduce.Add(x + kx * p.channels);
         }
-        *output++ = static_cast<T>(Clamp(reduce.Result(count), p.act_min, p.act_max));
-      }
-    }
-  }
-}
-
-// AVERAGE_POOL_2D int8 with channels % 4 == 0 and at most kMaxLaneTaps taps per window: 4
-// channels summed at a time (Sums4), then Average's rounding.
-void AveragePoolS8By4(const PoolParams& p, const int8_t* input, int8_t* output) {
-  for (int32_t oy = 0; oy < p.out_h; ++oy) {
-    const Taps ty = RowTaps(p, oy, 1);
-    for (int32_t ox = 0; ox < p.out_w; ++ox) {
-      const Taps tx = ColumnTaps(p, ox, 1);
-      const int32_t count = (ty.hi - ty.lo) * (tx.hi - tx.lo);
-      for (int32_t c = 0; c < p.channels; c += 4) {
-        Sums4 sums;
-        for (int32_t ky = ty.lo; ky < ty.hi; ++ky) {
-          const int8_t* x = input + ((ty.origin + ky) * p.in_w + tx.origin) * p.channels + c;
-          for (int32_t kx = tx.lo; kx < tx.hi; ++kx) sums.Add(x + kx * p.channels);
-        }
-        for (int32_t i = 0; i < 4; ++i) {
-          const Average<int8_t> average{sums.Channel(i)};
-          *output++ = static_cast<int8_t>(Clamp(average.Result(count), p.act_min, p.act_max));
+        for (int32_t i = 0; i < Reduce::kChannels; ++i) {
+          *output++ = static_cast<T>(Clamp(reduce.Result(count, i), p.act_min, p.act_max));
         }
       }
     }
@@ -109,22 +107,22 @@ void AveragePoolS8By4(const PoolParams& p, const int8_t* input, int8_t* output) 
 
 void AveragePoolS8(const PoolParams& p, const int8_t* input, int8_t* output) {
   if (p.channels % 4 == 0 && p.k_h * p.k_w <= kMaxLaneTaps) {
-    AveragePoolS8By4(p, input, output);
+    Pool<Average4>(p, input, output);
   } else {
-    Pool<Average>(p, input, output);
+    Pool<Average<int8_t>>(p, input, output);
   }
 }
 
 void AveragePoolS16(const PoolParams& p, const int16_t* input, int16_t* output) {
-  Pool<Average>(p, input, output);
+  Pool<Average<int16_t>>(p, input, output);
 }
 
 void MaxPoolS8(const PoolParams& p, const int8_t* input, int8_t* output) {
-  Pool<Maximum>(p, input, output);
+  Pool<Maximum<int8_t>>(p, input, output);
 }
 
 void MaxPoolS16(const PoolParams& p, const int16_t* input, int16_t* output) {
-  Pool<Maximum>(p, input, output);
+  Pool<Maximum<int16_t>>(p, input, output);
 }
 
 }  // namespace tr
