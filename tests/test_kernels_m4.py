@@ -1,9 +1,10 @@
-"""The Cortex-M conv and fully connected kernels on the shapes the zoo's models leave out.
+"""The Cortex-M conv kernel on the shapes the zoo's models leave out.
 
-A small CNN converted here has what the kernels branch on: a 10x4 first conv with stride 2 and
-padding, odd channel counts, a window larger than the kernels gather (3x3 over 136 channels),
-a strided 1x1 conv, an odd number of output pixels and a fully connected layer; one conv's
-output scale is patched so that its requantization takes the general path (shift >= 0). Its
+A small CNN converted here has what the kernel branches on: a 10x4 first conv with stride 2 and
+padding, odd channel counts, a window larger than the kernel gathers (3x3 over 136 channels),
+a strided 1x1 conv, an odd number of output pixels, then a fully connected layer; one conv's
+output scale is patched so that its requantization is one RightShiftRequant does not fit
+(shift >= 0: that conv goes pixel by pixel). Its
 raw outputs must equal the tflite-micro wheel's on the emulated Cortex-M4 (the SIMD code) and
 on the portable host build (the same blocking through portable helpers). Also the one-sum
 requantization against gemmlowp's two roundings, compiled here.
@@ -136,9 +137,10 @@ def test_cortex_m4_is_exact(model_folder: Path) -> None:
 
 
 def test_one_sum_requantization_matches_gemmlowp(tmp_path: Path) -> None:
-    """RightShiftRequant (one 64-bit sum) == ExactRequant (gemmlowp's two roundings) on every
-    channel it fits: shifts -2..-31 with edge and random multipliers and accumulators, and
-    multiplier 0 with any shift; it does not fit shift -1 or a negative multiplier."""
+    """RightShiftRequant (one 64-bit sum) == MultiplyByQuantizedMultiplier (gemmlowp's two
+    roundings) on every channel it fits: shifts -2..-31 with edge and random multipliers and
+    accumulators, and multiplier 0 with any shift; it does not fit shift -1 or a negative
+    multiplier."""
     source = tmp_path / "check.cc"
     source.write_text(CHECK_SOURCE)
     binary = tmp_path / "check"
@@ -179,7 +181,7 @@ int main() {
       if (right > 31) m = 0, shift = shifts[right - 32];
       const Channel p{&m, &shift};
       if (!tr::RightShiftRequant::Fits(p, 1)) return 2;
-      const int32_t want = tr::ExactRequant(p, 0).Scale(x);
+      const int32_t want = tr::MultiplyByQuantizedMultiplier(x, m, shift);
       const int32_t got = tr::RightShiftRequant(p, 0).Scale(x);
       if (want != got && bad++ < 5) printf("%d * %d >> %d: %d, not %d\n", x, m, -shift, got, want);
       ++checked;

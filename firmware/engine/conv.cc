@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "dot.h"
-#include "gemm_s8.h"
 #include "kernels.h"
 #include "requantize.h"
 #include "window.h"
@@ -65,32 +64,71 @@ void GatherWindow(const ConvParams& p, const int8_t* input, int32_t oy, int32_t 
   }
 }
 
-// One output pixel, tap by tap (windows larger than kMaxWindow): the input offset is added to
-// each value, so taps that padding cuts are skipped.
+// One output pixel, channel by channel: a window that padding does not cut row by row (input
+// offset folded into the bias), another tap by tap with the offset added to each value.
 void ConvS8Pixel(const ConvParams& p, const int8_t* input, int32_t oy, int32_t ox, int8_t* output) {
   const Taps ty = RowTaps(p, oy, p.dil_h);
   const Taps tx = ColumnTaps(p, ox, p.dil_w);
+  const int32_t row = p.k_w * p.in_c;  // one filter row, contiguous in input when dil_w == 1
+  const bool full = ty.lo == 0 && ty.hi == p.k_h && tx.lo == 0 && tx.hi == p.k_w && p.dil_w == 1;
   const int8_t* filter = p.filter;
-  for (int32_t oc = 0; oc < p.out_c; ++oc, filter += p.k_h * p.k_w * p.in_c) {
-    int32_t acc = p.bias32[oc];
-    for (int32_t ky = ty.lo; ky < ty.hi; ++ky) {
-      for (int32_t kx = tx.lo; kx < tx.hi; ++kx) {
-        const int32_t at = (ty.origin + ky * p.dil_h) * p.in_w + tx.origin + kx * p.dil_w;
-        const int8_t* w = filter + (ky * p.k_w + kx) * p.in_c;
-        acc += DotOffset(input + at * p.in_c, w, p.in_c, p.input_offset);
+  for (int32_t oc = 0; oc < p.out_c; ++oc, filter += p.k_h * row) {
+    int32_t acc;
+    if (full) {
+      acc = p.bias_folded[oc];
+      for (int32_t ky = 0; ky < p.k_h; ++ky) {
+        const int8_t* x = input + ((ty.origin + ky * p.dil_h) * p.in_w + tx.origin) * p.in_c;
+        acc += DotS8(x, filter + ky * row, row);
+      }
+    } else {
+      acc = p.bias32[oc];
+      for (int32_t ky = ty.lo; ky < ty.hi; ++ky) {
+        for (int32_t kx = tx.lo; kx < tx.hi; ++kx) {
+          const int32_t at = (ty.origin + ky * p.dil_h) * p.in_w + tx.origin + kx * p.dil_w;
+          const int8_t* w = filter + (ky * p.k_w + kx) * p.in_c;
+          acc += DotOffset(input + at * p.in_c, w, p.in_c, p.input_offset);
+        }
       }
     }
     output[oc] = Requantize(p, acc, oc);
   }
 }
 
-// Pixels two at a time, their windows side by side on the stack (a constant distance apart:
-// Dot2x2Fixed): a 1x1 filter without padding copies in_c
-// values from the input, other filters gather the window; windows beyond kMaxWindow go tap by
-// tap.
-template <typename Requant>
-void ConvS8With(const ConvParams& p, const int8_t* input, int8_t* output) {
+// The outputs of two pixels (n = 2) or one (n = 1) whose windows are at windows and windows +
+// kMaxWindow (depth values each): two channels at a time, bias_folded + Dot2x2Fixed,
+// requantized by RightShiftRequant two outputs at once.
+void PixelPair(const ConvParams& p, const int8_t* windows, int32_t n, int32_t depth, int8_t* out) {
+  const OutputRange output(p);
+  const int32_t* bias = p.bias_folded;
+  const int8_t* w = p.filter;
+  const int32_t channels = p.out_c;
+  int32_t c = 0;
+  for (; c + 1 < channels; c += 2, w += 2 * depth) {
+    int32_t acc[4] = {bias[c], bias[c + 1], bias[c], bias[c + 1]};
+    Dot2x2Fixed<kMaxWindow>(windows, w, w + depth, depth, acc);
+    const RightShiftRequant r0(p, c), r1(p, c + 1);
+    StorePair(out + c, output.Pair(r0.Scale(acc[0]), r1.Scale(acc[1])));
+    if (n == 2) StorePair(out + channels + c, output.Pair(r0.Scale(acc[2]), r1.Scale(acc[3])));
+  }
+  if (c < channels) {  // an odd last channel: computed twice, stored once
+    int32_t acc[4] = {bias[c], bias[c], bias[c], bias[c]};
+    Dot2x2Fixed<kMaxWindow>(windows, w, w, depth, acc);
+    const RightShiftRequant r(p, c);
+    out[c] = output(r.Scale(acc[0]));
+    if (n == 2) out[channels + c] = output(r.Scale(acc[2]));
+  }
+}
+
+}  // namespace
+
+// Pixels two at a time, their windows side by side on the stack (a constant distance apart, for
+// Dot2x2Fixed): a 1x1 filter without padding copies its in_c values from the input, other
+// filters gather the window. Windows beyond kMaxWindow values and the requantizations that
+// RightShiftRequant does not fit (not in TFLite's models) go pixel by pixel (ConvS8Pixel).
+void ConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
+  TR_TRY_X86(ConvS8, p, input, output);
   const int32_t depth = p.k_h * p.k_w * p.in_c;
+  const bool blocked = depth <= kMaxWindow && RightShiftRequant::Fits(p, p.out_c);
   const bool pointwise = p.k_h == 1 && p.k_w == 1 && p.pad_h == 0 && p.pad_w == 0;
   int8_t windows[2 * kMaxWindow];
   const int32_t pixels = p.out_h * p.out_w;
@@ -99,7 +137,7 @@ void ConvS8With(const ConvParams& p, const int8_t* input, int8_t* output) {
     const int32_t n = pixels - i < 2 ? 1 : 2;
     for (int32_t j = 0; j < n; ++j) {
       int8_t* window = windows + j * kMaxWindow;
-      if (depth > kMaxWindow) {
+      if (!blocked) {
         ConvS8Pixel(p, input, oy, ox, output + (i + j) * p.out_c);
       } else if (pointwise) {
         CopyBytes(window, input + (oy * p.stride_h * p.in_w + ox * p.stride_w) * p.in_c, depth);
@@ -108,23 +146,7 @@ void ConvS8With(const ConvParams& p, const int8_t* input, int8_t* output) {
       }
       if (++ox == p.out_w) ox = 0, ++oy;
     }
-    if (depth <= kMaxWindow) {
-      const auto dot = [&](const int8_t* w0, const int8_t* w1, int32_t acc[4]) {
-        Dot2x2Fixed<kMaxWindow>(windows, w0, w1, depth, acc);
-      };
-      GemmS8<Requant>(p, dot, n, depth, p.out_c, output + i * p.out_c);
-    }
-  }
-}
-
-}  // namespace
-
-void ConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
-  TR_TRY_X86(ConvS8, p, input, output);
-  if (RightShiftRequant::Fits(p, p.out_c)) {
-    ConvS8With<RightShiftRequant>(p, input, output);
-  } else {
-    ConvS8With<ExactRequant>(p, input, output);
+    if (blocked) PixelPair(p, windows, n, depth, output + i * p.out_c);
   }
 }
 

@@ -21,27 +21,13 @@ inline int16_t Requantize(const Params& p, int64_t acc, int32_t channel) {
   return RequantizeS16(acc, p.multiplier[channel], p.shift[channel], p.act_min, p.act_max);
 }
 
-// int32 accumulator -> int8 for a block of one channel's accumulators, by one of two policies
-// that give the same bytes: ExactRequant (any multiplier and shift) and RightShiftRequant
-// (RightShiftRequant::Fits: every channel of TFLite's models), which costs fewer instructions.
-struct ExactRequant {
-  int32_t multiplier, shift;
-
-  template <typename Params>
-  static bool Fits(const Params&, int32_t) {
-    return true;
-  }
-  template <typename Params>
-  ExactRequant(const Params& p, int32_t channel)
-      : multiplier(p.multiplier[channel]), shift(p.shift[channel]) {}
-  int32_t Scale(int32_t acc) const { return MultiplyByQuantizedMultiplier(acc, multiplier, shift); }
-};
-
+// One channel's Requantize for many accumulators, in fewer instructions (the same values) when
+// Fits: multiplier >= 0 and shift <= -2 (every channel of TFLite's conv models) or multiplier 0.
 struct RightShiftRequant {
   int32_t multiplier, right;
 
   // True when channels [0, channels) all have shift <= -2 and multiplier > 0, or multiplier 0
-  // (a channel whose weights are all 0: it scales everything to 0, as any shift does).
+  // (a channel whose weights are all 0: it scales everything to 0, as any right shift does).
   template <typename Params>
   static bool Fits(const Params& p, int32_t channels) {
     for (int32_t c = 0; c < channels; ++c) {
