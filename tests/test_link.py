@@ -76,6 +76,40 @@ def test_noisy_link_exact_and_answered_once(boards: Boards, cifar: np.ndarray) -
     assert dev.stats.naks + dev.stats.garbled >= 5 and dev.chunk.smallest < dev.info.max_load
 
 
+def test_pipelined_identical_and_overlapped(boards: Boards, cifar: np.ndarray) -> None:
+    """Pipelined (the next batch's LOADs go up while the board computes): the same outputs as
+    one request at a time and as TFLite Micro, each input computed once, and answers do come
+    in while the next batch goes up; several LOADs in flight once the link is clean."""
+    q, expected = reference(MODEL, cifar[:24])
+    with Device(boards.get(MODEL, BOARD).url) as dev:
+        assert dev.info.capabilities & Capability.RECEIVES_WHILE_COMPUTING and dev.pipelined
+        dev.pipelined = False
+        single, ran_single = run(dev, q)
+        assert dev.stats.early_answers == 0
+        dev.pipelined = True
+        dev.chunk = Adaptive(1024, 1024, 1024, 2)  # several LOADs per batch
+        pipelined, ran = run(dev, q)
+    assert np.array_equal(pipelined, single)
+    assert np.array_equal(pipelined.reshape(expected.shape), expected)
+    assert ran == ran_single == len(q)
+    assert dev.stats.early_answers >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["flip", "drop", "duplicate", "garbage", "truncate", "reset"])
+def test_pipelined_under_each_fault(boards: Boards, cifar: np.ndarray, fault: str) -> None:
+    """48 images pipelined under each fault kind, both directions: exact, and each computed
+    once (but after a reset, which clears the board's count)."""
+    q, expected = reference(MODEL, cifar[:48])
+    rate = {"truncate": 0.02, "reset": 0.01}.get(fault, 1e-4)
+    dev, port = faulty_device(boards.get(MODEL, BOARD), f"{fault}={rate},seed=5")
+    with dev:
+        assert dev.pipelined
+        outputs, ran = run(dev, q)
+    assert np.array_equal(outputs.reshape(expected.shape), expected)
+    assert port.injected[fault] >= 1 and (ran == len(q) or fault == "reset")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["flip", "drop", "duplicate"])
 def test_30_images_at_1e3_within_3x_clean(boards: Boards, cifar: np.ndarray, fault: str) -> None:

@@ -198,6 +198,7 @@ class ClientStats:
     resets_seen: int = 0
     stale_frames: int = 0
     uploads_restarted: int = 0
+    early_answers: int = 0  # answers that came while the next batch went up (pipelined)
     logs: list[str] = field(default_factory=list)
 
 
@@ -412,6 +413,7 @@ class Device:
             waiting = self._waiting.get(frame.seq)
             if waiting is not None and frame.type in (waiting.answer, FrameType.ERROR):
                 self._early[frame.seq] = (frame, time.monotonic())  # for its _collect
+                self.stats.early_answers += 1
                 continue
             if frame.seq in later and frame.type in (answer, FrameType.ERROR):
                 return None, "answer out of order"

@@ -49,7 +49,8 @@ uint64_t tr_dwt_ticks(void) {
 }
 
 // The receive ring: head counts bytes put in (receive interrupt), tail bytes taken out (main
-// loop, with interrupts masked); both only grow, their difference is the fill.
+// loop, with interrupts masked); their difference is the fill. Both go back by size when tail
+// reaches it, so they stay below 2 * size.
 static struct {
   const tr_rx_uart* uart;
   uint8_t* ring;
@@ -93,8 +94,11 @@ uint8_t tr_rx_read(void) {
   for (;;) {
     tr_irq_mask();
     if (rx.head != rx.tail) {
-      uint8_t byte = rx.ring[rx.tail % rx.size];
-      rx.tail++;
+      uint8_t byte = rx.ring[rx.tail];
+      if (++rx.tail == rx.size) {
+        rx.tail = 0;
+        rx.head -= rx.size;
+      }
       if (rx.stalled) {  // room again: take what waits in the UART, then listen again
         rx.stalled = 0;
         rx_fill();
