@@ -344,7 +344,7 @@ void DepthwiseS16Multiplier1(const ConvParams& p, const int16_t* input, int16_t*
 
 void DepthwiseConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
   TR_TRY_X86(DepthwiseConvS8, p, input, output);
-  if (p.depth_multiplier == 1 && p.in_c <= kMaxChannels) {
+  if (p.filter_pairs != nullptr && p.in_c <= kMaxChannels) {  // depth multiplier 1
     DepthwiseS8Multiplier1(p, input, output);
   } else {
     DepthwiseGeneric<int8_t, int32_t, true>(p, input, output);

@@ -13,11 +13,14 @@ from host.tflite import Tensor
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
     """DEPTHWISE_CONV_2D: kernel DepthwiseConvS8 or DepthwiseConvS16, any depth multiplier.
 
-    int8 with depth multiplier 1 also gets ``filter_pairs`` (see :func:`filter_pairs`).
+    int8 with depth multiplier 1 and at least 4 channels also gets ``filter_pairs`` (see
+    :func:`filter_pairs`); the kernel takes its generic path without them.
     """
     prepared = convolution(index, name, op, tensors, _layout, "DepthwiseConv")
-    if prepared.kernel == "DepthwiseConvS8" and prepared.params["depth_multiplier"] == 1:
-        prepared.arrays["filter_pairs"] = filter_pairs(prepared.arrays["filter"])
+    params = prepared.params
+    if prepared.kernel == "DepthwiseConvS8" and params["depth_multiplier"] == 1:
+        if params["out_c"] >= 4:  # at least one group of 4 channels
+            prepared.arrays["filter_pairs"] = filter_pairs(prepared.arrays["filter"])
     return prepared
 
 
