@@ -17,7 +17,7 @@ from pathlib import Path
 
 from host import tflite
 from host.compiler.emit import TEMPLATES_DIR
-from host.compiler.source import generate
+from host.compiler.source import compile_model, generate
 from host.errors import UserError
 from host.paths import BUILD, FIRMWARE
 
@@ -27,7 +27,8 @@ BUILD_DIR = BUILD / "engine"
 GEMMLOWP_INCLUDE = Path("/usr/include/gemmlowp")
 HOST_LIBRARY = "host_library.cc"  # the C API of the host library; not part of the firmware
 CXX_FLAGS = ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti"]
-# Host library builds: -O3, position independent, one arena per thread (model.cc.j2).
+# Host library builds: -O3 (after -O2, so it wins), position independent, one arena per thread
+# (TR_ARENA_STORAGE in model.cc.j2).
 HOST_FLAGS = [*CXX_FLAGS, "-O3", "-fPIC", "-pthread", "-DTR_ARENA_STORAGE=thread_local"]
 ISA_VARIABLE = "TINYROBUST_ENGINE_ISA"
 ISA_FLAGS = {
@@ -164,8 +165,11 @@ def host_library(tflite_path: str | os.PathLike, isa: str | None = None) -> Path
     library = directory / f"libmodel-{isa}-{key}.so"
     if library.is_file():
         return library
-    if not (directory / "model.cc").is_file():
-        generate(path, directory)
+    if not (directory / "model.cc").is_file():  # written whole: other processes may build too
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp_source = directory / f"model.{os.getpid()}.cc.tmp"
+        tmp_source.write_text(compile_model(path).source)
+        tmp_source.replace(directory / "model.cc")
     engine = _objects(_library_sources(isa), BUILD_DIR / f"objects-{isa}-{key}", flags)
     model = _objects([directory / "model.cc"], directory / f"objects-{isa}-{key}", flags)
     tmp = directory / f"{library.name}.{os.getpid()}.tmp"
