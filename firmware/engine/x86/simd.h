@@ -71,6 +71,30 @@ inline Vec ToHigh(Vec a) { return _mm512_slli_epi64(a, 1); }
 inline Vec BlendOdd(Vec even, Vec odd) { return _mm512_mask_blend_epi32(0xAAAA, even, odd); }
 // Sum of adjacent int16 products into int32 lanes.
 inline Vec MaddS16(Vec a, Vec b) { return _mm512_madd_epi16(a, b); }
+// 2 * kLanes int16 lanes: from int8 (sign-extended) or int16 values; their sum.
+inline Vec LoadWide(const int8_t* p) {
+  return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline Vec LoadWide(const int16_t* p) { return _mm512_loadu_si512(p); }
+// LoadWide of the first n < 2 * kLanes values only (zero in the other lanes).
+inline Vec LoadWide(const int8_t* p, int32_t n) {
+  return _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8((1u << n) - 1, p));
+}
+inline Vec LoadWide(const int16_t* p, int32_t n) {
+  return _mm512_maskz_loadu_epi16((1u << n) - 1, p);
+}
+inline Vec Add16(Vec a, Vec b) { return _mm512_add_epi16(a, b); }
+inline Vec Set16(int16_t x) { return _mm512_set1_epi16(x); }
+// The int16 lanes of a and b alternating, from the low (InterleaveLo) or high (InterleaveHi)
+// half of each 128-bit lane.
+inline Vec InterleaveLo(Vec a, Vec b) { return _mm512_unpacklo_epi16(a, b); }
+inline Vec InterleaveHi(Vec a, Vec b) { return _mm512_unpackhi_epi16(a, b); }
+// The int32 lanes of MaddS16(InterleaveLo(..)) and MaddS16(InterleaveHi(..)) back in the order
+// of the int16 lanes they came from: lanes [0, kLanes) in first, [kLanes, 2 * kLanes) in second.
+inline void Deinterleave(Vec lo, Vec hi, Vec* first, Vec* second) {
+  *first = _mm512_permutex2var_epi64(lo, _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), hi);
+  *second = _mm512_permutex2var_epi64(lo, _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15), hi);
+}
 #else
 using Vec = __m256i;
 constexpr int32_t kLanes = 8;
@@ -114,6 +138,24 @@ inline Vec ToLow(Vec a) { return _mm256_srli_epi64(a, 31); }
 inline Vec ToHigh(Vec a) { return _mm256_slli_epi64(a, 1); }
 inline Vec BlendOdd(Vec even, Vec odd) { return _mm256_blend_epi32(even, odd, 0xAA); }
 inline Vec MaddS16(Vec a, Vec b) { return _mm256_madd_epi16(a, b); }
+inline Vec LoadWide(const int8_t* p) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline Vec LoadWide(const int16_t* p) { return Load(p); }
+template <typename T>
+inline Vec LoadWide(const T* p, int32_t n) {
+  T part[2 * kLanes] = {};
+  memcpy(part, p, n * sizeof(T));
+  return LoadWide(part);
+}
+inline Vec Add16(Vec a, Vec b) { return _mm256_add_epi16(a, b); }
+inline Vec Set16(int16_t x) { return _mm256_set1_epi16(x); }
+inline Vec InterleaveLo(Vec a, Vec b) { return _mm256_unpacklo_epi16(a, b); }
+inline Vec InterleaveHi(Vec a, Vec b) { return _mm256_unpackhi_epi16(a, b); }
+inline void Deinterleave(Vec lo, Vec hi, Vec* first, Vec* second) {
+  *first = _mm256_permute2x128_si256(lo, hi, 0x20);
+  *second = _mm256_permute2x128_si256(lo, hi, 0x31);
+}
 #endif
 
 // Overloads by element type, for kernels templated on it.
