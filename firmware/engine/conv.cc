@@ -94,28 +94,29 @@ void ConvS8Pixel(const ConvParams& p, const int8_t* input, int32_t oy, int32_t o
   }
 }
 
-// The outputs of two pixels (n = 2) or one (n = 1) whose windows are at windows and windows +
-// kMaxWindow (depth values each): two channels at a time, bias_folded + Dot2x2Fixed,
-// requantized by RightShiftRequant two outputs at once.
+// The outputs of two pixels (n = 2), or of one (n = 1) whose window is in both places, whose
+// windows are at windows and windows + kMaxWindow (depth values each): two channels at a time,
+// bias_folded + Dot2x2Fixed, requantized by RightShiftRequant two outputs at once.
 void PixelPair(const ConvParams& p, const int8_t* windows, int32_t n, int32_t depth, int8_t* out) {
   const OutputRange output(p);
+  const int32_t channels = p.out_c;
   const int32_t* bias = p.bias_folded;
   const int8_t* w = p.filter;
-  const int32_t channels = p.out_c;
+  int8_t* out1 = out + (n - 1) * channels;  // the second pixel's outputs (n == 2)
   int32_t c = 0;
-  for (; c + 1 < channels; c += 2, w += 2 * depth) {
-    int32_t acc[4] = {bias[c], bias[c + 1], bias[c], bias[c + 1]};
+  for (; c + 1 < channels; c += 2, w += 2 * depth, bias += 2) {
+    int32_t acc[4] = {bias[0], bias[1], bias[0], bias[1]};
     Dot2x2Fixed<kMaxWindow>(windows, w, w + depth, depth, acc);
     const RightShiftRequant r0(p, c), r1(p, c + 1);
     StorePair(out + c, output.Pair(r0.Scale(acc[0]), r1.Scale(acc[1])));
-    if (n == 2) StorePair(out + channels + c, output.Pair(r0.Scale(acc[2]), r1.Scale(acc[3])));
+    StorePair(out1 + c, output.Pair(r0.Scale(acc[2]), r1.Scale(acc[3])));  // n == 1: the same
   }
   if (c < channels) {  // an odd last channel: computed twice, stored once
-    int32_t acc[4] = {bias[c], bias[c], bias[c], bias[c]};
+    int32_t acc[4] = {bias[0], bias[0], bias[0], bias[0]};
     Dot2x2Fixed<kMaxWindow>(windows, w, w, depth, acc);
     const RightShiftRequant r(p, c);
     out[c] = output(r.Scale(acc[0]));
-    if (n == 2) out[channels + c] = output(r.Scale(acc[2]));
+    out1[c] = output(r.Scale(acc[2]));
   }
 }
 
@@ -146,7 +147,9 @@ void ConvS8(const ConvParams& p, const int8_t* input, int8_t* output) {
       }
       if (++ox == p.out_w) ox = 0, ++oy;
     }
-    if (blocked) PixelPair(p, windows, n, depth, output + i * p.out_c);
+    if (!blocked) continue;
+    if (n == 1) CopyBytes(windows + kMaxWindow, windows, depth);  // the last pixel twice
+    PixelPair(p, windows, n, depth, output + i * p.out_c);
   }
 }
 
