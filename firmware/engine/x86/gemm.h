@@ -2,8 +2,9 @@
 // patch[pixel][k] * filter[channel][k], the filter row-major [channels][k] as both ops store it.
 // Patches (one im2col row per output pixel, filled by the op) are multiplied by the filter
 // re-laid out as [channel block][k group][lane][group element]: one vector load gives kLanes
-// channels x one group of k, one broadcast gives a group of k of one pixel. A tile of kPixels
-// pixels x up to kMaxBlocks channel vectors stays in registers.
+// channels x one group of k, one broadcast gives a group of k of one pixel. A tile of up to
+// kPixels pixels x up to kMaxBlocks channel vectors stays in registers. Patch padding (k beyond
+// the depth, up to a whole group) is zero in the patch and in the packed filter.
 //
 // Schemes (all exact integer arithmetic):
 // - DotU8 (AVX-512 VNNI): patch values x + 128 as uint8 and int8 weights, four products per

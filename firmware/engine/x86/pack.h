@@ -25,7 +25,7 @@ inline int32_t Blocks(int32_t n) { return (n + kLanes - 1) / kLanes; }
 // Per-channel requantization parameters padded to whole vectors (zero in the padding lanes).
 struct ChannelParams {
   std::vector<int32_t> multiplier, left, right;
-  std::vector<int32_t> bias;  // int8 kernels: what the accumulators start from
+  std::vector<int32_t> bias;  // int8 kernels: the bias of each channel's sum
 
   ChannelParams(int32_t channels, const int32_t* multiplier_in, const int32_t* shift)
       : multiplier(Blocks(channels) * kLanes),
