@@ -5,10 +5,14 @@ inputs through zoo models and through a model converted here to hit the kernels'
 stride 2, SAME and VALID padding, dilation, a non-square kernel, channel counts that are not
 multiples of the vector width (3, 7, 37, 70, 74), more output channels than one register tile
 holds, int16 sums long enough to need several int32 passes (k = 666), 1x1 convolutions,
-depth multipliers 1 and 2, ADD of a residual and fully connected layers of odd depth.
+depth multipliers 1 and 2, ADD of a residual and fully connected layers of odd depth. The
+vector requantization is also checked value by value against fixed_point.h, corner cases included.
 """
 
 from __future__ import annotations
+
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +27,7 @@ from test_engine import (
 
 from host import zoo
 from host.backends.engine import EngineBackend
-from host.compiler.toolchain import cpu_isas
+from host.compiler.toolchain import CXX_FLAGS, ENGINE_DIR, ISA_FLAGS, cpu_isas
 from host.errors import UserError
 
 X86_ISAS = [isa for isa in cpu_isas() if isa != "portable"]
@@ -122,3 +126,89 @@ def test_x86_kernels_exact(isa: str, name: str, precision: str, data_dir) -> Non
 @pytest.mark.parametrize(("isa", "name", "precision"), _params(FULL))
 def test_x86_kernels_exact_full(isa: str, name: str, precision: str, data_dir) -> None:
     _assert_exact(_variant(name, precision), isa, N_FULL)
+
+
+# Vector requantization (x86/simd.h, x86/pack.h) against fixed_point.h's scalar functions: every
+# combination of edge and random accumulators, multipliers and shifts. Prints "compared differing".
+REQUANTIZE_CHECK = r"""
+#include <stdio.h>
+
+#include "fixed_point.h"
+#include "x86/pack.h"
+
+using namespace tr;
+using namespace tr::x86;
+
+static uint64_t state = 1;
+static int64_t Random() {  // 64-bit LCG, high bits
+  state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+  return static_cast<int64_t>(state >> 1);
+}
+
+int main() {
+  const int32_t edges[] = {0, 1, -1, 2, -2, 3, -3, INT32_MIN, INT32_MIN + 1, INT32_MAX,
+                           INT32_MAX - 1, 1 << 30, -(1 << 30), (1 << 30) + 1, -(1 << 30) - 1,
+                           1 << 15, -(1 << 15), 0x7FFF0000, 0x7FFEFFFF, 12345, -12345};
+  const int n_edges = sizeof(edges) / sizeof(edges[0]);
+  long compared = 0, differing = 0;
+  for (int32_t shift = -31; shift <= 14; ++shift) {
+    for (int round = 0; round < n_edges + 64; ++round) {
+      alignas(64) int32_t x[kLanes], m[kLanes], left[kLanes], right[kLanes], out[kLanes];
+      for (int32_t i = 0; i < kLanes; ++i) {
+        x[i] = round < n_edges && i < n_edges ? edges[(round + i) % n_edges]
+                                              : static_cast<int32_t>(Random());
+        m[i] = round < n_edges ? edges[round] : static_cast<int32_t>(Random());
+        left[i] = shift > 0 ? shift : 0;
+        right[i] = shift > 0 ? 0 : -shift;
+      }
+      Store(out, MultiplyByQuantizedMultiplier(Load(x), Load(m), Load(left), Load(right)));
+      for (int32_t i = 0; i < kLanes; ++i, ++compared) {
+        differing += out[i] != MultiplyByQuantizedMultiplier(x[i], m[i], shift);
+      }
+      // int16x8: int64 sums (|sum| < 2^47) and positive multipliers, bias added first.
+      int64_t sums[kLanes], bias[kLanes];
+      int32_t multiplier[kLanes], shifts[kLanes];
+      int16_t out16[kLanes];
+      for (int32_t i = 0; i < kLanes; ++i) {
+        sums[i] = Random() >> (16 + (round + i) % 48);
+        sums[i] = (round + i) % 2 ? -sums[i] : sums[i];
+        bias[i] = Random() >> 40;
+        multiplier[i] = m[i] == INT32_MIN ? INT32_MAX : (m[i] < 0 ? -m[i] : m[i]);
+        shifts[i] = shift;
+      }
+      ChannelParams64(kLanes, bias, multiplier, shifts).Requantize(sums, 0, kLanes, -32768, 32767,
+                                                                   out16);
+      for (int32_t i = 0; i < kLanes; ++i, ++compared) {
+        differing += out16[i] != RequantizeS16(sums[i] + bias[i], multiplier[i], shift, -32768,
+                                               32767);
+      }
+    }
+  }
+  printf("%ld %ld\n", compared, differing);
+  return 0;
+}
+"""
+
+
+@pytest.mark.skipif(not X86_ISAS, reason="no AVX2 or AVX-512 on this CPU")
+@pytest.mark.parametrize("isa", X86_ISAS)
+def test_vector_requantization_matches_fixed_point(isa: str, tmp_path: Path) -> None:
+    source = tmp_path / "requantize_check.cc"
+    source.write_text(REQUANTIZE_CHECK)
+    program = tmp_path / "requantize_check"
+    command = [
+        "g++",
+        *CXX_FLAGS,
+        *ISA_FLAGS[isa],
+        f"-I{ENGINE_DIR}",
+        str(source),
+        "-o",
+        str(program),
+    ]
+    subprocess.run(command, check=True, capture_output=True)
+    compared, differing = map(
+        int,
+        subprocess.run([str(program)], check=True, capture_output=True, text=True).stdout.split(),
+    )
+    assert compared > 10_000
+    assert differing == 0, f"{isa}: {differing} of {compared} requantized values differ"

@@ -16,8 +16,9 @@
 
 #if defined(TR_X86_SIMD)
 // GCC 12's AVX-512 intrinsics start from a self-initialised "undefined" vector, which
-// -Wmaybe-uninitialized reports wherever they are inlined.
+// -W(maybe-)uninitialized reports wherever they are inlined.
 #pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
