@@ -1,22 +1,23 @@
 """Benchmark section ``oracle``: the engine on the host against the tflite-micro wheel.
 
 For each model: the same real + random inputs through the wheel (``tflm``, as evaluations use it)
-and through the engine (``engine``, every ISA variant this CPU runs, one thread and all cores).
-Repeats are interleaved (wheel, engine variants, wheel, ...); figures are medians, and every
-engine output of every repeat is compared with the wheel's (mismatches must be 0).
+and through the engine (``engine``, every ISA variant this CPU runs, one thread and all cores),
+``CHUNK`` examples per call as evaluations send them. Interleaved chunk by chunk (wheel, engine
+variants, wheel, ...), so that every backend sees the same load; figures are medians over the
+repeats, and every engine output of every repeat is compared with the wheel's (mismatches: 0).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from host import compiler, data, zoo
+from host.backends import CHUNK
 from host.backends.base import Backend
 from host.backends.engine import EngineBackend
 from host.backends.tflm import TflmBackend
@@ -72,18 +73,22 @@ def bench_model(
             engine = EngineBackend(path, precision, entry.input_range, isa, threads)
             runners.append((f"engine {isa}", engine))
     q = inputs(model, wheel, args.oracle_n, args.data_dir)
-    expected = wheel.invoke(q)
     for _, backend in runners[1:]:
         backend.invoke(q[:4])  # warm up: threads and their arenas
-    seconds: list[list[float]] = [[] for _ in runners]
-    mismatched = [np.zeros(len(q), dtype=bool) for _ in runners]
-    for _ in range(args.oracle_repeats):
-        for index, (_, backend) in enumerate(runners):
-            began = time.perf_counter()
-            out = backend.invoke(q)
-            seconds[index].append(time.perf_counter() - began)
-            mismatched[index] |= (out != expected).reshape(len(q), -1).any(axis=1)
-    rates = [len(q) / statistics.median(s) for s in seconds]
+    seconds = np.zeros((len(runners), args.oracle_repeats))
+    mismatched = np.zeros((len(runners), len(q)), dtype=bool)
+    for repeat in range(args.oracle_repeats):
+        for start in range(0, len(q), CHUNK):  # chunk by chunk: every backend sees the same load
+            chunk = slice(start, start + CHUNK)
+            outputs = []
+            for index, (_, backend) in enumerate(runners):
+                began = time.perf_counter()
+                outputs.append(backend.invoke(q[chunk]))
+                seconds[index, repeat] += time.perf_counter() - began
+            for index, out in enumerate(outputs):
+                different = (out != outputs[0]).reshape(len(out), -1).any(axis=1)
+                mismatched[index, chunk] |= different
+    rates = [len(q) / float(np.median(s)) for s in seconds]
     return [
         Timing(
             zoo.spec(model).name,
