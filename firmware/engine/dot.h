@@ -95,8 +95,9 @@ inline void Dot2x2(const int8_t* x0, int32_t dx, const int8_t* w0, const int8_t*
 }
 
 // Dot2x2 for a constant dx (kDx < 4096). On Cortex-M4/M7 the eight-value steps are one assembly
-// loop (the same steps as Mac2x2): the four accumulators, three pointers, the end and six
-// temporaries fill the 14 usable registers exactly, so nothing spills; Dot2x2 does the rest.
+// loop (the same steps as Mac2x2): the four accumulators, three pointers and six temporaries
+// take 13 registers, which a build with a frame pointer (-O0) still has, and the end is read from
+// the stack, so nothing spills; Dot2x2 does the rest.
 // Inlined: a call per channel pair would cost as much as the requantization.
 template <int32_t kDx>
 [[gnu::always_inline]] inline void Dot2x2Fixed(const int8_t* x0, const int8_t* w0, const int8_t* w1,
@@ -129,12 +130,13 @@ template <int32_t kDx>
   "smlad %[a01], %[t], %[wb], %[a01]\n"
     __asm__ volatile(
         "1:\n" TR_MAC2X2 TR_MAC2X2
-        "cmp %[w0], %[end]\n"
+        "ldr %[t], %[end]\n"
+        "cmp %[w0], %[t]\n"
         "bne 1b\n"
         : [a00] "+r"(acc[0]), [a01] "+r"(acc[1]), [a10] "+r"(acc[2]), [a11] "+r"(acc[3]),
           [x0] "+r"(x0), [w0] "+r"(w0), [w1] "+r"(w1), [wa] "=&r"(wa), [wb] "=&r"(wb),
           [wa_even] "=&r"(wa_even), [wb_even] "=&r"(wb_even), [t] "=&r"(t), [u] "=&r"(u)
-        : [end] "r"(end), [dx] "I"(kDx)
+        : [end] "m"(end), [dx] "I"(kDx)
         : "cc", "memory");
 #undef TR_MAC2X2
     n -= steps;
