@@ -43,8 +43,10 @@ class Timing:
     backend: str  # "tflm (wheel)" or "engine <isa>"
     threads: int
     images: int
-    images_per_s: float  # median over the repeats
+    images_per_s: float  # median over the repeats (wall clock)
     ratio: float  # images_per_s over the wheel's
+    cpu_images_per_s: float  # per CPU-second of the process, all threads (median): what the
+    cpu_ratio: float  # load of other processes changes least; over the wheel's
     mismatches: int  # examples whose outputs differ from the wheel's in any repeat
 
 
@@ -76,19 +78,22 @@ def bench_model(
     for _, backend in runners[1:]:
         backend.invoke(q[:4])  # warm up: threads and their arenas
     seconds = np.zeros((len(runners), args.oracle_repeats))
+    cpu_seconds = np.zeros_like(seconds)
     mismatched = np.zeros((len(runners), len(q)), dtype=bool)
     for repeat in range(args.oracle_repeats):
         for start in range(0, len(q), CHUNK):  # chunk by chunk: every backend sees the same load
             chunk = slice(start, start + CHUNK)
             outputs = []
             for index, (_, backend) in enumerate(runners):
-                began = time.perf_counter()
+                began, began_cpu = time.perf_counter(), time.process_time()
                 outputs.append(backend.invoke(q[chunk]))
                 seconds[index, repeat] += time.perf_counter() - began
+                cpu_seconds[index, repeat] += time.process_time() - began_cpu
             for index, out in enumerate(outputs):
                 different = (out != outputs[0]).reshape(len(out), -1).any(axis=1)
                 mismatched[index, chunk] |= different
     rates = [len(q) / float(np.median(s)) for s in seconds]
+    cpu_rates = [len(q) / float(np.median(s)) for s in cpu_seconds]
     return [
         Timing(
             zoo.spec(model).name,
@@ -98,21 +103,26 @@ def bench_model(
             len(q),
             rate,
             rate / rates[0],
+            cpu_rate,
+            cpu_rate / cpu_rates[0],
             int(miss.sum()),
         )
-        for (label, backend), rate, miss in zip(runners, rates, mismatched, strict=True)
+        for (label, backend), rate, cpu_rate, miss in zip(
+            runners, rates, cpu_rates, mismatched, strict=True
+        )
     ]
 
 
 def table(timings: list[Timing]) -> list[str]:
     lines = [
         f"{'model':<16} {'prec':<5} {'n':>5} {'backend':<15} {'threads':>7} {'img/s':>9} "
-        f"{'x wheel':>8} {'mismatches':>10}"
+        f"{'x wheel':>8} {'img/cpu-s':>9} {'x wheel':>8} {'mismatches':>10}"
     ]
     for t in timings:
         lines.append(
             f"{t.model:<16} {t.precision:<5} {t.images:>5} {t.backend:<15} {t.threads:>7} "
-            f"{t.images_per_s:>9.1f} {t.ratio:>8.2f} {t.mismatches:>10}"
+            f"{t.images_per_s:>9.1f} {t.ratio:>8.2f} {t.cpu_images_per_s:>9.1f} "
+            f"{t.cpu_ratio:>8.2f} {t.mismatches:>10}"
         )
     return lines
 
