@@ -43,7 +43,7 @@ FIRST_COMPUTE_S = 1.0  # seconds per inference until measured
 MIN_WAIT_S = 0.1  # the wait for an answer beyond transfer and compute, at least
 SAMPLES = 15  # the estimates are medians of this many recent first-attempt exchanges
 MIN_BUDGET_S = 10.0  # a request is resent for at least this long before the client gives up
-WINDOW_AFTER = 8  # clean LOADs in a row before several LOADs go out at once
+WINDOW_AFTER = 8  # clean LOADs in a row before several LOADs, or a batch and LOADs, go out at once
 MAX_UPLOADS = 8  # uploads of one batch (a reset or a CRC mismatch starts it over)
 RESET = "board reset"  # the cause of a failed attempt when the boot HELLO came instead
 NAK_TEXT: dict[int, str] = {
@@ -498,8 +498,8 @@ class Device:
                 if job is not None:
                     results.extend(self._finish(job))
                 job = self._start(chunk, uploads, payload)
-                if not self.pipelined:
-                    results.extend(self._finish(job))
+                if not (self.pipelined and self.clean_loads >= WINDOW_AFTER):  # a noisy link:
+                    results.extend(self._finish(job))  # a lost INFER_STAGED would cost an upload
                     job = None
             if job is not None:
                 results.extend(self._finish(job))
