@@ -44,8 +44,15 @@ void GatherWindow(const ConvParams& p, const int8_t* input, int32_t oy, int32_t 
                   int8_t* window) {
   const Taps ty = RowTaps(p, oy, p.dil_h);
   const Taps tx = ColumnTaps(p, ox, p.dil_w);
-  const int8_t zero_point = static_cast<int8_t>(-p.input_offset);
   const int32_t row = p.k_w * p.in_c;
+  if (ty.lo == 0 && ty.hi == p.k_h && tx.lo == 0 && tx.hi == p.k_w && p.dil_w == 1) {
+    const int8_t* x = input + (ty.origin * p.in_w + tx.origin) * p.in_c;  // no tap cut: rows
+    for (int32_t ky = 0; ky < p.k_h; ++ky, window += row, x += p.dil_h * p.in_w * p.in_c) {
+      CopyBytes(window, x, row);
+    }
+    return;
+  }
+  const int8_t zero_point = static_cast<int8_t>(-p.input_offset);
   for (int32_t ky = 0; ky < p.k_h; ++ky, window += row) {
     if (ky < ty.lo || ky >= ty.hi) {
       memset(window, zero_point, row);
