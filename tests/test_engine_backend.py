@@ -27,7 +27,7 @@ from host.bench.command import main as bench_main
 from host.bench.oracle import DEFAULT_CASES as MODELS
 from host.bench.oracle import inputs
 from host.errors import UserError
-from host.tflite import FILE_IDENTIFIER, check_model_bytes
+from host.tflite import FILE_IDENTIFIER, check_model_bytes, truncate_after
 
 ISAS = compiler.cpu_isas()
 N_DEFAULT = 24  # half real, half random
@@ -97,12 +97,14 @@ def test_backend_contract_as_the_wheel(data_dir) -> None:
 
 
 def test_truncated_graph_from_bytes() -> None:
-    """host_backend_for_bytes("engine") runs model bytes, as op-by-op agreement does."""
+    """host_backend_for_bytes("engine") runs model bytes, as op-by-op agreement does: the whole
+    graph, and the graph cut after its first op (no arena at all)."""
     content = zoo.model_file("cifar10-resnet8", "int8").read_bytes()
-    engine = host_backend_for_bytes("engine")(content, "int8", 1.0)
-    wheel = TflmBackend(content, "int8")
-    q = np.random.default_rng(2).integers(-128, 128, (3, *wheel.input_shape), dtype=np.int8)
-    _assert_same(engine.invoke(q), wheel.invoke(q), "from bytes")
+    for graph in (content, truncate_after(content, 0)):
+        engine = host_backend_for_bytes("engine")(graph, "int8", 1.0)
+        wheel = TflmBackend(graph, "int8")
+        q = np.random.default_rng(2).integers(-128, 128, (3, *wheel.input_shape), dtype=np.int8)
+        _assert_same(engine.invoke(q), wheel.invoke(q), "from bytes")
 
 
 def _with_op(content: bytes, index: int, code: int) -> bytes:
