@@ -111,7 +111,7 @@ def test_direct_campaign_on_an_int8_only_folder(int8_folder, data_dir, tmp_path)
         data_dir=data_dir,
         out=tmp_path / "direct",
     )
-    assert result.backends == ["tflm-int8"] and len(result.records) == 2
+    assert result.backends == ["engine-int8"] and len(result.records) == 2  # the default
     assert all(0 < r.queries <= 40 for r in result.records)
 
 
@@ -123,7 +123,7 @@ def test_attack_a_tflite_file_from_the_command_line(data_dir, tmp_path, capsys):
     assert evaluate.main([*common, *direct]) == 0
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir() and "mine-direct" in p.name]
     records = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
-    assert len(records) == 2 and set(records[0]["backends"]) == {"tflm-int8"}
+    assert len(records) == 2 and set(records[0]["backends"]) == {"engine-int8"}
     capsys.readouterr()
     assert evaluate.main([*common, "--attacks", "pgd", "--eps", "0.004"]) == 2
     error = capsys.readouterr().err
