@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -145,12 +146,16 @@ def differing(a: Predictions, b: Predictions) -> int:
 def measure_grid(grid: Grid, repeats: int) -> dict:
     """Interleaved repeats of the three configurations: medians, ratios and result checks."""
     seconds: dict[str, list[float]] = {config: [] for config in CONFIGS}
+    cpu: dict[str, list[float]] = {config: [] for config in CONFIGS}
     outcome = {}
-    for _ in range(repeats):
+    for repeat in range(repeats):
         for config in CONFIGS:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             outcome[config] = getattr(grid, config)()
             seconds[config].append(time.perf_counter() - start)
+            cpu[config].append(time.process_time() - start_cpu)
+            done = f"repeat {repeat + 1}/{repeats}, {config}: {seconds[config][-1]:.1f} s"
+            print(f"crafting: {done}", file=sys.stderr)
     median = {config: statistics.median(s) for config, s in seconds.items()}
     paper_x, art_x = outcome["paper"][1], outcome["art"][1]
     return {
@@ -161,7 +166,9 @@ def measure_grid(grid: Grid, repeats: int) -> dict:
         "max_iter": grid.iterations,
         "repeats": repeats,
         "seconds": seconds,
+        "cpu_seconds": cpu,  # this process's CPU time (all its threads): less load-dependent
         "median_s": median,
+        "median_cpu_s": {config: statistics.median(s) for config, s in cpu.items()},
         "campaign_over_paper": median["paper"] / median["campaign"],
         "campaign_over_art": median["art"] / median["campaign"],
         "evaluated": len(grid.epsilons) * len(grid.backend_names) * grid.n,
@@ -177,16 +184,20 @@ def table(result: dict) -> list[str]:
         f"PGD grid: {result['model']}, n {result['n']}, eps {result['epsilons']}, "
         f"{result['max_iter']} iterations, backends {','.join(result['backends'])}, "
         f"medians of {result['repeats']}",
-        f"{'configuration':<44} {'s':>8} {'campaign is':>12}",
+        f"{'configuration':<44} {'s':>8} {'campaign is':>12} {'CPU s':>8} {'CPU ratio':>10}",
     ]
     labels = {
         "paper": "paper (ART eager, batch 1, invoke per image)",
         "art": "plain batched ART (eager, batch n)",
         "campaign": "campaign (traced, batched evaluation)",
     }
+    cpu = result["median_cpu_s"]
     for config in CONFIGS:
-        ratio = median[config] / median["campaign"]
-        lines.append(f"{labels[config]:<44} {median[config]:>8.1f} {ratio:>11.2f}x")
+        ratio, cpu_ratio = median[config] / median["campaign"], cpu[config] / cpu["campaign"]
+        lines.append(
+            f"{labels[config]:<44} {median[config]:>8.1f} {ratio:>11.2f}x "
+            f"{cpu[config]:>8.1f} {cpu_ratio:>9.2f}x"
+        )
     lines.append(
         f"same results: {result['differing_campaign_art']} of {result['evaluated']} adversarial "
         f"predictions differ campaign vs art, {result['differing_paper_art']} paper vs art "
