@@ -33,6 +33,14 @@ from host.errors import UserError
 NAME = "board"
 DEFAULT_MODELS = ("mlperf-resnet8", "cifar10-resnet8", "mlperf-vww", "mlperf-kws")
 WAYS = ("transfer", "compute", "one_at_a_time", "pipelined")
+# Instructions per Invoke() of the real TFLite Micro on QEMU mps2-an386 (Cortex-M4F, GCC 12.2,
+# -icount shift=0): reference kernels and CMSIS-NN kernels. Measured once with TFLite Micro's C++
+# source, which cannot be built here (docs/engine.md); the ratios compare this run's counts to them.
+TFLM_INSTRUCTIONS = {
+    "mlperf-resnet8": {"reference": 107.3e6, "cmsis_nn": 29.9e6},
+    "mlperf-vww": {"reference": 100.2e6, "cmsis_nn": 24.1e6},
+    "mlperf-kws": {"reference": 43.0e6, "cmsis_nn": 7.7e6},
+}
 
 
 @dataclass
@@ -60,6 +68,8 @@ class BenchResult:
         derived["efficiency_one_at_a_time"] = self.efficiency("one_at_a_time")
         derived["efficiency_pipelined"] = self.efficiency("pipelined")
         derived["images_per_s"] = self.images / self.seconds["pipelined"]
+        for kernels, count in TFLM_INSTRUCTIONS.get(self.model, {}).items():
+            derived[f"x_tflm_{kernels}"] = self.instructions / count
         return {**asdict(self), **derived}
 
 
@@ -184,16 +194,19 @@ def bench_model(
 def table(results: list[BenchResult]) -> list[str]:
     lines = [
         f"{'model':<16} {'n':>3} {'s/img: transfer':>16} {'compute':>8} {'one at a time':>14} "
-        f"{'pipelined':>10} {'efficiency: before':>19} {'after':>6} {'M per inference':>16}"
+        f"{'pipelined':>10} {'efficiency: before':>19} {'after':>6} {'M per inference':>16} "
+        f"{'x TFLM ref':>10} {'x CMSIS-NN':>10}"
     ]
     for r in results:
         lines.append(
             f"{r.model:<16} {r.images:>3} {r.per_image('transfer'):>16.3f} "
             f"{r.per_image('compute'):>8.3f} {r.per_image('one_at_a_time'):>14.3f} "
             f"{r.per_image('pipelined'):>10.3f} {r.efficiency('one_at_a_time'):>19.0%} "
-            f"{r.efficiency('pipelined'):>6.0%} {r.instructions / 1e6:>10.2f} {r.unit[:5]}"
+            f"{r.efficiency('pipelined'):>6.0%} {r.instructions / 1e6:>10.2f} {r.unit[:5]} "
+            f"{_ratio(r, 'reference'):>10} {_ratio(r, 'cmsis_nn'):>10}"
         )
     lines.append("efficiency = max(transfer, compute) / time; medians, ways interleaved")
+    lines.append("x TFLM: this engine's instructions / TFLite Micro's on QEMU (docs/engine.md)")
     for r in results:
         lines += ["", f"{r.model}: {r.unit} per op (one inference)"]
         lines.append(f"{'op':>3} {'name':<20} {'count':>10} {'share':>6} {'per MAC':>8}")
@@ -204,6 +217,11 @@ def table(results: list[BenchResult]) -> list[str]:
                 f"{per_mac:>8}"
             )
     return lines
+
+
+def _ratio(result: BenchResult, kernels: str) -> str:
+    reference = TFLM_INSTRUCTIONS.get(result.model, {}).get(kernels)
+    return "-" if reference is None else f"{result.instructions / reference:.2f}x"
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
