@@ -2,7 +2,7 @@
 PYTHON ?= python3
 MODEL ?= cifar10-resnet8
 BOARD ?= qemu-an386
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev \
+APT_PACKAGES := g++ gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev \
 	qemu-system-arm libgemmlowp-dev libflatbuffers-dev chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Tests read the real data and reference models beside the checkout when they are there.
