@@ -10,64 +10,42 @@ Cortex-M4 and M7 with -Werror.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.metadata
 import io
-import multiprocessing
-import os
 import re
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_reference import (
+    N_RANDOM,
+    N_REAL,
+    REPO_ROOT,
+    Variant,
+    cached_conversion,
+    calibration_images,
+    random_inputs,
+    real_inputs,
+    tflm_interpreter,
+    tflm_outputs,
+)
 
-from host import compiler, data, zoo
+from host import compiler, zoo
 from host.backends.engine import EngineBackend
 from host.compiler import toolchain
 from host.errors import UserError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CACHE = REPO_ROOT / "build" / "engine-tests"
-N_REAL = 300
-N_RANDOM = 300
 # TFLite Micro's arena_used_bytes for the int8 MLPerf models on Cortex-M (32-bit), from DESIGN.md.
 TFLM_ARM_ARENA = {"mlperf-resnet8": 54340, "mlperf-vww": 100660, "mlperf-kws": 22772}
-
-
-@dataclass
-class Variant:
-    name: str
-    precision: str
-    path: Path
-    dataset: str | None  # data set of the real inputs (None: the synthetic model's CIFAR-10)
-
-
-def _cached_conversion(key: str, make) -> Path:
-    """A converted .tflite, made once and kept under build/ (TF conversion takes seconds)."""
-    path = CACHE / f"{key}.tflite"
-    if not path.is_file():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(make())
-        tmp.replace(path)
-    return path
-
-
-def _calibration(n: int = 100) -> np.ndarray:
-    x = data.load("cifar10", "train").x
-    return x[np.random.default_rng(7).choice(len(x), n, replace=False)]
 
 
 def _mlperf_resnet8_int16() -> bytes:
     from host import quantize
 
     model = quantize.load_float_model("mlperf-resnet8")
-    return quantize.convert(model, _calibration().astype(np.float32), "int16")
+    return quantize.convert(model, calibration_images().astype(np.float32), "int16")
 
 
 def _synthetic_model():
@@ -92,7 +70,7 @@ def _synthetic_model():
 def _synthetic(precision: str) -> bytes:
     from host import quantize
 
-    calibration = (_calibration() / 255.0).astype(np.float32)
+    calibration = (calibration_images() / 255.0).astype(np.float32)
     return quantize.convert(_synthetic_model(), calibration, precision)
 
 
@@ -117,10 +95,10 @@ def _variants() -> list:
 def variant(request, data_dir) -> Variant:
     name, precision, maker = request.param
     if name == "synthetic":
-        path = _cached_conversion(f"synthetic-{precision}", lambda: _synthetic(precision))
+        path = cached_conversion(f"synthetic-{precision}", lambda: _synthetic(precision))
         return Variant(name, precision, path, None)
     if maker is not None:
-        return Variant(name, precision, _cached_conversion(f"{name}-{precision}", maker), "cifar10")
+        return Variant(name, precision, cached_conversion(f"{name}-{precision}", maker), "cifar10")
     try:
         path = zoo.model_file(name, precision)
     except UserError as error:
@@ -128,74 +106,14 @@ def variant(request, data_dir) -> Variant:
     return Variant(name, precision, path, zoo.spec(name).dataset)
 
 
-def _interpreter(path: Path):
-    from tflite_micro.python.tflite_micro import runtime
-
-    return runtime.Interpreter.from_bytes(path.read_bytes())
-
-
-def _real_inputs(v: Variant, details: dict) -> np.ndarray:
-    """At least N_REAL real examples, quantized with the model's input scale and zero point."""
-    dtype = details["dtype"]
-    if v.dataset == "kws":
-        return data.load("kws", "eval").x[:N_REAL].astype(dtype)
-    if v.dataset in (None, "cifar10"):
-        test = data.load("cifar10", "test").x
-        extra = data.load("cifar10", "train").x[: max(0, N_REAL - len(test))]
-        pixels = np.concatenate([test, extra])
-    else:
-        split = zoo.spec(v.name).eval_split
-        pixels = data.load(v.dataset, split).x[:N_REAL]
-    input_range = zoo.spec(v.name).input_range if v.name in zoo.ZOO else 1.0
-    scale = float(details["quantization_parameters"]["scales"][0])
-    zero_point = int(details["quantization_parameters"]["zero_points"][0])
-    values = pixels.astype(np.float64) / 255.0 * input_range
-    info = np.iinfo(dtype)
-    return np.clip(np.round(values / scale) + zero_point, info.min, info.max).astype(dtype)
-
-
-def _random_inputs(details: dict) -> np.ndarray:
-    info = np.iinfo(details["dtype"])
-    shape = (N_RANDOM, *details["shape"][1:])
-    rng = np.random.default_rng(2024)
-    return rng.integers(info.min, info.max + 1, size=shape, dtype=details["dtype"])
-
-
-def _tflm_run(path: Path, inputs: np.ndarray) -> np.ndarray:
-    interpreter = _interpreter(path)
-    outputs = []
-    for example in inputs:
-        interpreter.set_input(example[np.newaxis], 0)
-        interpreter.invoke()
-        outputs.append(interpreter.get_output(0).reshape(-1).copy())
-    return np.stack(outputs)
-
-
-def _tflm_outputs(path: Path, inputs: np.ndarray) -> np.ndarray:
-    """TFLite Micro's raw outputs, one invoke per example (cached: model, inputs, wheel)."""
-    key = hashlib.sha256(path.read_bytes())
-    key.update(inputs.tobytes())
-    key.update(importlib.metadata.version("tflite-micro").encode())
-    cached = CACHE / f"reference-{key.hexdigest()[:24]}.npy"
-    if cached.is_file():
-        return np.load(cached)
-    chunks = np.array_split(inputs, 2)  # two processes: the wheel runs one example at a time
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(len(chunks), mp_context=context) as pool:
-        result = np.concatenate(list(pool.map(_tflm_run, [path] * len(chunks), chunks)))
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.save(cached, result)
-    return result
-
-
 def test_engine_exact_on_real_and_random_inputs(variant: Variant) -> None:
-    interpreter = _interpreter(variant.path)
+    interpreter = tflm_interpreter(variant.path)
     details = interpreter.get_input_details(0)
-    inputs = np.concatenate([_real_inputs(variant, details), _random_inputs(details)])
+    inputs = np.concatenate([real_inputs(variant, details), random_inputs(details)])
     assert len(inputs) >= N_REAL + N_RANDOM
     assert inputs.dtype == np.dtype(details["dtype"])
     ours = EngineBackend(variant.path, variant.precision).invoke(inputs).reshape(len(inputs), -1)
-    reference = _tflm_outputs(variant.path, inputs)
+    reference = tflm_outputs(variant.path, inputs)
     assert ours.shape == reference.shape
     diff = np.abs(ours.astype(np.int64) - reference.astype(np.int64))
     exact = np.all(diff == 0, axis=1)
@@ -265,7 +183,7 @@ def _model_with_mul() -> bytes:
 
 
 def test_unsupported_op_is_named(tmp_path: Path) -> None:
-    path = _cached_conversion("unsupported-mul", _model_with_mul)
+    path = cached_conversion("unsupported-mul", _model_with_mul)
     with pytest.raises(UserError, match=r"^op \d+ \(MUL\): not supported"):
         compiler.compile_model(path)
     result = subprocess.run(

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine import (
+from engine_reference import (
     Variant,
-    _cached_conversion,
-    _calibration,
-    _interpreter,
-    _real_inputs,
-    _tflm_outputs,
+    cached_conversion,
+    calibration_images,
+    real_inputs,
+    tflm_interpreter,
+    tflm_outputs,
 )
 
 from host import zoo
@@ -60,13 +60,13 @@ def _edge_model():
 def _edge(precision: str) -> bytes:
     from host import quantize  # TensorFlow: loaded only when a conversion is needed
 
-    calibration = (_calibration() / 255.0).astype(np.float32)
+    calibration = (calibration_images() / 255.0).astype(np.float32)
     return quantize.convert(_edge_model(), calibration, precision)
 
 
 def _variant(name: str, precision: str) -> Variant:
     if name == "edge":
-        path = _cached_conversion(f"x86-edge-{precision}", lambda: _edge(precision))
+        path = cached_conversion(f"x86-edge-{precision}", lambda: _edge(precision))
         return Variant(name, precision, path, None)
     try:
         path = zoo.model_file(name, precision)
@@ -77,8 +77,8 @@ def _variant(name: str, precision: str) -> Variant:
 
 def _inputs(v: Variant, n: int) -> np.ndarray:
     """n real examples then n random ones, in the model's input type."""
-    details = _interpreter(v.path).get_input_details(0)
-    real = _real_inputs(v, details)[:n]
+    details = tflm_interpreter(v.path).get_input_details(0)
+    real = real_inputs(v, details)[:n]
     info = np.iinfo(details["dtype"])
     shape = (n, *details["shape"][1:])
     random = np.random.default_rng(99).integers(info.min, info.max + 1, shape, details["dtype"])
@@ -87,7 +87,7 @@ def _inputs(v: Variant, n: int) -> np.ndarray:
 
 def _assert_exact(v: Variant, isa: str, n: int) -> None:
     inputs = _inputs(v, n)
-    reference = _tflm_outputs(v.path, inputs)
+    reference = tflm_outputs(v.path, inputs)
     ours = EngineBackend(v.path, v.precision, isa=isa, threads=2).invoke(inputs)
     ours = ours.reshape(len(inputs), -1)
     bad = np.flatnonzero(np.any(ours != reference, axis=1))

@@ -1,0 +1,106 @@
+"""TFLite Micro's reference outputs for the engine's exactness tests, and the models and inputs
+they share (tests/test_engine.py, tests/test_x86_kernels.py): converted models and reference
+outputs are cached under build/engine-tests/."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from host import data, zoo
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CACHE = REPO_ROOT / "build" / "engine-tests"
+N_REAL = 300
+N_RANDOM = 300
+
+
+@dataclass
+class Variant:
+    name: str
+    precision: str
+    path: Path
+    dataset: str | None  # data set of the real inputs (None: the synthetic model's CIFAR-10)
+
+
+def cached_conversion(key: str, make) -> Path:
+    """A converted .tflite, made once and kept under build/ (TF conversion takes seconds)."""
+    path = CACHE / f"{key}.tflite"
+    if not path.is_file():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(make())
+        tmp.replace(path)
+    return path
+
+
+def calibration_images(n: int = 100) -> np.ndarray:
+    x = data.load("cifar10", "train").x
+    return x[np.random.default_rng(7).choice(len(x), n, replace=False)]
+
+
+def tflm_interpreter(path: Path):
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime.Interpreter.from_bytes(path.read_bytes())
+
+
+def real_inputs(v: Variant, details: dict) -> np.ndarray:
+    """At least N_REAL real examples, quantized with the model's input scale and zero point."""
+    dtype = details["dtype"]
+    if v.dataset == "kws":
+        return data.load("kws", "eval").x[:N_REAL].astype(dtype)
+    if v.dataset in (None, "cifar10"):
+        test = data.load("cifar10", "test").x
+        extra = data.load("cifar10", "train").x[: max(0, N_REAL - len(test))]
+        pixels = np.concatenate([test, extra])
+    else:
+        split = zoo.spec(v.name).eval_split
+        pixels = data.load(v.dataset, split).x[:N_REAL]
+    input_range = zoo.spec(v.name).input_range if v.name in zoo.ZOO else 1.0
+    scale = float(details["quantization_parameters"]["scales"][0])
+    zero_point = int(details["quantization_parameters"]["zero_points"][0])
+    values = pixels.astype(np.float64) / 255.0 * input_range
+    info = np.iinfo(dtype)
+    return np.clip(np.round(values / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def random_inputs(details: dict) -> np.ndarray:
+    info = np.iinfo(details["dtype"])
+    shape = (N_RANDOM, *details["shape"][1:])
+    rng = np.random.default_rng(2024)
+    return rng.integers(info.min, info.max + 1, size=shape, dtype=details["dtype"])
+
+
+def tflm_run(path: Path, inputs: np.ndarray) -> np.ndarray:
+    interpreter = tflm_interpreter(path)
+    outputs = []
+    for example in inputs:
+        interpreter.set_input(example[np.newaxis], 0)
+        interpreter.invoke()
+        outputs.append(interpreter.get_output(0).reshape(-1).copy())
+    return np.stack(outputs)
+
+
+def tflm_outputs(path: Path, inputs: np.ndarray) -> np.ndarray:
+    """TFLite Micro's raw outputs, one invoke per example (cached: model, inputs, wheel)."""
+    key = hashlib.sha256(path.read_bytes())
+    key.update(inputs.tobytes())
+    key.update(importlib.metadata.version("tflite-micro").encode())
+    cached = CACHE / f"reference-{key.hexdigest()[:24]}.npy"
+    if cached.is_file():
+        return np.load(cached)
+    chunks = np.array_split(inputs, 2)  # two processes: the wheel runs one example at a time
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(chunks), mp_context=context) as pool:
+        result = np.concatenate(list(pool.map(tflm_run, [path] * len(chunks), chunks)))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(cached, result)
+    return result
