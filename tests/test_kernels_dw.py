@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_reference import tflm_run
 
 from host import data, zoo
 from host.backends.engine import EngineBackend
@@ -101,18 +102,6 @@ def test_filter_pairs_hold_each_weight_once() -> None:
             np.testing.assert_array_equal(lanes[group, :, lane], taps[:, 4 * group + channel])
 
 
-def _wheel_outputs(path: Path, inputs: np.ndarray) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime  # heavy import, this test only
-
-    interpreter = runtime.Interpreter.from_bytes(path.read_bytes())
-    outputs = []
-    for example in inputs:
-        interpreter.set_input(example[np.newaxis], 0)
-        interpreter.invoke()
-        outputs.append(interpreter.get_output(0).reshape(-1).copy())
-    return np.stack(outputs)
-
-
 @pytest.mark.parametrize("model", ["mlperf-kws", "mlperf-resnet8"])
 def test_portable_kernels_exact(model: str) -> None:
     """The portable build (no x86 kernels: the Cortex-M kernels' structure, without DSP) is exact.
@@ -127,6 +116,6 @@ def test_portable_kernels_exact(model: str) -> None:
     if model == "mlperf-kws":
         inputs = np.concatenate([data.load("kws", "eval").x[:40].astype(np.int8), inputs])
     ours = backend.invoke(inputs).reshape(len(inputs), -1)
-    reference = _wheel_outputs(path, inputs)
+    reference = tflm_run(path, inputs)
     np.testing.assert_array_equal(ours, reference)
     assert len(np.unique(ours, axis=0)) > 1
