@@ -103,7 +103,7 @@ def test_filter_pairs_hold_each_weight_once() -> None:
 
 
 @pytest.mark.parametrize("model", ["mlperf-kws", "mlperf-resnet8"])
-def test_portable_kernels_exact(model: str) -> None:
+def test_portable_kernels_exact(model: str, data_dir) -> None:
     """The portable build (no x86 kernels: the Cortex-M kernels' structure, without DSP) is exact.
 
     KWS: depthwise convolutions with padded borders and interior rows, real and random inputs;
@@ -114,7 +114,7 @@ def test_portable_kernels_exact(model: str) -> None:
     rng = np.random.default_rng(11)
     inputs = rng.integers(-128, 128, size=(40, *backend.input_shape), dtype=np.int8)
     if model == "mlperf-kws":
-        inputs = np.concatenate([data.load("kws", "eval").x[:40].astype(np.int8), inputs])
+        inputs = np.concatenate([data.load("kws", "eval", data_dir).x[:40].astype(np.int8), inputs])
     ours = backend.invoke(inputs).reshape(len(inputs), -1)
     reference = tflm_run(path, inputs)
     np.testing.assert_array_equal(ours, reference)
