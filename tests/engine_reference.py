@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from host import data, zoo
+from host import data, tflite, zoo
+from host.backends.engine import EngineBackend
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE = REPO_ROOT / "build" / "engine-tests"
@@ -104,3 +105,20 @@ def tflm_outputs(path: Path, inputs: np.ndarray) -> np.ndarray:
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(cached, result)
     return result
+
+
+def op_names(path: Path) -> set[str]:
+    """The builtin op names in a converted model."""
+    return {op.name for op in tflite.list_ops(path.read_bytes())}
+
+
+def assert_engine_exact(v: Variant, isa: str | None) -> None:
+    """The engine (``isa``; None: the default) gives TFLite Micro's raw outputs on real and
+    random inputs, and the real inputs do not all give one output."""
+    details = tflm_interpreter(v.path).get_input_details(0)
+    inputs = np.concatenate([real_inputs(v, details), random_inputs(details)])
+    ours = EngineBackend(v.path, v.precision, isa=isa).invoke(inputs).reshape(len(inputs), -1)
+    reference = tflm_outputs(v.path, inputs)
+    mismatches = np.flatnonzero(np.any(ours != reference, axis=1))
+    assert len(mismatches) == 0, f"{len(mismatches)} examples differ, first {mismatches[0]}"
+    assert len(np.unique(ours[:N_REAL], axis=0)) > 1

@@ -98,6 +98,17 @@ void SoftmaxS16(const SoftmaxParams& p, const int16_t* input, int16_t* output);
 // RESHAPE (and any other pure copy): bytes from input to output; a no-op when they alias.
 void Copy(const void* input, void* output, size_t bytes);
 
+// PAD and PADV2 (up to 4-D, leading dimensions of 1 added): output = input surrounded by
+// pad_value (the output zero point, or PADV2's constant).
+struct PadParams {
+  int32_t in0, in1, in2, in3;
+  int32_t before0, before1, before2, before3;
+  int32_t out0, out1, out2, out3;
+  int32_t pad_value;
+};
+void PadS8(const PadParams& p, const int8_t* input, int8_t* output);
+void PadS16(const PadParams& p, const int16_t* input, int16_t* output);
+
 }  // namespace tr
 
 #endif  // TINYROBUST_KERNELS_H_

@@ -4,7 +4,16 @@ Each module's ``prepare`` checks one op as TFLite Micro's Prepare would and fill
 parameter struct (``firmware/engine/kernels.h``); ``PREPARE`` maps a builtin op name to it.
 """
 
-from host.compiler.ops import add, conv, depthwise_conv, fully_connected, pool, reshape, softmax
+from host.compiler.ops import (
+    add,
+    conv,
+    depthwise_conv,
+    fully_connected,
+    pad,
+    pool,
+    reshape,
+    softmax,
+)
 from host.compiler.ops.common import Op, OpError, Prepare
 
 PREPARE: dict[str, Prepare] = {
@@ -14,6 +23,8 @@ PREPARE: dict[str, Prepare] = {
     "DEPTHWISE_CONV_2D": depthwise_conv.prepare,
     "FULLY_CONNECTED": fully_connected.prepare,
     "MAX_POOL_2D": pool.prepare,
+    "PAD": pad.prepare,
+    "PADV2": pad.prepare,
     "RESHAPE": reshape.prepare,
     "SOFTMAX": softmax.prepare,
 }
