@@ -109,6 +109,16 @@ struct PadParams {
 void PadS8(const PadParams& p, const int8_t* input, int8_t* output);
 void PadS16(const PadParams& p, const int16_t* input, int16_t* output);
 
+// MEAN over height and width (axes 1 and 2) of a batch-1 NHWC input: per channel, the sum of
+// its count values, (sum + input_offset * count) * multiplier * 2^shift + output_offset.
+struct MeanParams {
+  int32_t count, channels;
+  int32_t input_offset, output_offset;
+  int32_t multiplier, shift;
+};
+void MeanS8(const MeanParams& p, const int8_t* input, int8_t* output);
+void MeanS16(const MeanParams& p, const int16_t* input, int16_t* output);
+
 }  // namespace tr
 
 #endif  // TINYROBUST_KERNELS_H_

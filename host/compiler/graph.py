@@ -24,6 +24,7 @@ OPERANDS: dict[str, tuple[int, type | None]] = {
     "DEPTHWISE_CONV_2D": (2, schema.DepthwiseConv2DOptionsT),
     "FULLY_CONNECTED": (2, schema.FullyConnectedOptionsT),
     "MAX_POOL_2D": (1, schema.Pool2DOptionsT),
+    "MEAN": (2, schema.ReducerOptionsT),
     "PAD": (2, None),
     "PADV2": (3, None),
     "RESHAPE": (1, None),

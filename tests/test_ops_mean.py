@@ -1,0 +1,130 @@
+"""MEAN (keras GlobalAveragePooling2D) in the engine is byte-exact with the TFLite Micro wheel.
+
+Tiny Keras models (5x7 and 4x6 spatial sizes after a conv, keepdims False and True, and one
+edited so that MEAN's input and output share quantization) are converted here in int8 and
+int16x8 (cached under build/engine-tests/); MEAN is checked to be in each converted model, and
+300+ real CIFAR-10 inputs plus 300 random inputs give the same raw outputs as TFLite Micro's, on
+the portable engine and on the default ISA. The engine's arena is no larger than TFLite Micro's.
+Unsupported MEANs (other axes, a keep_dims flag the output shape contradicts) are refused.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+import flatbuffers
+import numpy as np
+import pytest
+from engine_reference import (
+    Variant,
+    assert_engine_exact,
+    cached_conversion,
+    calibration_images,
+    op_names,
+)
+from test_engine import tflm_arena_bytes
+
+from host import compiler, tflite
+from host.errors import UserError
+
+
+def _mean_model(keepdims: bool, strides: tuple[int, int]):
+    """A conv to 8 channels (5x7 with strides (7, 4), 4x6 with (8, 5)), then
+    GlobalAveragePooling2D (MEAN over axes 1 and 2), then a dense."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input((32, 32, 3), batch_size=1)
+    x = layers.Conv2D(8, (4, 6), strides=strides, activation="relu")(inputs)
+    x = layers.GlobalAveragePooling2D(keepdims=keepdims)(x)
+    x = layers.Flatten()(x) if keepdims else x
+    return keras.Model(inputs, layers.Dense(10)(x))
+
+
+MODELS: dict[str, Callable] = {
+    "mean": lambda: _mean_model(False, (7, 4)),
+    "mean-keepdims": lambda: _mean_model(True, (8, 5)),  # an even count: halves to round
+}
+
+
+def _edit_mean(content: bytes, edit: Callable) -> bytes:
+    """The model with ``edit(model, mean_op)`` applied to its MEAN op."""
+    model = tflite.check_model_bytes(content)
+    graph = model.subgraphs[0]
+    (op,) = [op for op in graph.operators if tflite.op_name(model, op) == "MEAN"]
+    edit(model, op)
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def _same_quantization(model, op) -> None:
+    """MEAN's output takes its input's scale and zero point (the rounded average of the values)."""
+    tensors = model.subgraphs[0].tensors
+    tensors[op.outputs[0]].quantization = copy.deepcopy(tensors[op.inputs[0]].quantization)
+
+
+# a converted model edited: name -> (model it comes from, edit of its MEAN op)
+EDITED: dict[str, tuple[str, Callable]] = {"mean-same-scale": ("mean-keepdims", _same_quantization)}
+
+
+def _convert(make: Callable, precision: str) -> bytes:
+    from host import quantize  # TensorFlow loads only when a model must be converted
+
+    calibration = (calibration_images() / 255.0).astype(np.float32)
+    return quantize.convert(make(), calibration, precision)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(m, p) for m in [*MODELS, *EDITED] for p in ("int8", "int16")],
+    ids=lambda param: f"{param[0]}-{param[1]}",
+)
+def model(request, data_dir) -> Variant:
+    name, precision = request.param
+    return Variant(name, precision, _converted(name, precision), None)
+
+
+def _converted(name: str, precision: str) -> Path:
+    if name in EDITED:
+        source, edit = EDITED[name]
+        content = _converted(source, precision).read_bytes()
+        return cached_conversion(f"ops-{name}-{precision}", lambda: _edit_mean(content, edit))
+    return cached_conversion(f"ops-{name}-{precision}", lambda: _convert(MODELS[name], precision))
+
+
+@pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
+def test_mean_exact_with_tflm(model: Variant, isa: str | None) -> None:
+    assert "MEAN" in op_names(model.path), op_names(model.path)
+    assert_engine_exact(model, isa)
+
+
+def test_arena_not_larger_than_tflm(model: Variant) -> None:
+    ours = compiler.compile_model(model.path).arena_bytes
+    assert ours <= tflm_arena_bytes(model.path)["total"]
+
+
+def _axis_to_channels(model, op) -> None:
+    axis = model.subgraphs[0].tensors[op.inputs[1]]
+    model.buffers[axis.buffer].data = np.array([3], dtype=np.int32).view(np.uint8)
+    axis.shape = [1]
+
+
+def _no_keep_dims(model, op) -> None:
+    op.builtinOptions.keepDims = False  # the output keeps its 4-D shape
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [(_axis_to_channels, "only the mean over axes 1 and 2"), (_no_keep_dims, "output shape")],
+)
+def test_unsupported_mean_is_refused(
+    edit: Callable, message: str, tmp_path: Path, data_dir
+) -> None:
+    path = tmp_path / "edited.tflite"
+    path.write_bytes(_edit_mean(_converted("mean-keepdims", "int8").read_bytes(), edit))
+    with pytest.raises(UserError, match=f"MEAN.*{message}"):
+        compiler.compile_model(path)
