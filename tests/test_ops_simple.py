@@ -1,4 +1,4 @@
-"""PAD, PADV2 in the engine are byte-exact with the TFLite Micro wheel, int8 and int16.
+"""PAD, PADV2 and CONCATENATION in the engine are byte-exact with TFLite Micro, int8 and int16.
 
 Tiny Keras models are converted here (cached under build/engine-tests/), their op is checked to
 be in the converted model, and 300+ real CIFAR-10 inputs plus 300 random inputs give the same
@@ -39,11 +39,39 @@ def _pad_model(constant: bool) -> Callable:
     return make
 
 
-# name -> (model maker, ops it must contain, precisions). The converter leaves PADV2's constant
-# in float for int16, which TFLite Micro refuses: PADV2 is int8 only there.
+def _concatenation_model(branches: bool) -> Callable:
+    """A channel concatenation of two conv branches (``branches``) or of a map and its max pool,
+    then one along width of a map and itself."""
+
+    def make():
+        import keras
+        from keras import layers
+
+        keras.utils.set_random_seed(6)
+        inputs = keras.Input((32, 32, 3), batch_size=1)
+        x = layers.Conv2D(4, 3, strides=2, activation="relu")(inputs)
+        if branches:
+            a = layers.Conv2D(3, 3, strides=2, padding="same")(x)
+            b = layers.Conv2D(5, 1, strides=2)(x)
+        else:
+            a = layers.MaxPooling2D(2, padding="same")(x)
+            b = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        x = layers.Concatenate()([a, b])
+        x = layers.Concatenate(axis=2)([x, layers.MaxPooling2D(1)(x)])
+        x = layers.AveragePooling2D(2)(x)
+        return keras.Model(inputs, layers.Flatten()(x))
+
+    return make
+
+
+# name -> (model maker, ops it must contain, precisions). For int16 the converter leaves PADV2's
+# constant in float (TFLite Micro refuses it) and requantizes one of two conv branches before a
+# concatenation (a QUANTIZE op): those models are int8 only.
 MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
     "pad": (_pad_model(False), ("PAD",), ("int8", "int16")),
     "padv2": (_pad_model(True), ("PAD", "PADV2"), ("int8",)),
+    "concat-branches": (_concatenation_model(True), ("CONCATENATION",), ("int8",)),
+    "concat-pools": (_concatenation_model(False), ("CONCATENATION",), ("int8", "int16")),
 }
 
 

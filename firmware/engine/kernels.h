@@ -119,6 +119,22 @@ struct MeanParams {
 void MeanS8(const MeanParams& p, const int8_t* input, int8_t* output);
 void MeanS16(const MeanParams& p, const int16_t* input, int16_t* output);
 
+// CONCATENATION of int8 or int16 tensors sharing one quantization: for each of `outer`
+// indices (the dimensions before the axis), input_bytes[i] bytes of each input in turn.
+struct ConcatParams {
+  int32_t inputs;
+  int32_t outer;
+  int32_t output_bytes;  // per outer index: the sum of input_bytes
+  const int32_t* input_bytes = nullptr;
+};
+// pointers: the inputs, then the output.
+void ConcatBytes(const ConcatParams& p, const void* const* pointers);
+template <typename... Pointers>
+void Concat(const ConcatParams& p, Pointers... inputs_then_output) {
+  const void* const pointers[] = {inputs_then_output...};
+  ConcatBytes(p, pointers);
+}
+
 }  // namespace tr
 
 #endif  // TINYROBUST_KERNELS_H_

@@ -20,6 +20,7 @@ SUPPORTED = tuple(sorted(PREPARE))
 OPERANDS: dict[str, tuple[int, type | None]] = {
     "ADD": (2, schema.AddOptionsT),
     "AVERAGE_POOL_2D": (1, schema.Pool2DOptionsT),
+    "CONCATENATION": (1, schema.ConcatenationOptionsT),
     "CONV_2D": (2, schema.Conv2DOptionsT),
     "DEPTHWISE_CONV_2D": (2, schema.DepthwiseConv2DOptionsT),
     "FULLY_CONNECTED": (2, schema.FullyConnectedOptionsT),

@@ -6,6 +6,7 @@ parameter struct (``firmware/engine/kernels.h``); ``PREPARE`` maps a builtin op 
 
 from host.compiler.ops import (
     add,
+    concatenation,
     conv,
     depthwise_conv,
     fully_connected,
@@ -20,6 +21,7 @@ from host.compiler.ops.common import Op, OpError, Prepare
 PREPARE: dict[str, Prepare] = {
     "ADD": add.prepare,
     "AVERAGE_POOL_2D": pool.prepare,
+    "CONCATENATION": concatenation.prepare,
     "CONV_2D": conv.prepare,
     "DEPTHWISE_CONV_2D": depthwise_conv.prepare,
     "FULLY_CONNECTED": fully_connected.prepare,
