@@ -1,9 +1,9 @@
-"""PAD, PADV2 and CONCATENATION in the engine are byte-exact with TFLite Micro, int8 and int16.
+"""PAD, PADV2, CONCATENATION, RELU and RELU6 in the engine are byte-exact with TFLite Micro.
 
-Tiny Keras models are converted here (cached under build/engine-tests/), their op is checked to
-be in the converted model, and 300+ real CIFAR-10 inputs plus 300 random inputs give the same
-raw outputs as TFLite Micro's, on the portable engine and on the default ISA. The engine's
-arena is no larger than TFLite Micro's.
+Tiny Keras models are converted here (int8 and int16, cached under build/engine-tests/), their
+op is checked to be in the converted model, and 300+ real CIFAR-10 inputs plus 300 random inputs
+give the same raw outputs as TFLite Micro's, on the portable engine and on the default ISA. The
+engine's arena is no larger than TFLite Micro's.
 """
 
 from __future__ import annotations
@@ -64,6 +64,26 @@ def _concatenation_model(branches: bool) -> Callable:
     return make
 
 
+def _activation_model(kind: str) -> Callable:
+    """An activation on the model input (the converter fuses it into a preceding conv or ADD,
+    even through a RESHAPE)."""
+
+    def make():
+        import keras
+        from keras import layers
+
+        activations = {
+            "relu": layers.ReLU(),
+            "relu6": layers.Activation("relu6"),
+        }
+        keras.utils.set_random_seed(7)
+        inputs = keras.Input((32, 32, 3), batch_size=1)
+        x = layers.Conv2D(4, 3, strides=2)(activations[kind](inputs))
+        return keras.Model(inputs, layers.Flatten()(x))
+
+    return make
+
+
 # name -> (model maker, ops it must contain, precisions). For int16 the converter leaves PADV2's
 # constant in float (TFLite Micro refuses it) and requantizes one of two conv branches before a
 # concatenation (a QUANTIZE op): those models are int8 only.
@@ -72,6 +92,8 @@ MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
     "padv2": (_pad_model(True), ("PAD", "PADV2"), ("int8",)),
     "concat-branches": (_concatenation_model(True), ("CONCATENATION",), ("int8",)),
     "concat-pools": (_concatenation_model(False), ("CONCATENATION",), ("int8", "int16")),
+    "relu": (_activation_model("relu"), ("RELU",), ("int8", "int16")),
+    "relu6": (_activation_model("relu6"), ("RELU6",), ("int8", "int16")),
 }
 
 

@@ -135,6 +135,18 @@ void Concat(const ConcatParams& p, Pointers... inputs_then_output) {
   ConcatBytes(p, pointers);
 }
 
+// RELU and RELU6 as ops: with requantize (RELU), clamp(output_offset + (x - input_offset) *
+// multiplier * 2^shift); without (RELU6), clamp(x), bounds in the input's scale.
+struct ActivationParams {
+  int32_t size;
+  int32_t input_offset, output_offset;
+  int32_t requantize;
+  int32_t multiplier, shift;
+  int32_t act_min, act_max;
+};
+void ActivationS8(const ActivationParams& p, const int8_t* input, int8_t* output);
+void ActivationS16(const ActivationParams& p, const int16_t* input, int16_t* output);
+
 }  // namespace tr
 
 #endif  // TINYROBUST_KERNELS_H_

@@ -28,6 +28,8 @@ OPERANDS: dict[str, tuple[int, type | None]] = {
     "MEAN": (2, schema.ReducerOptionsT),
     "PAD": (2, None),
     "PADV2": (3, None),
+    "RELU": (1, None),
+    "RELU6": (1, None),
     "RESHAPE": (1, None),
     "SOFTMAX": (1, schema.SoftmaxOptionsT),
 }

@@ -5,6 +5,7 @@ parameter struct (``firmware/engine/kernels.h``); ``PREPARE`` maps a builtin op 
 """
 
 from host.compiler.ops import (
+    activation,
     add,
     concatenation,
     conv,
@@ -29,6 +30,8 @@ PREPARE: dict[str, Prepare] = {
     "MEAN": mean.prepare,
     "PAD": pad.prepare,
     "PADV2": pad.prepare,
+    "RELU": activation.prepare,
+    "RELU6": activation.prepare,
     "RESHAPE": reshape.prepare,
     "SOFTMAX": softmax.prepare,
 }
