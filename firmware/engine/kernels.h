@@ -50,17 +50,6 @@ struct FullyConnectedParams {
   const int32_t* shift = nullptr;
 };
 
-// ADD of two tensors of the same shape.
-struct AddParams {
-  int32_t size;
-  int32_t input1_offset, input2_offset, output_offset;
-  int32_t left_shift;
-  int32_t input1_multiplier, input1_shift;
-  int32_t input2_multiplier, input2_shift;
-  int32_t output_multiplier, output_shift;
-  int32_t act_min, act_max;
-};
-
 // AVERAGE_POOL_2D and MAX_POOL_2D (batch 1).
 struct PoolParams {
   int32_t in_h, in_w, channels;
@@ -86,8 +75,6 @@ void DepthwiseConvS8(const ConvParams& p, const int8_t* input, int8_t* output);
 void DepthwiseConvS16(const ConvParams& p, const int16_t* input, int16_t* output);
 void FullyConnectedS8(const FullyConnectedParams& p, const int8_t* input, int8_t* output);
 void FullyConnectedS16(const FullyConnectedParams& p, const int16_t* input, int16_t* output);
-void AddS8(const AddParams& p, const int8_t* input1, const int8_t* input2, int8_t* output);
-void AddS16(const AddParams& p, const int16_t* input1, const int16_t* input2, int16_t* output);
 void AveragePoolS8(const PoolParams& p, const int8_t* input, int8_t* output);
 void AveragePoolS16(const PoolParams& p, const int16_t* input, int16_t* output);
 void MaxPoolS8(const PoolParams& p, const int8_t* input, int8_t* output);
@@ -146,6 +133,31 @@ struct ActivationParams {
 };
 void ActivationS8(const ActivationParams& p, const int8_t* input, int8_t* output);
 void ActivationS16(const ActivationParams& p, const int16_t* input, int16_t* output);
+
+// <<< binary: ADD/SUB/MUL broadcasting, MAXIMUM, MINIMUM
+// ADD of two tensors of the same shape.
+struct AddParams {
+  int32_t size;
+  int32_t input1_offset, input2_offset, output_offset;
+  int32_t left_shift;
+  int32_t input1_multiplier, input1_shift;
+  int32_t input2_multiplier, input2_shift;
+  int32_t output_multiplier, output_shift;
+  int32_t act_min, act_max;
+};
+
+void AddS8(const AddParams& p, const int8_t* input1, const int8_t* input2, int8_t* output);
+void AddS16(const AddParams& p, const int16_t* input1, const int16_t* input2, int16_t* output);
+// >>> binary
+
+// <<< lut-activations: LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH, PRELU
+// >>> lut-activations
+
+// <<< quantize: QUANTIZE, DEQUANTIZE (float I/O)
+// >>> quantize
+
+// <<< shape: RESIZE_*, TILE, STRIDED_SLICE, TRANSPOSE
+// >>> shape
 
 }  // namespace tr
 

@@ -9,30 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ai_edge_litert import schema_py_generated as schema
-
-from host.compiler.ops import PREPARE, Op, OpError
+from host.compiler.ops import OPERANDS, PREPARE, Op, OpError
 from host.errors import UserError
 from host.tflite import Tensor, check_model_bytes, custom_code, op_name, read_tensors
 
 SUPPORTED = tuple(sorted(PREPARE))
-# What each op's prepare step reads: at least this many inputs, and options of this type.
-OPERANDS: dict[str, tuple[int, type | None]] = {
-    "ADD": (2, schema.AddOptionsT),
-    "AVERAGE_POOL_2D": (1, schema.Pool2DOptionsT),
-    "CONCATENATION": (1, schema.ConcatenationOptionsT),
-    "CONV_2D": (2, schema.Conv2DOptionsT),
-    "DEPTHWISE_CONV_2D": (2, schema.DepthwiseConv2DOptionsT),
-    "FULLY_CONNECTED": (2, schema.FullyConnectedOptionsT),
-    "MAX_POOL_2D": (1, schema.Pool2DOptionsT),
-    "MEAN": (2, schema.ReducerOptionsT),
-    "PAD": (2, None),
-    "PADV2": (3, None),
-    "RELU": (1, None),
-    "RELU6": (1, None),
-    "RESHAPE": (1, None),
-    "SOFTMAX": (1, schema.SoftmaxOptionsT),
-}
 
 
 @dataclass

@@ -1,39 +1,27 @@
 """One prepare module per engine kernel file, mirroring ``firmware/engine/<op>.cc``.
 
 Each module's ``prepare`` checks one op as TFLite Micro's Prepare would and fills its kernel's
-parameter struct (``firmware/engine/kernels.h``); ``PREPARE`` maps a builtin op name to it.
+parameter struct (``firmware/engine/kernels.h``); its ``BUILTINS`` names the builtin ops it
+prepares, with the inputs and options each must have. Every module of this package is found
+here, so adding an op is adding its module: ``PREPARE`` maps a builtin name to its prepare
+function and ``OPERANDS`` to its (minimum input count, options type).
 """
 
-from host.compiler.ops import (
-    activation,
-    add,
-    concatenation,
-    conv,
-    depthwise_conv,
-    fully_connected,
-    mean,
-    pad,
-    pool,
-    reshape,
-    softmax,
-)
-from host.compiler.ops.common import Op, OpError, Prepare
+import importlib
+import pkgutil
 
-PREPARE: dict[str, Prepare] = {
-    "ADD": add.prepare,
-    "AVERAGE_POOL_2D": pool.prepare,
-    "CONCATENATION": concatenation.prepare,
-    "CONV_2D": conv.prepare,
-    "DEPTHWISE_CONV_2D": depthwise_conv.prepare,
-    "FULLY_CONNECTED": fully_connected.prepare,
-    "MAX_POOL_2D": pool.prepare,
-    "MEAN": mean.prepare,
-    "PAD": pad.prepare,
-    "PADV2": pad.prepare,
-    "RELU": activation.prepare,
-    "RELU6": activation.prepare,
-    "RESHAPE": reshape.prepare,
-    "SOFTMAX": softmax.prepare,
-}
+from host.compiler.ops.common import Builtins, Op, OpError, Prepare
 
-__all__ = ["PREPARE", "Op", "OpError", "Prepare"]
+PREPARE: dict[str, Prepare] = {}
+OPERANDS: Builtins = {}
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name == "common":
+        continue
+    _ops = importlib.import_module(f"{__name__}.{_module.name}")
+    for _name, _operands in _ops.BUILTINS.items():
+        if _name in PREPARE:
+            raise ImportError(f"{_name} is prepared by two modules of {__name__}")
+        PREPARE[_name] = _ops.prepare
+        OPERANDS[_name] = _operands
+
+__all__ = ["OPERANDS", "PREPARE", "Op", "OpError", "Prepare"]

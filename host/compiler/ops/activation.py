@@ -14,6 +14,12 @@ from host.compiler import quant as q
 from host.compiler.ops import common as c
 from host.tflite import Tensor
 
+# The builtin ops this module prepares: at least this many inputs, and options of this type.
+BUILTINS: c.Builtins = {
+    "RELU": (1, None),
+    "RELU6": (1, None),
+}
+
 
 def _limits(tensor: Tensor) -> np.iinfo:
     return np.iinfo(np.int8 if tensor.bits == 8 else np.int16)

@@ -8,6 +8,11 @@ from host.compiler import quant as q
 from host.compiler.ops import common as c
 from host.tflite import Tensor
 
+# The builtin ops this module prepares: at least this many inputs, and options of this type.
+BUILTINS: c.Builtins = {
+    "ADD": (2, schema.AddOptionsT),
+}
+
 
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
     """ADD: kernel AddS8 or AddS16; both inputs rescaled to twice the larger input scale."""

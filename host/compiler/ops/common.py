@@ -39,6 +39,8 @@ class Op:
 
 # (op index, builtin name, the op as read, every tensor of the graph) -> the prepared Op
 Prepare = Callable[[int, str, schema.OperatorT, list[Tensor]], Op]
+# A module's BUILTINS: builtin name -> (at least this many inputs, options of this type or None)
+Builtins = dict[str, tuple[int, type | None]]
 
 
 class OpError(UserError):

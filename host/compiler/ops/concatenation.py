@@ -14,6 +14,11 @@ from ai_edge_litert import schema_py_generated as schema
 from host.compiler.ops import common as c
 from host.tflite import Tensor
 
+# The builtin ops this module prepares: at least this many inputs, and options of this type.
+BUILTINS: c.Builtins = {
+    "CONCATENATION": (1, schema.ConcatenationOptionsT),
+}
+
 
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
     """CONCATENATION: kernel Concat; per input, one block of bytes per outer index."""

@@ -12,6 +12,11 @@ from host.compiler import quant as q
 from host.compiler.ops import common as c
 from host.tflite import Tensor
 
+# The builtin ops this module prepares: at least this many inputs, and options of this type.
+BUILTINS: c.Builtins = {
+    "CONV_2D": (2, schema.Conv2DOptionsT),
+}
+
 
 @dataclass
 class FilterLayout:

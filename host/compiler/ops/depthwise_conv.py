@@ -9,6 +9,11 @@ from host.compiler.ops import common as c
 from host.compiler.ops.conv import FilterLayout, convolution
 from host.tflite import Tensor
 
+# The builtin ops this module prepares: at least this many inputs, and options of this type.
+BUILTINS: c.Builtins = {
+    "DEPTHWISE_CONV_2D": (2, schema.DepthwiseConv2DOptionsT),
+}
+
 
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
     """DEPTHWISE_CONV_2D: kernel DepthwiseConvS8 or DepthwiseConvS16, any depth multiplier.

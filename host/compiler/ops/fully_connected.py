@@ -9,6 +9,11 @@ from host.compiler import quant as q
 from host.compiler.ops import common as c
 from host.tflite import Tensor
 
+# The builtin ops this module prepares: at least this many inputs, and options of this type.
+BUILTINS: c.Builtins = {
+    "FULLY_CONNECTED": (2, schema.FullyConnectedOptionsT),
+}
+
 
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
     """FULLY_CONNECTED: kernel FullyConnectedS8 or FullyConnectedS16; weights [units][depth]."""

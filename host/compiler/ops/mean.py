@@ -8,6 +8,11 @@ from host.compiler import quant as q
 from host.compiler.ops import common as c
 from host.tflite import Tensor
 
+# The builtin ops this module prepares: at least this many inputs, and options of this type.
+BUILTINS: c.Builtins = {
+    "MEAN": (2, schema.ReducerOptionsT),
+}
+
 
 def reduced_axes(tensors: list[Tensor], index: int, rank: int) -> set[int]:
     """The constant axis tensor's axes, negative ones resolved (TFLite's ResolveAxis)."""

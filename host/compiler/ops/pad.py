@@ -8,6 +8,12 @@ from ai_edge_litert import schema_py_generated as schema
 from host.compiler.ops import common as c
 from host.tflite import Tensor
 
+# The builtin ops this module prepares: at least this many inputs, and options of this type.
+BUILTINS: c.Builtins = {
+    "PAD": (2, None),
+    "PADV2": (3, None),
+}
+
 DIMS = 4
 
 

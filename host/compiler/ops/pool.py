@@ -7,6 +7,12 @@ from ai_edge_litert import schema_py_generated as schema
 from host.compiler.ops import common as c
 from host.tflite import Tensor
 
+# The builtin ops this module prepares: at least this many inputs, and options of this type.
+BUILTINS: c.Builtins = {
+    "AVERAGE_POOL_2D": (1, schema.Pool2DOptionsT),
+    "MAX_POOL_2D": (1, schema.Pool2DOptionsT),
+}
+
 KERNELS = {"AVERAGE_POOL_2D": "AveragePool", "MAX_POOL_2D": "MaxPool"}
 
 

@@ -7,6 +7,11 @@ from ai_edge_litert import schema_py_generated as schema
 from host.compiler.ops import common as c
 from host.tflite import Tensor
 
+# The builtin ops this module prepares: at least this many inputs, and options of this type.
+BUILTINS: c.Builtins = {
+    "RESHAPE": (1, None),
+}
+
 
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
     """RESHAPE: kernel Copy of ``bytes``; the memory plan lets the output alias the input."""

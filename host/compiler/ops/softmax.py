@@ -11,6 +11,11 @@ from host.compiler import quant as q
 from host.compiler.ops import common as c
 from host.tflite import Tensor
 
+# The builtin ops this module prepares: at least this many inputs, and options of this type.
+BUILTINS: c.Builtins = {
+    "SOFTMAX": (1, schema.SoftmaxOptionsT),
+}
+
 
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
     """SOFTMAX: SoftmaxS8 (int8 -> int8), SoftmaxS8S16 (int8 -> int16) or SoftmaxS16 (LUTs)."""
