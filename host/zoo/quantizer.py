@@ -77,9 +77,19 @@ def calibration_record(entry: ModelSpec, source: datasets.Dataset, indices: np.n
     }
 
 
-def convert(model, calibration: np.ndarray, precision: str, progress: str | None = None) -> bytes:
+def convert(
+    model,
+    calibration: np.ndarray,
+    precision: str,
+    progress: str | None = None,
+    *,
+    float_io: bool = False,
+    per_channel: bool = True,
+) -> bytes:
     """Convert a batch-1 Keras model to a full-integer .tflite (int8 or int16x8); ``progress``
-    labels a progress line (on stderr) while it converts."""
+    labels a progress line (on stderr) while it converts. ``float_io``: keep the converter's
+    default float32 input and output (a QUANTIZE first, a DEQUANTIZE last); ``per_channel``
+    False: per-tensor weights."""
     import tensorflow as tf  # slow import: only when a model is converted
 
     def representative():
@@ -89,18 +99,21 @@ def convert(model, calibration: np.ndarray, precision: str, progress: str | None
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
+    if not per_channel:
+        converter._experimental_disable_per_channel = True  # the converter's only switch for it
     if precision == "int8":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        io_type = tf.int8
     elif precision == "int16":
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         ]
-        converter.inference_input_type = tf.int16
-        converter.inference_output_type = tf.int16
+        io_type = tf.int16
     else:
         raise UserError(f"cannot quantize to {precision!r}; choose int8 or int16")
+    if not float_io:
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
     with (
         tqdm(
             total=1, desc=progress, disable=progress is None, bar_format="{desc}: {elapsed}"
