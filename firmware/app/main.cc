@@ -198,26 +198,27 @@ void SendStats(uint16_t seq) {
   SendControl(kStats, seq, kStatsBytes);
 }
 
-int16_t Argmax(const uint8_t* out) {
-  const tr_tensor_info& t = tr_model.output;
-  uint32_t n = t.type == kTensorInt16 ? t.bytes / 2 : t.bytes;
+// The index of the first largest of n values of type T stored at out (any alignment).
+template <typename T>
+int16_t ArgmaxOf(const uint8_t* out, uint32_t n) {
   int32_t best = 0;
-  int32_t best_value = INT32_MIN;
+  T best_value{};
   for (uint32_t i = 0; i < n; i++) {
-    int32_t v;
-    if (t.type == kTensorInt16) {
-      int16_t x;
-      memcpy(&x, out + 2 * i, 2);
-      v = x;
-    } else {
-      v = static_cast<int8_t>(out[i]);
-    }
-    if (v > best_value) {
+    T v;
+    memcpy(&v, out + sizeof(T) * i, sizeof(T));
+    if (i == 0 || v > best_value) {
       best_value = v;
       best = static_cast<int32_t>(i);
     }
   }
   return static_cast<int16_t>(best);
+}
+
+int16_t Argmax(const uint8_t* out) {
+  const tr_tensor_info& t = tr_model.output;
+  if (t.type == kTensorInt16) return ArgmaxOf<int16_t>(out, t.bytes / 2);
+  if (t.type == kTensorFloat32) return ArgmaxOf<float>(out, t.bytes / 4);
+  return ArgmaxOf<int8_t>(out, t.bytes);
 }
 
 // OP_STATS: the count of each op of the last inference and of the whole inference.

@@ -154,6 +154,24 @@ void AddS16(const AddParams& p, const int16_t* input1, const int16_t* input2, in
 // >>> lut-activations
 
 // <<< quantize: QUANTIZE, DEQUANTIZE (float I/O)
+// QUANTIZE and DEQUANTIZE of `size` values. float -> int (TFLite's AffineQuantize):
+// round(x / scale) half away from zero, in float, + output_offset, clamped to the output type.
+// int -> int (Requantize): output_offset + (x - input_offset) * multiplier * 2^shift, clamped.
+// int -> float (Dequantize): (x - input_offset) * scale.
+struct QuantizeParams {
+  int32_t size;
+  int32_t input_offset, output_offset;
+  int32_t multiplier, shift;      // int -> int only
+  const float* scale = nullptr;  // float -> int: the output scale; int -> float: the input's
+};
+void QuantizeF32S8(const QuantizeParams& p, const float* input, int8_t* output);
+void QuantizeF32S16(const QuantizeParams& p, const float* input, int16_t* output);
+void RequantizeS8S8(const QuantizeParams& p, const int8_t* input, int8_t* output);
+void RequantizeS8S16(const QuantizeParams& p, const int8_t* input, int16_t* output);
+void RequantizeS16S8(const QuantizeParams& p, const int16_t* input, int8_t* output);
+void RequantizeS16S16(const QuantizeParams& p, const int16_t* input, int16_t* output);
+void DequantizeS8F32(const QuantizeParams& p, const int8_t* input, float* output);
+void DequantizeS16F32(const QuantizeParams& p, const int16_t* input, float* output);
 // >>> quantize
 
 // <<< shape: RESIZE_*, TILE, STRIDED_SLICE, TRANSPOSE

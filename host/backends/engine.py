@@ -23,6 +23,7 @@ from host.errors import UserError
 DTYPES: dict[TensorType, np.dtype] = {
     TensorType.INT8: np.dtype(np.int8),
     TensorType.INT16: np.dtype(np.int16),
+    TensorType.FLOAT32: np.dtype("<f4"),
 }
 
 
@@ -105,6 +106,12 @@ class EngineBackend(Backend):
         self._output_shape = info.output.shape()
         self.output_scale, self.output_zero_point = float(info.output.scale), info.output.zero_point
         self._input_bytes = int(info.input.bytes)
+
+    def quantize(self, x01: np.ndarray) -> np.ndarray:
+        """A float-input model (QUANTIZE first) reads float32 pixels in [0, input_range]."""
+        if self.input_dtype.kind == "f":
+            return np.asarray(x01, dtype=np.float32) * np.float32(self.input_range)
+        return super().quantize(x01)
 
     def invoke(self, q: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(q, dtype=self.input_dtype)

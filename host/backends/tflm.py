@@ -48,6 +48,12 @@ class TflmBackend(Backend):
         self.output_scale, self.output_zero_point = _quantization(outputs)
         self._batch = int(inputs["shape"][0])
 
+    def quantize(self, x01: np.ndarray) -> np.ndarray:
+        """A float-input model (QUANTIZE first) reads float32 pixels in [0, input_range]."""
+        if self.input_dtype.kind == "f":
+            return np.asarray(x01, dtype=np.float32) * np.float32(self.input_range)
+        return super().quantize(x01)
+
     def invoke(self, q: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(q, dtype=self.input_dtype)
         outputs = []

@@ -36,6 +36,7 @@ MAX_RANK = wire.TENSOR.field("dims").count
 DTYPES: dict[int, np.dtype] = {
     TensorType.INT8: np.dtype(np.int8),
     TensorType.INT16: np.dtype(np.int16),
+    TensorType.FLOAT32: np.dtype("<f4"),
 }
 
 

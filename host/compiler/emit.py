@@ -19,6 +19,7 @@ C_TYPES = {
     np.dtype(np.int16): "int16_t",
     np.dtype(np.int32): "int32_t",
     np.dtype(np.int64): "int64_t",
+    np.dtype(np.float32): "float",
 }
 
 
@@ -27,6 +28,7 @@ class TensorType(enum.IntEnum):
 
     INT8 = 1
     INT16 = 2
+    FLOAT32 = 3  # a float-I/O model's input or output (little-endian IEEE 754)
 
 
 PER_LINE = 24
@@ -34,6 +36,8 @@ PER_LINE = 24
 
 def _values(array: np.ndarray) -> str:
     flat = array.reshape(-1).tolist()
+    if array.dtype == np.float32:  # hexadecimal: the exact float32 bits
+        flat = [float(v).hex() + "f" for v in flat]
     suffix = "LL" if array.dtype == np.int64 else ""
     lines = [
         "    " + ", ".join(f"{v}{suffix}" for v in flat[i : i + PER_LINE]) + ","
@@ -44,11 +48,14 @@ def _values(array: np.ndarray) -> str:
 
 def _tensor_info(tensor: Tensor) -> str:
     dims = list(tensor.shape) + [0] * (6 - len(tensor.shape))
-    scale = float(np.float32(tensor.scale)).hex() + "f"
     code = TensorType[tensor.type_name].value
+    # A float tensor reads as scale 1, zero point 0 (as the TFLite interpreters report it).
+    floating = code == TensorType.FLOAT32
+    scale = float(np.float32(1.0 if floating else tensor.scale)).hex() + "f"
+    zero_point = 0 if floating else tensor.zero_point
     return (
         f"{{{len(tensor.shape)}, {{{', '.join(map(str, dims))}}}, {code}, "
-        f"{scale}, {tensor.zero_point}, {tensor.nbytes}u}}"
+        f"{scale}, {zero_point}, {tensor.nbytes}u}}"
     )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ai_edge_litert import schema_py_generated as schema
+
 from host.compiler.ops import OPERANDS, PREPARE, Op, OpError
 from host.errors import UserError
 from host.tflite import Tensor, check_model_bytes, custom_code, op_name, read_tensors
@@ -42,10 +44,10 @@ def load_graph(data: bytes, label: str = "model") -> Graph:
         )
     for role, index in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
         tensor = tensors[index]
-        if tensor.type_name not in ("INT8", "INT16"):
+        if tensor.type_name not in ("INT8", "INT16", "FLOAT32"):
             raise UserError(
-                f"model {role} {tensor.name!r} is {tensor.type_name}; the engine runs fully "
-                f"integer models (int8 or int16 inputs and outputs)"
+                f"model {role} {tensor.name!r} is {tensor.type_name}; the engine runs int8, "
+                f"int16 and float32 inputs and outputs"
             )
     ops = []
     for index, op in enumerate(graph.operators):
@@ -67,9 +69,30 @@ def load_graph(data: bytes, label: str = "model") -> Graph:
                 f"op {index} ({name}): corrupt, {found} where {options.__name__} belong"
             )
         try:
+            _check_float(op, name, tensors, graph.inputs[0], graph.outputs[0])
             ops.append(PREPARE[name](index, name, op, tensors))
         except OpError as error:
             raise UserError(f"op {index} ({name}): {error}") from None
         except (ArithmeticError, ValueError) as error:  # a stride of 0, a scale of 1e-30, ...
             raise UserError(f"op {index} ({name}): corrupt values ({error})") from None
     return Graph(tensors, ops, graph.inputs[0], graph.outputs[0])
+
+
+def _check_float(
+    op: schema.OperatorT, name: str, tensors: list[Tensor], model_input: int, model_output: int
+) -> None:
+    """Float32 activations only at the edges of a float-I/O model: the model input, read by
+    QUANTIZE ops, and the model output, written by DEQUANTIZE."""
+    for role, indices in (("reads", op.inputs), ("writes", op.outputs)):
+        for index in indices:
+            tensor = tensors[index] if index >= 0 else None
+            if tensor is None or tensor.type_name != "FLOAT32" or tensor.data is not None:
+                continue
+            if role == "reads" and index == model_input and name == "QUANTIZE":
+                continue
+            if role == "writes" and index == model_output and name == "DEQUANTIZE":
+                continue
+            raise OpError(
+                f"{role} float32 tensor {tensor.name!r}; the engine runs float32 only as the "
+                f"model input into QUANTIZE and the model output from DEQUANTIZE"
+            )

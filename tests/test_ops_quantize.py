@@ -1,0 +1,180 @@
+"""QUANTIZE and DEQUANTIZE in the engine: float-I/O models byte-exact with TFLite Micro.
+
+The converter's default output keeps float32 input and output: a QUANTIZE (float32 -> int8 or
+int16) first, a DEQUANTIZE (int -> float32) last. Tiny Keras models are converted that way
+(int8 and int16x8, cached under build/engine-tests/); in int16 the converter also requantizes
+one of two conv branches before their concatenation (an int16 -> int16 QUANTIZE). The engine's
+float32 outputs equal the wheel's bit for bit on 300 real CIFAR-10 images (pixels / 255) and
+300 random floats (a third of them outside the input range, to saturate), on the portable
+engine and the default ISA; the engine's arena is no larger than TFLite Micro's; a float tensor
+anywhere else is refused naming its op; and on the emulated board (QEMU) a float-I/O model
+answers bit-exact with the wheel.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import engine_reference as ref
+import flatbuffers
+import numpy as np
+import pytest
+from ai_edge_litert import schema_py_generated as schema
+from test_engine import tflm_arena_bytes
+from test_ops_simple import _concatenation_model
+
+from host import compiler, data, tflite, zoo
+from host.backends.engine import EngineBackend
+from host.compiler.graph import load_graph
+from host.errors import UserError
+
+# name -> (model maker, ops it must contain per precision)
+MODELS: dict[str, tuple[Callable, dict[str, tuple[str, ...]]]] = {
+    "float-io": (
+        _concatenation_model(True),
+        {"int8": ("QUANTIZE", "DEQUANTIZE"), "int16": ("QUANTIZE", "DEQUANTIZE")},
+    ),
+}
+
+
+def _convert(make: Callable, precision: str) -> bytes:
+    from host import quantize  # TensorFlow loads only when a model must be converted
+
+    calibration = (ref.calibration_images() / 255.0).astype(np.float32)
+    return quantize.convert(make(), calibration, precision, float_io=True)
+
+
+def _float_model(name: str, precision: str) -> Path:
+    make = MODELS[name][0]
+    return ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
+
+
+@pytest.fixture(scope="module", params=["int8", "int16"])
+def model(request, data_dir) -> ref.Variant:
+    return ref.Variant("float-io", request.param, _float_model("float-io", request.param), None)
+
+
+def float_inputs(shape: tuple[int, ...]) -> np.ndarray:
+    """N_REAL CIFAR-10 test images as the float model reads them (pixels / 255, float32), then
+    N_RANDOM random floats: uniform in [0, 1], in [-1.5, 2.5] (saturating) and at halfway
+    points k / 510 (ties of the int8 rounding)."""
+    pixels = data.load("cifar10", "test").x[: ref.N_REAL]
+    real = (pixels.astype(np.float32) / np.float32(255.0)).reshape(-1, *shape)
+    rng = np.random.default_rng(2024)
+    n = ref.N_RANDOM // 3
+    inside = rng.uniform(0.0, 1.0, (n, *shape))
+    outside = rng.uniform(-1.5, 2.5, (n, *shape))
+    halves = rng.integers(0, 511, (ref.N_RANDOM - 2 * n, *shape)) / 510.0
+    random = np.concatenate([inside, outside, halves]).astype(np.float32)
+    return np.concatenate([real, random])
+
+
+def _input_shape(path: Path) -> tuple[int, ...]:
+    details = ref.tflm_interpreter(path).get_input_details(0)
+    assert details["dtype"] == np.float32
+    return tuple(int(d) for d in details["shape"][1:])
+
+
+@pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
+def test_float_io_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
+    ops = ref.op_names(model.path)
+    assert set(MODELS[model.name][1][model.precision]) <= ops, ops
+    inputs = float_inputs(_input_shape(model.path))
+    backend = EngineBackend(model.path, model.precision, isa=isa)
+    ours = backend.invoke(inputs).reshape(len(inputs), -1)
+    reference = ref.tflm_outputs(model.path, inputs)
+    assert ours.dtype == np.float32 and reference.dtype == np.float32
+    differ = np.any(ours.view(np.uint32) != reference.view(np.uint32), axis=1)
+    assert not differ.any(), f"{differ.sum()} examples differ, first {np.flatnonzero(differ)[0]}"
+    assert len(np.unique(ours[: ref.N_REAL], axis=0)) > 1
+
+
+def test_int16_requantize_in_model(data_dir) -> None:
+    """The int16 model requantizes a branch (an int16 -> int16 QUANTIZE): compiled as one."""
+    graph = load_graph(_float_model("float-io", "int16").read_bytes())
+    kernels = [op.kernel for op in graph.ops if op.name == "QUANTIZE"]
+    assert kernels[0] == "QuantizeF32S16" and "RequantizeS16S16" in kernels[1:], kernels
+
+
+def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
+    ours = compiler.compile_model(model.path).arena_bytes
+    assert ours <= tflm_arena_bytes(model.path)["total"]
+
+
+def test_float_backend_input(model: ref.Variant) -> None:
+    """Backends give a float-input model float pixels in its range, not quantized integers."""
+    from host.backends.tflm import TflmBackend
+
+    x01 = float_inputs(_input_shape(model.path))[:8]
+    engine = EngineBackend(model.path, model.precision, input_range=1.0)
+    tflm = TflmBackend(model.path, model.precision, input_range=1.0)
+    assert engine.quantize(x01).dtype == np.float32
+    assert np.array_equal(engine.quantize(x01), x01)
+    assert np.array_equal(tflm.quantize(x01), x01)
+    ours, theirs = engine.run(x01), tflm.run(x01)
+    assert np.array_equal(ours.view(np.uint32), theirs.view(np.uint32))
+    assert np.array_equal(engine.dequantize_output(ours), ours)
+
+
+def _edit(content: bytes, edit: Callable) -> bytes:
+    """The model with ``edit(model)`` applied."""
+    model = tflite.check_model_bytes(content)
+    edit(model)
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def test_float_tensor_elsewhere_refused(data_dir) -> None:
+    """A float32 tensor between two ops (here a conv's output made float32) is refused with
+    the op that writes it; so is a float32 model input read by anything but QUANTIZE."""
+    content = _float_model("float-io", "int8").read_bytes()
+
+    def float_conv_output(model) -> None:
+        graph = model.subgraphs[0]
+        names = [tflite.op_name(model, op) for op in graph.operators]
+        conv = graph.operators[names.index("CONV_2D")]
+        graph.tensors[conv.outputs[0]].type = schema.TensorType.FLOAT32
+
+    with pytest.raises(UserError, match=r"^op \d+ \(CONV_2D\): writes float32 tensor"):
+        load_graph(_edit(content, float_conv_output))
+
+    def float_output_without_dequantize(model) -> None:
+        graph = model.subgraphs[0]
+        (quantize,) = [op for op in graph.operators if tflite.op_name(model, op) == "QUANTIZE"][:1]
+        graph.outputs = [quantize.outputs[0]]
+        graph.tensors[quantize.outputs[0]].type = schema.TensorType.FLOAT32
+
+    with pytest.raises(UserError, match=r"^op 0 \(QUANTIZE\): writes float32 tensor"):
+        load_graph(_edit(content, float_output_without_dequantize))
+
+
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc (make apt)",
+)
+def test_float_io_on_emulated_board(data_dir) -> None:
+    """The int8 float-I/O model flashed to QEMU (Cortex-M4F, hard float) answers 8 inputs (4
+    real, 4 saturating random) with the wheel's float32 bits; the argmax is the output's."""
+    from host.board import firmware, qemu
+    from host.board.client import Device
+
+    path = _float_model("float-io", "int8")
+    name = zoo.declare_file(path, "cifar10", "int8")
+    inputs = float_inputs(_input_shape(path))
+    x = np.concatenate([inputs[:4], inputs[ref.N_REAL + 100 : ref.N_REAL + 104]])
+    reference = ref.tflm_run(path, x)
+    image = firmware.build(name, "qemu-an386")
+    emu = qemu.Emulator(image.board.qemu_machine, image.elf).start()
+    try:
+        with Device(emu.url) as device:
+            assert device.info.input.dtype == np.float32
+            results = device.infer(x)
+    finally:
+        emu.stop()
+    ours = np.stack([r.output.reshape(-1) for r in results])
+    assert ours.dtype == np.float32
+    assert np.array_equal(ours.view(np.uint32), reference.view(np.uint32))
+    assert [r.argmax for r in results] == list(np.argmax(reference, axis=1))
