@@ -151,6 +151,50 @@ void AddS16(const AddParams& p, const int16_t* input1, const int16_t* input2, in
 // >>> binary
 
 // <<< lut-activations: LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH, PRELU
+// LOGISTIC and TANH. int8: inputs within input_range_radius of the zero point are rescaled
+// to Q4.27 (input_multiplier * 2^input_shift) for gemmlowp's fixed-point logistic or tanh, the
+// others saturate. int16: x * input_multiplier / 2^input_shift (rounded) indexes TFLite's
+// 256-entry sigmoid table (sigmoid(i / 24) in Q0.16) with linear interpolation.
+struct SigmoidParams {
+  int32_t size;
+  int32_t input_zero_point, input_range_radius;  // int8
+  int32_t input_multiplier, input_shift;
+};
+void LogisticS8(const SigmoidParams& p, const int8_t* input, int8_t* output);
+void LogisticS16(const SigmoidParams& p, const int16_t* input, int16_t* output);
+void TanhS8(const SigmoidParams& p, const int8_t* input, int8_t* output);
+void TanhS16(const SigmoidParams& p, const int16_t* input, int16_t* output);
+
+// HARD_SWISH (int8): x * relu6(x + 3) / 6 in 16-bit fixed point, TFLite's HardSwishParams.
+struct HardSwishParams {
+  int32_t size;
+  int32_t input_zero_point, output_zero_point;
+  int32_t reluish_multiplier, reluish_exponent;  // Q0.15 multiplier, shift
+  int32_t output_multiplier, output_exponent;    // Q0.15 multiplier, shift <= 0
+};
+void HardSwishS8(const HardSwishParams& p, const int8_t* input, int8_t* output);
+
+// LEAKY_RELU: x >= 0 rescaled by the identity multiplier, x < 0 by alpha's (its magnitude;
+// alpha_negative negates the product).
+struct LeakyReluParams {
+  int32_t size;
+  int32_t input_offset, output_offset;  // zero points
+  int32_t identity_multiplier, identity_shift;
+  int32_t alpha_multiplier, alpha_shift, alpha_negative;
+};
+void LeakyReluS8(const LeakyReluParams& p, const int8_t* input, int8_t* output);
+void LeakyReluS16(const LeakyReluParams& p, const int16_t* input, int16_t* output);
+
+// PRELU (int8) with a constant alpha repeating every alpha_size values of the input (alpha
+// broadcast over the leading dimensions; the compiler expands other broadcasts).
+struct PreluParams {
+  int32_t size, alpha_size;
+  int32_t input_offset, alpha_offset, output_offset;  // -zp, -zp, +zp
+  int32_t multiplier_1, shift_1;  // x >= 0: input scale / output scale
+  int32_t multiplier_2, shift_2;  // x < 0: input scale * alpha scale / output scale
+  const int8_t* alpha = nullptr;
+};
+void PreluS8(const PreluParams& p, const int8_t* input, int8_t* output);
 // >>> lut-activations
 
 // <<< quantize: QUANTIZE, DEQUANTIZE (float I/O)

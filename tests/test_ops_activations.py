@@ -1,0 +1,160 @@
+"""LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH and PRELU in the engine are byte-exact with TFLite Micro.
+
+Each activation follows a convolution with large weights, so its input spans a wide range and
+reaches both saturating ends (the converter keeps these ops separate). Models are converted
+here (int8, and int16 where the converter makes the op), checked to contain their ops, and give
+TFLite Micro's raw outputs on 300+ real CIFAR-10 and 300 random inputs, on the portable engine
+and the default ISA; the engine's arena is no larger than TFLite Micro's. Ops whose parameters
+TFLite Micro's kernels cannot take are refused with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import engine_reference as ref
+import numpy as np
+import pytest
+from ai_edge_litert import schema_py_generated as schema
+from test_engine import tflm_arena_bytes
+
+from host import compiler
+from host.compiler.ops import PREPARE, OpError
+from host.tflite import Tensor
+
+
+def _activations_model(*kinds: str) -> Callable:
+    """Conv (wide output range) then each activation in turn, then a last conv."""
+
+    def make():
+        import keras
+        from keras import layers
+
+        keras.utils.set_random_seed(8)
+        wide = keras.initializers.RandomNormal(stddev=3.0)
+        activations = {
+            "sigmoid": lambda: layers.Activation("sigmoid"),
+            "tanh": lambda: layers.Activation("tanh"),
+            "leaky_relu": lambda: layers.LeakyReLU(0.2),
+            "hard_swish": lambda: layers.Activation("hard_swish"),
+            "prelu": lambda: layers.PReLU(
+                keras.initializers.RandomUniform(-0.6, 0.6), shared_axes=[1, 2]
+            ),
+        }
+        inputs = keras.Input((32, 32, 3), batch_size=1)
+        x = inputs
+        for kind in kinds:
+            x = layers.Conv2D(4, 3, kernel_initializer=wide)(x)
+            x = activations[kind]()(x)
+        x = layers.Conv2D(3, 3, strides=2)(x)
+        return keras.Model(inputs, layers.Flatten()(x))
+
+    return make
+
+
+# name -> (model maker, ops it must contain, precisions). The converter has no int16 HARD_SWISH
+# or PRELU (and TFLite Micro no int16 HARD_SWISH): that model is int8 only.
+MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
+    "sigmoid-tanh-leaky": (
+        _activations_model("sigmoid", "tanh", "leaky_relu"),
+        ("LOGISTIC", "TANH", "LEAKY_RELU"),
+        ("int8", "int16"),
+    ),
+    "hard-swish-prelu": (
+        _activations_model("hard_swish", "prelu"),
+        ("HARD_SWISH", "PRELU"),
+        ("int8",),
+    ),
+}
+
+
+def _convert(make: Callable, precision: str) -> bytes:
+    from host import quantize  # TensorFlow loads only when a model must be converted
+
+    calibration = (ref.calibration_images() / 255.0).astype(np.float32)
+    return quantize.convert(make(), calibration, precision)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(name, p) for name, (_, _, precisions) in MODELS.items() for p in precisions],
+    ids=lambda param: f"{param[0]}-{param[1]}",
+)
+def model(request, data_dir) -> ref.Variant:
+    name, precision = request.param
+    make = MODELS[name][0]
+    path = ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
+    return ref.Variant(name, precision, path, None)
+
+
+@pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
+def test_op_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
+    assert set(MODELS[model.name][1]) <= ref.op_names(model.path), ref.op_names(model.path)
+    ref.assert_engine_exact(model, isa)
+
+
+def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
+    ours = compiler.compile_model(model.path).arena_bytes
+    assert ours <= tflm_arena_bytes(model.path)["total"]
+
+
+def _tensor(index: int, type_name: str, scale: float, zero_point: int, data=None) -> Tensor:
+    dtype = {"INT8": np.int8, "INT16": np.int16}[type_name]
+    shape = (1, 4, 4, 2) if data is None else data.shape
+    return Tensor(
+        index, f"t{index}", shape, type_name, dtype, np.array([scale]), np.array([zero_point]), data
+    )
+
+
+# builtin -> (input, output, constant second input or None, the reason it is refused)
+REFUSED = {
+    "logistic-int8-output-zero-point": (
+        "LOGISTIC",
+        ("INT8", 0.1, 3),
+        ("INT8", 1 / 256, 0),
+        None,
+        "zero point -128",
+    ),
+    "tanh-int16-output-scale": (
+        "TANH",
+        ("INT16", 1e-3, 0),
+        ("INT16", 1 / 4096, 0),
+        None,
+        "needs scale",
+    ),
+    "logistic-int16-zero-point": (
+        "LOGISTIC",
+        ("INT16", 1e-3, 5),
+        ("INT16", 1 / 32768, 0),
+        None,
+        "zero point 5",
+    ),
+    "hard-swish-int16": ("HARD_SWISH", ("INT16", 1e-3, 0), ("INT16", 1e-3, 0), None, "only int8"),
+    "hard-swish-output-scale": (
+        "HARD_SWISH",
+        ("INT8", 1.0, 0),
+        ("INT8", 1e-4, 0),
+        None,
+        "too small",
+    ),
+    "prelu-activation-alpha": (
+        "PRELU",
+        ("INT8", 0.1, 0),
+        ("INT8", 0.1, 0),
+        "activation",
+        "constant int8",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=list(REFUSED))
+def test_unsupported_parameters_refused(case: str) -> None:
+    name, inp, out, second, reason = REFUSED[case]
+    tensors = [_tensor(0, *inp), _tensor(1, *out)]
+    op = schema.OperatorT()
+    op.inputs, op.outputs = [0], [1]
+    if second is not None:
+        tensors.append(_tensor(2, "INT8", 0.1, 0))  # no data: an activation, not a constant
+        op.inputs = [0, 2]
+    with pytest.raises(OpError, match=reason):
+        PREPARE[name](0, name, op, tensors)
