@@ -219,6 +219,41 @@ void DequantizeS16F32(const QuantizeParams& p, const int16_t* input, float* outp
 // >>> quantize
 
 // <<< shape: RESIZE_*, TILE, STRIDED_SLICE, TRANSPOSE
+// STRIDED_SLICE, SLICE and TRANSPOSE of int8 or int16 values (element_bytes 1 or 2): a 5-D
+// loop over the output in order; output index (i0..i4) reads the input element
+// start + sum(i_k * stride[k]) (strides in elements, negative for reversed slices).
+struct StridedCopyParams {
+  int32_t element_bytes;
+  int32_t start;
+  const int32_t* count = nullptr;   // 5 output dimensions, leading ones padded with 1
+  const int32_t* stride = nullptr;  // 5 input strides in elements
+};
+void StridedCopy(const StridedCopyParams& p, const void* input, void* output);
+
+// RESIZE_NEAREST_NEIGHBOR of a batch-1 NHWC int8 or int16 tensor: output pixel (y, x) is the
+// input pixel (rows[y], cols[x]), the indices TFLite Micro computes (precomputed).
+struct ResizeNearestParams {
+  int32_t out_h, out_w;
+  int32_t pixel_bytes;  // channels * element size
+  int32_t row_bytes;    // input width * pixel_bytes
+  const int32_t* rows = nullptr;
+  const int32_t* cols = nullptr;
+};
+void ResizeNearest(const ResizeNearestParams& p, const void* input, void* output);
+
+// RESIZE_BILINEAR of a batch-1 NHWC int8 tensor in TFLite Micro's integer arithmetic (10
+// fractional bits per axis): per output row y, the input rows y0[y], y1[y] and the weight dy[y]
+// of y1 (out of 1024); likewise per column.
+struct ResizeBilinearParams {
+  int32_t out_h, out_w, in_w, channels;
+  const int32_t* y0 = nullptr;
+  const int32_t* y1 = nullptr;
+  const int32_t* dy = nullptr;
+  const int32_t* x0 = nullptr;
+  const int32_t* x1 = nullptr;
+  const int32_t* dx = nullptr;
+};
+void ResizeBilinearS8(const ResizeBilinearParams& p, const int8_t* input, int8_t* output);
 // >>> shape
 
 }  // namespace tr

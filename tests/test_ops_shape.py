@@ -1,0 +1,161 @@
+"""Data-movement ops in the engine are byte-exact with TFLite Micro: RESIZE_NEAREST_NEIGHBOR,
+RESIZE_BILINEAR, STRIDED_SLICE, TRANSPOSE, SQUEEZE and EXPAND_DIMS.
+
+Tiny Keras models chaining the ops with their options (aligned corners, half-pixel centers,
+masks, negative strides, several permutations) are converted here (int8 and int16 where TFLite
+Micro has the kernel; cached under build/engine-tests/), each op is checked to be in the
+converted model, and 300+ real CIFAR-10 inputs plus 300 random inputs give the same raw outputs
+as TFLite Micro's, on the portable engine and on the default ISA. The engine's arena is no
+larger than TFLite Micro's. What TFLite Micro cannot run (int16 RESIZE_BILINEAR, TILE) is
+refused with the op's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import engine_reference as ref
+import numpy as np
+import pytest
+from test_engine import tflm_arena_bytes
+
+from host import compiler
+from host.errors import UserError
+
+
+def _resize(method: str, align: bool, half: bool, size: tuple[int, int]) -> Callable:
+    """A Keras layer resizing with TensorFlow's raw op (its options written out)."""
+    from keras import layers
+
+    def resize(t):
+        import tensorflow as tf
+
+        op = tf.raw_ops.ResizeBilinear if method == "bilinear" else tf.raw_ops.ResizeNearestNeighbor
+        return op(images=t, size=list(size), align_corners=align, half_pixel_centers=half)
+
+    return layers.Lambda(resize)
+
+
+def _resize_model(method: str) -> Callable:
+    """Resizes chained over a conv's map: up with half-pixel centers, down with aligned
+    corners, up by 2 with neither, up with aligned corners."""
+
+    def make():
+        import keras
+        from keras import layers
+
+        keras.utils.set_random_seed(11)
+        inputs = keras.Input((32, 32, 3), batch_size=1)
+        x = layers.Conv2D(4, 3, strides=4)(inputs)  # 8x8x4
+        x = _resize(method, False, True, (11, 13))(x)
+        x = _resize(method, True, False, (6, 5))(x)
+        x = _resize(method, False, False, (12, 10))(x)
+        x = _resize(method, True, False, (13, 17))(x)
+        x = layers.Conv2D(3, 3, strides=2)(x)
+        return keras.Model(inputs, layers.Flatten()(x))
+
+    return make
+
+
+def _shape_model() -> Callable:
+    """Transposes (4-D, 3-D, 5-D), strided slices (negative stride, begin/end masks, shrink
+    axis, negative index), EXPAND_DIMS and SQUEEZE chained over a conv's map."""
+
+    def make():
+        import keras
+        from keras import layers, ops
+
+        keras.utils.set_random_seed(12)
+        inputs = keras.Input((32, 32, 3), batch_size=1)
+        x = layers.Conv2D(4, 3, strides=4)(inputs)  # 1x8x8x4
+        x = layers.Permute((2, 1, 3))(x)
+        x = layers.Lambda(lambda t: t[:, 1:7:2, ::-1, 1:4])(x)  # 1x3x8x3
+        x = layers.Lambda(lambda t: ops.transpose(t, (0, 3, 1, 2)))(x)  # 1x3x3x8
+        x = layers.Reshape((3, 3, 2, 4))(x)
+        x = layers.Lambda(lambda t: ops.transpose(t, (0, 4, 2, 1, 3)))(x)  # 1x4x2x3x3
+        x = layers.Reshape((8, 9))(x)
+        x = layers.Lambda(lambda t: ops.transpose(t, (0, 2, 1)))(x)  # 1x9x8
+        x = layers.Lambda(lambda t: ops.expand_dims(t, 1))(x)  # 1x1x9x8
+        x = layers.Lambda(lambda t: t[:, 0, -2::-3, :])(x)  # 1x3x8
+        x = layers.Lambda(lambda t: ops.squeeze(ops.expand_dims(t, 2), 2))(x)
+        x = layers.Conv1D(5, 2)(x)
+        return keras.Model(inputs, layers.Flatten()(x))
+
+    return make
+
+
+# name -> (model maker, ops it must contain, precisions). TFLite Micro resizes bilinearly in
+# int8 only.
+MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
+    "resize-nearest": (_resize_model("nearest"), ("RESIZE_NEAREST_NEIGHBOR",), ("int8", "int16")),
+    "resize-bilinear": (_resize_model("bilinear"), ("RESIZE_BILINEAR",), ("int8",)),
+    "shape": (_shape_model(), ("TRANSPOSE", "STRIDED_SLICE"), ("int8", "int16")),
+}
+
+
+def _convert(make: Callable, precision: str) -> bytes:
+    from host import quantize  # TensorFlow loads only when a model must be converted
+
+    calibration = (ref.calibration_images() / 255.0).astype(np.float32)
+    return quantize.convert(make(), calibration, precision)
+
+
+def _converted(name: str, precision: str):
+    make = MODELS[name][0]
+    return ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(name, p) for name, (_, _, precisions) in MODELS.items() for p in precisions],
+    ids=lambda param: f"{param[0]}-{param[1]}",
+)
+def model(request, data_dir) -> ref.Variant:
+    name, precision = request.param
+    return ref.Variant(name, precision, _converted(name, precision), None)
+
+
+@pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
+def test_op_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
+    assert set(MODELS[model.name][1]) <= ref.op_names(model.path), ref.op_names(model.path)
+    ref.assert_engine_exact(model, isa)
+
+
+def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
+    ours = compiler.compile_model(model.path).arena_bytes
+    assert ours <= tflm_arena_bytes(model.path)["total"]
+
+
+def _upsampling_model():
+    """Keras UpSampling2D (nearest): the converter emits RESHAPE/TILE chains."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(13)
+    inputs = keras.Input((32, 32, 3), batch_size=1)
+    x = layers.UpSampling2D(2)(layers.Conv2D(4, 3, strides=4)(inputs))
+    return keras.Model(inputs, layers.Flatten()(x))
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "precision", "message"),
+    [
+        ("bilinear", MODELS["resize-bilinear"][0], "int16", r"op 1 \(RESIZE_BILINEAR\): INT16"),
+        ("tile", _upsampling_model, "int8", r"\(TILE\): not supported by the engine"),
+    ],
+    ids=["bilinear-int16", "tile"],
+)
+def test_what_tflm_cannot_run_is_refused(
+    name: str, make: Callable, precision: str, message: str, data_dir
+) -> None:
+    path = ref.cached_conversion(
+        f"ops-refused-{name}-{precision}", lambda: _convert(make, precision)
+    )
+    with pytest.raises(UserError, match=message):
+        compiler.compile_model(path)
+    with pytest.raises(RuntimeError):  # TFLite Micro has no kernel for it either
+        interpreter = ref.tflm_interpreter(path)
+        interpreter.set_input(
+            np.zeros((1, 32, 32, 3), np.int8 if precision == "int8" else np.int16), 0
+        )
+        interpreter.invoke()
