@@ -118,6 +118,94 @@ def test_float_backend_input(model: ref.Variant) -> None:
     assert np.array_equal(engine.dequantize_output(ours), ours)
 
 
+# Hand-built chains of QUANTIZE / DEQUANTIZE ops (no converter): the model input's (type,
+# scale, zero point), then each op's output. "requantize" covers every int -> int pair
+# (int8 -> int8 with only the zero point changed too); the float ones use power-of-two scales,
+# so that inputs k / 2^n land exactly on halfway points of the rounding.
+CHAINS: dict[str, list[tuple[str, float, int]]] = {
+    "requantize": [
+        ("INT8", 0.05, 3),
+        ("INT16", 0.0004, 0),
+        ("INT16", 0.0011, 0),
+        ("INT8", 0.03, -7),
+        ("INT8", 0.03, 5),
+        ("INT8", 0.07, -20),
+    ],
+    "float-int8": [("FLOAT32", 0.0, 0), ("INT8", 2.0**-4, -3), ("FLOAT32", 0.0, 0)],
+    "float-int16": [("FLOAT32", 0.0, 0), ("INT16", 2.0**-10, 0), ("FLOAT32", 0.0, 0)],
+}
+CHAIN_SHAPE = [1, 8, 8, 3]
+
+
+def _chain_model(steps: list[tuple[str, float, int]]) -> bytes:
+    """A .tflite of one op per step after the first: QUANTIZE, or DEQUANTIZE into float32."""
+    codes = {"QUANTIZE": schema.BuiltinOperator.QUANTIZE}
+    codes["DEQUANTIZE"] = schema.BuiltinOperator.DEQUANTIZE
+    model = schema.ModelT()
+    model.version = 3
+    model.buffers = [schema.BufferT()]
+    model.operatorCodes = []
+    for code in codes.values():
+        operator_code = schema.OperatorCodeT()
+        operator_code.builtinCode = operator_code.deprecatedBuiltinCode = code
+        operator_code.version = 1
+        model.operatorCodes.append(operator_code)
+    graph = schema.SubGraphT()
+    graph.tensors, graph.operators = [], []
+    for index, (type_name, scale, zero_point) in enumerate(steps):
+        tensor = schema.TensorT()
+        tensor.name, tensor.shape, tensor.buffer = f"t{index}", list(CHAIN_SHAPE), 0
+        tensor.type = getattr(schema.TensorType, type_name)
+        if type_name != "FLOAT32":
+            tensor.quantization = schema.QuantizationParametersT()
+            tensor.quantization.scale, tensor.quantization.zeroPoint = [scale], [zero_point]
+        graph.tensors.append(tensor)
+        if index:
+            op = schema.OperatorT()
+            op.opcodeIndex = int(type_name == "FLOAT32")
+            op.inputs, op.outputs = [index - 1], [index]
+            graph.operators.append(op)
+    graph.inputs, graph.outputs = [0], [len(steps) - 1]
+    model.subgraphs = [graph]
+    builder = flatbuffers.Builder(4096)
+    builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+EXTREMES = np.array([1e12, -1e12, np.inf, -np.inf, np.nan, 2.0**21, -(2.0**21), 3e5], np.float32)
+
+
+def _chain_inputs(type_name: str) -> np.ndarray:
+    """600 inputs: every int8 value, or multiples of 2^-5 and 2^-11 (ties of both float
+    chains) from far below to far above the int8 and int16 ranges, and EXTREMES."""
+    rng = np.random.default_rng(12)
+    shape = (2 * ref.N_RANDOM, *CHAIN_SHAPE[1:])
+    if type_name == "INT8":
+        return rng.integers(-128, 128, shape, dtype=np.int8)
+    coarse = rng.integers(-6000, 6000, shape) * 2.0**-5
+    fine = rng.integers(-80000, 80000, shape) * 2.0**-11
+    values = np.where(rng.random(shape) < 0.5, coarse, fine).astype(np.float32)
+    # Beyond int32 after the division, and NaN: TFLite's unchecked cast (INT32_MIN on x86)
+    values.reshape(-1)[: len(EXTREMES)] = EXTREMES
+    return values
+
+
+@pytest.mark.parametrize("name", CHAINS)
+def test_quantize_chain_exact_with_tflm(name: str) -> None:
+    """Every QUANTIZE kernel (and both DEQUANTIZEs) on a hand-built chain equals the wheel."""
+    steps = CHAINS[name]
+    path = ref.cached_conversion(f"ops-chain-{name}", lambda: _chain_model(steps))
+    kernels = [op.kernel for op in load_graph(path.read_bytes()).ops]
+    inputs = _chain_inputs(steps[0][0])
+    ours = EngineBackend(path, "int8").invoke(inputs).reshape(len(inputs), -1)
+    reference = ref.tflm_outputs(path, inputs)
+    assert ours.dtype == reference.dtype
+    width = ours.dtype.itemsize
+    differ = ours.view(f"u{width}") != reference.view(f"u{width}")
+    assert not differ.any(), f"{kernels}: {differ.any(axis=1).sum()} examples differ"
+    assert len(np.unique(ours)) > 100
+
+
 def _edit(content: bytes, edit: Callable) -> bytes:
     """The model with ``edit(model)`` applied."""
     model = tflite.check_model_bytes(content)
@@ -157,7 +245,8 @@ def test_float_tensor_elsewhere_refused(data_dir) -> None:
 )
 def test_float_io_on_emulated_board(data_dir) -> None:
     """The int8 float-I/O model flashed to QEMU (Cortex-M4F, hard float) answers 8 inputs (4
-    real, 4 saturating random) with the wheel's float32 bits; the argmax is the output's."""
+    real, 4 saturating random, one with EXTREMES) with the wheel's float32 bits; the argmax
+    is the output's."""
     from host.board import firmware, qemu
     from host.board.client import Device
 
@@ -165,6 +254,7 @@ def test_float_io_on_emulated_board(data_dir) -> None:
     name = zoo.declare_file(path, "cifar10", "int8")
     inputs = float_inputs(_input_shape(path))
     x = np.concatenate([inputs[:4], inputs[ref.N_REAL + 100 : ref.N_REAL + 104]])
+    x[-1].reshape(-1)[: len(EXTREMES)] = EXTREMES  # the same bits as the wheel on x86
     reference = ref.tflm_run(path, x)
     image = firmware.build(name, "qemu-an386")
     emu = qemu.Emulator(image.board.qemu_machine, image.elf).start()

@@ -8,29 +8,29 @@
 namespace tr {
 namespace {
 
-// round(x / scale) as int32: a float division, then TfLiteRound (std::round: halves away from
-// zero), done here without libm (the firmware links none). Below 2^23 the fraction v - trunc(v)
-// is exact; from there on every float is an integer. TFLite casts the rounded float to int32
-// unchecked; here values beyond int32 saturate (what the Cortex-M's VCVT does) and NaN gives 0.
-inline int32_t RoundedSteps(float x, float scale) {
+// round(x / scale) + zero_point as int32: a float division, then TfLiteRound (std::round:
+// halves away from zero), done here without libm (the firmware links none). Below 2^23 the
+// fraction v - trunc(v) is exact; from there on every float is an integer. TFLite casts the
+// rounded float to int32 unchecked: the wheel (x86) gets INT32_MIN for NaN and for values
+// beyond int32, and adds the zero point with wrap-around; so does this, on every target.
+inline int32_t RoundedSteps(float x, float scale, int32_t zero_point) {
   const float v = x / scale;
-  if (v >= 2147483648.0f) return std::numeric_limits<int32_t>::max();
-  if (v < -2147483648.0f) return std::numeric_limits<int32_t>::min();
-  if (!(v >= -2147483648.0f)) return 0;       // NaN
-  const int32_t t = static_cast<int32_t>(v);  // toward zero
-  const float fraction = v - static_cast<float>(t);
-  if (fraction >= 0.5f) return t + 1;
-  if (fraction <= -0.5f) return t - 1;
-  return t;
+  int32_t t = std::numeric_limits<int32_t>::min();
+  if (v < 2147483648.0f && v >= -2147483648.0f) {
+    t = static_cast<int32_t>(v);  // toward zero
+    const float fraction = v - static_cast<float>(t);
+    if (fraction >= 0.5f) t += 1;
+    if (fraction <= -0.5f) t -= 1;
+  }
+  return static_cast<int32_t>(static_cast<uint32_t>(t) + static_cast<uint32_t>(zero_point));
 }
 
 template <typename T>
 void AffineQuantize(const QuantizeParams& p, const float* input, T* output) {
   const float scale = *p.scale;
-  const int64_t lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
+  const int32_t lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
   for (int32_t i = 0; i < p.size; ++i) {
-    const int64_t q = static_cast<int64_t>(RoundedSteps(input[i], scale)) + p.output_offset;
-    output[i] = static_cast<T>(q < lo ? lo : (q > hi ? hi : q));
+    output[i] = static_cast<T>(Clamp(RoundedSteps(input[i], scale, p.output_offset), lo, hi));
   }
 }
 
