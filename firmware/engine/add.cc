@@ -1,5 +1,7 @@
-// ADD of same-shape tensors, int8 and int16 (TFLite Micro reference: rescale both inputs to a
-// common scale with left_shift headroom, add, rescale to the output).
+// ADD and SUB, int8 and int16 (TFLite Micro reference: rescale both inputs to a common scale
+// with left_shift headroom, add or subtract, rescale to the output). Same-shape ADD has its own
+// kernels (AddS8, AddS16); broadcasting, a constant input and SUB go through broadcast.h.
+#include "broadcast.h"
 #include "fixed_point.h"
 #include "kernels.h"
 #include "rescale.h"
@@ -21,7 +23,8 @@ inline int32_t InputTerm(int32_t x, int32_t offset, int32_t left_shift, int32_t 
 struct Output {
   int32_t multiplier, shift, offset, lo, hi;
 
-  explicit Output(const AddParams& p)
+  template <typename Params>
+  explicit Output(const Params& p)
       : multiplier(p.output_multiplier),
         shift(p.output_shift),
         offset(p.output_offset),
@@ -34,6 +37,39 @@ struct Output {
 };
 
 inline int64_t Magnitude(int32_t x) { return x < 0 ? -int64_t{x} : x; }
+
+// The rescaled sum (or difference, kSubtract) of broadcast int8 inputs: each input's term is
+// tabulated by value once per call.
+template <bool kSubtract>
+void SumS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2, int8_t* output) {
+  int32_t term1[256];
+  int32_t term2[256];
+  for (int32_t x = -128; x < 128; ++x) {
+    term1[x + 128] =
+        InputTerm(x, p.input1_offset, p.left_shift, p.input1_multiplier, p.input1_shift);
+    term2[x + 128] =
+        InputTerm(x, p.input2_offset, p.left_shift, p.input2_multiplier, p.input2_shift);
+  }
+  const int32_t* by_value1 = term1 + 128;
+  const int32_t* by_value2 = term2 + 128;
+  const Output rescale(p);
+  BroadcastBinary(p, input1, input2, output, [&](int8_t x1, int8_t x2) {
+    return rescale(kSubtract ? by_value1[x1] - by_value2[x2] : by_value1[x1] + by_value2[x2]);
+  });
+}
+
+// The same for int16 inputs, each term computed as it is needed.
+template <bool kSubtract>
+void SumS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2, int16_t* output) {
+  const Output rescale(p);
+  BroadcastBinary(p, input1, input2, output, [&](int16_t x1, int16_t x2) {
+    const int32_t t1 =
+        InputTerm(x1, p.input1_offset, p.left_shift, p.input1_multiplier, p.input1_shift);
+    const int32_t t2 =
+        InputTerm(x2, p.input2_offset, p.left_shift, p.input2_multiplier, p.input2_shift);
+    return rescale(kSubtract ? t1 - t2 : t1 + t2);
+  });
+}
 
 }  // namespace
 
@@ -89,6 +125,44 @@ void AddS16(const AddParams& p, const int16_t* input1, const int16_t* input2, in
         InputTerm(input2[i], p.input2_offset, p.left_shift, p.input2_multiplier, p.input2_shift);
     output[i] = static_cast<int16_t>(rescale(sum));
   }
+}
+
+void AddBroadcastS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2,
+                    int8_t* output) {
+  SumS8<false>(p, input1, input2, output);
+}
+
+void AddBroadcastS8(const BinaryParams& p, const int8_t* input, int8_t* output) {
+  const auto operands = WithConstant(p, input);
+  SumS8<false>(p, operands.first, operands.second, output);
+}
+
+void AddBroadcastS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2,
+                     int16_t* output) {
+  SumS16<false>(p, input1, input2, output);
+}
+
+void AddBroadcastS16(const BinaryParams& p, const int16_t* input, int16_t* output) {
+  const auto operands = WithConstant(p, input);
+  SumS16<false>(p, operands.first, operands.second, output);
+}
+
+void SubS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2, int8_t* output) {
+  SumS8<true>(p, input1, input2, output);
+}
+
+void SubS8(const BinaryParams& p, const int8_t* input, int8_t* output) {
+  const auto operands = WithConstant(p, input);
+  SumS8<true>(p, operands.first, operands.second, output);
+}
+
+void SubS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2, int16_t* output) {
+  SumS16<true>(p, input1, input2, output);
+}
+
+void SubS16(const BinaryParams& p, const int16_t* input, int16_t* output) {
+  const auto operands = WithConstant(p, input);
+  SumS16<true>(p, operands.first, operands.second, output);
 }
 
 }  // namespace tr

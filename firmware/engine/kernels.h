@@ -148,6 +148,54 @@ struct AddParams {
 
 void AddS8(const AddParams& p, const int8_t* input1, const int8_t* input2, int8_t* output);
 void AddS16(const AddParams& p, const int16_t* input1, const int16_t* input2, int16_t* output);
+
+// Elementwise binary ops with broadcasting (broadcast.h): the output as 4 merged dimensions
+// (outermost first) with each input's element stride along them (0 where it is broadcast), the
+// arithmetic constants of the op (fields an op does not use are 0), and at most one constant
+// input (constant_input 1 or 2: that operand is constant8 or constant16; the kernel's
+// two-pointer overload then takes the other input and the output).
+struct BinaryParams {
+  int32_t out0, out1, out2, out3;
+  int32_t a_stride0, a_stride1, a_stride2, a_stride3;
+  int32_t b_stride0, b_stride1, b_stride2, b_stride3;
+  int32_t input1_offset, input2_offset, output_offset;
+  int32_t left_shift;
+  int32_t input1_multiplier, input1_shift;
+  int32_t input2_multiplier, input2_shift;
+  int32_t output_multiplier, output_shift;
+  int32_t act_min, act_max;
+  int32_t constant_input;
+  const int8_t* constant8 = nullptr;
+  const int16_t* constant16 = nullptr;
+};
+
+// ADD (broadcast or with a constant input) and SUB: TFLite Micro's rescaled sum or difference.
+void AddBroadcastS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2,
+                    int8_t* output);
+void AddBroadcastS8(const BinaryParams& p, const int8_t* input, int8_t* output);
+void AddBroadcastS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2,
+                     int16_t* output);
+void AddBroadcastS16(const BinaryParams& p, const int16_t* input, int16_t* output);
+void SubS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2, int8_t* output);
+void SubS8(const BinaryParams& p, const int8_t* input, int8_t* output);
+void SubS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2, int16_t* output);
+void SubS16(const BinaryParams& p, const int16_t* input, int16_t* output);
+// MUL: (x1 + input1_offset) * (x2 + input2_offset) * output multiplier + output_offset.
+void MulS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2, int8_t* output);
+void MulS8(const BinaryParams& p, const int8_t* input, int8_t* output);
+void MulS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2, int16_t* output);
+void MulS16(const BinaryParams& p, const int16_t* input, int16_t* output);
+// MAXIMUM and MINIMUM of the raw values (as TFLite Micro: no requantization).
+void MaximumS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2, int8_t* output);
+void MaximumS8(const BinaryParams& p, const int8_t* input, int8_t* output);
+void MaximumS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2,
+                int16_t* output);
+void MaximumS16(const BinaryParams& p, const int16_t* input, int16_t* output);
+void MinimumS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2, int8_t* output);
+void MinimumS8(const BinaryParams& p, const int8_t* input, int8_t* output);
+void MinimumS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2,
+                int16_t* output);
+void MinimumS16(const BinaryParams& p, const int16_t* input, int16_t* output);
 // >>> binary
 
 // <<< lut-activations: LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH, PRELU

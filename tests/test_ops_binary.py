@@ -1,0 +1,127 @@
+"""ADD, SUB, MUL, MAXIMUM and MINIMUM with broadcasting in the engine are byte-exact with
+TFLite Micro.
+
+One tiny Keras model holds every case (int8 and int16, cached under build/engine-tests/): each
+input side broadcast (``[1,1,1,C]`` against ``[1,H,W,C]``), a constant vector and a constant
+scalar on either side, fused RELU/RELU6, same-shape inputs (ADD's own kernel), different scales
+and zero points. The converted model is checked to hold each case, then 300+ real CIFAR-10
+inputs plus 300 random inputs give TFLite Micro's raw outputs on the portable engine and the
+default ISA, and the engine's arena is no larger than TFLite Micro's.
+"""
+
+from __future__ import annotations
+
+import engine_reference as ref
+import numpy as np
+import pytest
+from test_engine import tflm_arena_bytes
+
+from host import compiler
+from host.tflite import check_model_bytes, op_name, read_tensors
+
+OPS = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM")
+
+
+def _binary_model():
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(8)
+    lam = layers.Lambda
+    inputs = keras.Input((32, 32, 3), batch_size=1)
+    x = layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
+    y = layers.Conv2D(8, 1, activation="relu6")(x)
+    pooled = layers.GlobalAveragePooling2D(keepdims=True)(y)  # [1, 1, 1, 8]
+    peak = layers.MaxPooling2D(15)(x)  # [1, 1, 1, 8], quantized like x
+    vector = np.linspace(-1, 1, 8).astype("float32")
+    a = lam(lambda t: t[0] + t[1])([x, pooled])
+    b = layers.ReLU()(lam(lambda t: t[0] + t[1])([pooled, y]))
+    c = lam(lambda t: t + 0.5)(a)
+    d = lam(lambda t: t + vector)(b)
+    s1 = lam(lambda t: t[0] - t[1])([c, pooled])
+    s2 = lam(lambda t: t[0] - t[1])([pooled, d])
+    s3 = lam(lambda t: 1.0 - t)(s1)
+    m1 = layers.ReLU()(lam(lambda t: t[0] * t[1])([s2, pooled]))
+    m2 = lam(lambda t: t * 0.75)(s3)
+    m3 = lam(lambda t: t * (vector + 1.5))(m1)
+    high = lam(lambda t: keras.ops.maximum(t[0], t[1]))([peak, x])
+    low = lam(lambda t: keras.ops.minimum(t, 0.25))(m3)
+    z = layers.Add()([m2, low])
+    z = layers.ReLU(6.0)(layers.Multiply()([z, high]))
+    z = layers.Subtract()([z, y])
+    z = layers.Conv2D(4, 3, strides=2)(z)
+    return keras.Model(inputs, layers.Flatten()(z))
+
+
+def _convert(precision: str) -> bytes:
+    from host import quantize  # TensorFlow loads only when a model must be converted
+
+    calibration = (ref.calibration_images() / 255.0).astype(np.float32)
+    return quantize.convert(_binary_model(), calibration, precision)
+
+
+@pytest.fixture(scope="module", params=["int8", "int16"])
+def model(request, data_dir) -> ref.Variant:
+    precision = request.param
+    path = ref.cached_conversion(f"ops-binary-{precision}", lambda: _convert(precision))
+    return ref.Variant("binary", precision, path, None)
+
+
+def _cases(content: bytes) -> set[tuple[str, str]]:
+    """(op, case) for each binary op of the model: which input is broadcast or constant, and
+    its fused activation."""
+    model = check_model_bytes(content)
+    tensors = read_tensors(model)
+    cases = set()
+    for op in model.subgraphs[0].operators:
+        name = op_name(model, op)
+        if name not in OPS:
+            continue
+        a, b, out = (tensors[i] for i in (*op.inputs[:2], op.outputs[0]))
+        for side, tensor in (("input1", a), ("input2", b)):
+            if tensor.data is not None:
+                cases.add((name, f"{side} constant {'scalar' if tensor.size == 1 else 'vector'}"))
+            elif tensor.shape != out.shape:
+                cases.add((name, f"{side} broadcast"))
+        if a.data is None and b.data is None and a.shape == b.shape == out.shape:
+            cases.add((name, "same shape"))
+        fused = getattr(op.builtinOptions, "fusedActivationFunction", 0)
+        if fused:
+            cases.add((name, f"fused {fused}"))
+    return cases
+
+
+def test_model_holds_every_case(model: ref.Variant) -> None:
+    cases = _cases(model.path.read_bytes())
+    expected = {
+        ("ADD", "input1 broadcast"),
+        ("ADD", "input2 broadcast"),
+        ("ADD", "input2 constant scalar"),
+        ("ADD", "input2 constant vector"),
+        ("ADD", "same shape"),
+        ("ADD", "fused 1"),  # RELU
+        ("SUB", "input1 broadcast"),
+        ("SUB", "input2 broadcast"),
+        ("SUB", "input1 constant scalar"),
+        ("SUB", "same shape"),
+        ("MUL", "input2 broadcast"),
+        ("MUL", "input2 constant scalar"),
+        ("MUL", "input2 constant vector"),
+        ("MUL", "same shape"),
+        ("MUL", "fused 1"),
+        ("MUL", "fused 3"),  # RELU6
+        ("MAXIMUM", "input1 broadcast"),
+        ("MINIMUM", "input2 constant scalar"),
+    }
+    assert expected <= cases, sorted(expected - cases)
+
+
+@pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
+def test_binary_ops_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
+    assert set(OPS) <= ref.op_names(model.path), ref.op_names(model.path)
+    ref.assert_engine_exact(model, isa)
+
+
+def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
+    ours = compiler.compile_model(model.path).arena_bytes
+    assert ours <= tflm_arena_bytes(model.path)["total"]
