@@ -12,6 +12,7 @@ refused with the op's name.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import engine_reference as ref
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from test_engine import tflm_arena_bytes
 
-from host import compiler
+from host import compiler, tflite
 from host.errors import UserError
 
 
@@ -42,7 +43,7 @@ def _resize_model(method: str) -> Callable:
 
     def make():
         import keras
-        from keras import layers
+        from keras import layers, ops
 
         keras.utils.set_random_seed(11)
         inputs = keras.Input((32, 32, 3), batch_size=1)
@@ -51,6 +52,9 @@ def _resize_model(method: str) -> Callable:
         x = _resize(method, True, False, (6, 5))(x)
         x = _resize(method, False, False, (12, 10))(x)
         x = _resize(method, True, False, (13, 17))(x)
+        if method == "bilinear":  # and a PACK (int8 only, as bilinear resizing)
+            x = layers.Lambda(lambda t: ops.stack([t[:, 1:], t[:, :-1]], axis=2))(x)
+            x = layers.Reshape((12, 34, 4))(x)
         x = layers.Conv2D(3, 3, strides=2)(x)
         return keras.Model(inputs, layers.Flatten()(x))
 
@@ -68,7 +72,8 @@ def _shape_model() -> Callable:
         keras.utils.set_random_seed(12)
         inputs = keras.Input((32, 32, 3), batch_size=1)
         x = layers.Conv2D(4, 3, strides=4)(inputs)  # 1x8x8x4
-        x = layers.Permute((2, 1, 3))(x)
+        x = layers.Lambda(lambda t: ops.slice(t, (0, 0, 1, 0), (1, 8, 6, 4)))(x)
+        x = layers.Permute((2, 1, 3))(x)  # 1x6x8x4
         x = layers.Lambda(lambda t: t[:, 1:7:2, ::-1, 1:4])(x)  # 1x3x8x3
         x = layers.Lambda(lambda t: ops.transpose(t, (0, 3, 1, 2)))(x)  # 1x3x3x8
         x = layers.Reshape((3, 3, 2, 4))(x)
@@ -78,19 +83,75 @@ def _shape_model() -> Callable:
         x = layers.Lambda(lambda t: ops.expand_dims(t, 1))(x)  # 1x1x9x8
         x = layers.Lambda(lambda t: t[:, 0, -2::-3, :])(x)  # 1x3x8
         x = layers.Lambda(lambda t: ops.squeeze(ops.expand_dims(t, 2), 2))(x)
-        x = layers.Conv1D(5, 2)(x)
-        return keras.Model(inputs, layers.Flatten()(x))
+        return keras.Model(inputs, layers.Conv1D(5, 2)(x))  # 1x2x5: the conv's map squeezed
 
     return make
 
 
-# name -> (model maker, ops it must contain, precisions). TFLite Micro resizes bilinearly in
-# int8 only.
+# name -> (model maker, ops it must contain, precisions). TFLite Micro resizes bilinearly and
+# packs in int8 only.
 MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
     "resize-nearest": (_resize_model("nearest"), ("RESIZE_NEAREST_NEIGHBOR",), ("int8", "int16")),
-    "resize-bilinear": (_resize_model("bilinear"), ("RESIZE_BILINEAR",), ("int8",)),
-    "shape": (_shape_model(), ("TRANSPOSE", "STRIDED_SLICE"), ("int8", "int16")),
+    "resize-bilinear": (_resize_model("bilinear"), ("RESIZE_BILINEAR", "PACK"), ("int8",)),
+    "shape": (
+        _shape_model(),
+        ("TRANSPOSE", "STRIDED_SLICE", "SLICE", "SQUEEZE", "EXPAND_DIMS"),
+        ("int8", "int16"),
+    ),
 }
+
+
+def _unit_axis(longer: list[int], shorter: list[int]) -> int | None:
+    """The axis where ``longer`` has a 1 that ``shorter`` lacks, if that is all they differ by."""
+    for axis in range(len(longer)):
+        if longer[axis] == 1 and longer[:axis] + longer[axis + 1 :] == shorter:
+            return axis
+    return None
+
+
+def _squeeze_and_expand_dims(content: bytes) -> bytes:
+    """The model with its first RESHAPE that adds a unit axis made an EXPAND_DIMS and its first
+    that removes one a SQUEEZE (the ops other converters emit around a Conv1D)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = tflite.check_model_bytes(content)
+    tensors = model.subgraphs[0].tensors
+    done: set[str] = set()
+
+    def opcode(code: int) -> int:
+        model.operatorCodes.append(schema.OperatorCodeT())
+        model.operatorCodes[-1].builtinCode = code
+        model.operatorCodes[-1].deprecatedBuiltinCode = min(code, 127)
+        model.operatorCodes[-1].version = 1
+        return len(model.operatorCodes) - 1
+
+    for op in model.subgraphs[0].operators:
+        if tflite.op_name(model, op) != "RESHAPE":
+            continue
+        before, after = (list(tensors[t].shape) for t in (op.inputs[0], op.outputs[0]))
+        added, removed = _unit_axis(after, before), _unit_axis(before, after)
+        if added is not None and "EXPAND_DIMS" not in done:
+            axis = copy.deepcopy(tensors[op.inputs[1]])
+            model.buffers.append(schema.BufferT())
+            model.buffers[-1].data = np.array([added], np.int32).view(np.uint8)
+            axis.buffer, axis.shape, axis.name = len(model.buffers) - 1, [1], b"axis"
+            tensors.append(axis)
+            op.inputs = [op.inputs[0], len(tensors) - 1]
+            op.opcodeIndex = opcode(schema.BuiltinOperator.EXPAND_DIMS)
+            op.builtinOptionsType = schema.BuiltinOptions.ExpandDimsOptions
+            op.builtinOptions = schema.ExpandDimsOptionsT()
+            done.add("EXPAND_DIMS")
+        elif removed is not None and "SQUEEZE" not in done:
+            op.inputs = [op.inputs[0]]
+            op.opcodeIndex = opcode(schema.BuiltinOperator.SQUEEZE)
+            op.builtinOptionsType = schema.BuiltinOptions.SqueezeOptions
+            op.builtinOptions = schema.SqueezeOptionsT()
+            op.builtinOptions.squeezeDims = [removed]
+            done.add("SQUEEZE")
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
+    return bytes(builder.Output())
 
 
 def _convert(make: Callable, precision: str) -> bytes:
@@ -102,6 +163,11 @@ def _convert(make: Callable, precision: str) -> bytes:
 
 def _converted(name: str, precision: str):
     make = MODELS[name][0]
+    if name == "shape":  # the converter writes only RESHAPEs; TFLite Micro runs both ops too
+        return ref.cached_conversion(
+            f"ops-{name}-{precision}",
+            lambda: _squeeze_and_expand_dims(_convert(make, precision)),
+        )
     return ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
 
 

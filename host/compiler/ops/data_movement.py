@@ -27,13 +27,15 @@ def same_quantization(inp: Tensor, out: Tensor) -> None:
         raise c.OpError("input and output quantization differ (the values are copied)")
 
 
-def constant_ints(tensors: list[Tensor], index: int, what: str, count: int) -> list[int]:
-    """A constant int32 operand (``what``: its name in errors) of ``count`` values."""
+def constant_ints(
+    tensors: list[Tensor], index: int, what: str, count: int, types: tuple[str, ...] = ("INT32",)
+) -> list[int]:
+    """A constant integer operand (``what``: its name in errors) of ``count`` values."""
     if index < 0 or tensors[index].data is None:
         raise c.OpError(f"the {what} must be constant")
     tensor = tensors[index]
-    if tensor.type_name != "INT32":
-        raise c.OpError(f"the {what} is {tensor.type_name}, not INT32")
+    if tensor.type_name not in types:
+        raise c.OpError(f"the {what} is {tensor.type_name}, not {' or '.join(types)}")
     values = [int(v) for v in np.asarray(tensor.data).reshape(-1)]
     if len(values) != count:
         raise c.OpError(f"the {what} has {len(values)} values, {count} expected")
