@@ -215,6 +215,32 @@ def _edit(content: bytes, edit: Callable) -> bytes:
     return bytes(builder.Output())
 
 
+def _unquantized_model() -> bytes:
+    """A float model converted without quantization: every op is float32."""
+    import contextlib
+    import io
+
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((8, 8, 3), batch_size=1)
+    x = layers.Flatten()(layers.Conv2D(2, 3)(inputs))
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, layers.Dense(4)(x)))
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter chats on stdout
+        return converter.convert()
+
+
+def test_float_model_refused() -> None:
+    """An unquantized model: its first op reading the float32 input is refused, one line."""
+    path = ref.cached_conversion("ops-unquantized", _unquantized_model)
+    with pytest.raises(
+        UserError, match=r"^op 0 \(CONV_2D\): reads float32 tensor .*int8 and int16 ops"
+    ):
+        load_graph(path.read_bytes())
+
+
 def test_float_tensor_elsewhere_refused(data_dir) -> None:
     """A float32 tensor between two ops (here a conv's output made float32) is refused with
     the op that writes it; so is a float32 model input read by anything but QUANTIZE."""

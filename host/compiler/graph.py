@@ -93,6 +93,7 @@ def _check_float(
             if role == "writes" and index == model_output and name == "DEQUANTIZE":
                 continue
             raise OpError(
-                f"{role} float32 tensor {tensor.name!r}; the engine runs float32 only as the "
-                f"model input into QUANTIZE and the model output from DEQUANTIZE"
+                f"{role} float32 tensor {tensor.name!r}: the engine runs int8 and int16 ops, "
+                f"float32 only as the model input read by QUANTIZE and the model output "
+                f"written by DEQUANTIZE"
             )
