@@ -1,13 +1,13 @@
 """Data-movement ops in the engine are byte-exact with TFLite Micro: RESIZE_NEAREST_NEIGHBOR,
-RESIZE_BILINEAR, STRIDED_SLICE, TRANSPOSE, SQUEEZE and EXPAND_DIMS.
+RESIZE_BILINEAR, STRIDED_SLICE, SLICE, TRANSPOSE, PACK, SQUEEZE, EXPAND_DIMS, and BATCH_MATMUL.
 
 Tiny Keras models chaining the ops with their options (aligned corners, half-pixel centers,
-masks, negative strides, several permutations) are converted here (int8 and int16 where TFLite
-Micro has the kernel; cached under build/engine-tests/), each op is checked to be in the
-converted model, and 300+ real CIFAR-10 inputs plus 300 random inputs give the same raw outputs
-as TFLite Micro's, on the portable engine and on the default ISA. The engine's arena is no
-larger than TFLite Micro's. What TFLite Micro cannot run (int16 RESIZE_BILINEAR, TILE) is
-refused with the op's name.
+masks, negative strides, several permutations, adj_y, broadcast batches) are converted here
+(int8 and int16 where TFLite Micro has the kernel; cached under build/engine-tests/), each op is
+checked to be in the converted model, and 300+ real CIFAR-10 inputs plus 300 random inputs give
+the same raw outputs as TFLite Micro's, on the portable engine and on the default ISA. The
+engine's arena is no larger than TFLite Micro's. What TFLite Micro cannot run (int16
+RESIZE_BILINEAR, TILE) is refused with the op's name.
 """
 
 from __future__ import annotations
@@ -88,6 +88,26 @@ def _shape_model() -> Callable:
     return make
 
 
+def _matmul_model() -> Callable:
+    """Attention-like products: q k^T (adj_y) per head, then by values broadcast over heads."""
+
+    def make():
+        import keras
+        from keras import layers, ops
+
+        keras.utils.set_random_seed(14)
+        inputs = keras.Input((32, 32, 3), batch_size=1)
+        x = layers.Conv2D(8, 3, strides=4)(inputs)  # 1x8x8x8
+        heads = layers.Reshape((2, 8, 32))(x)
+        q, k = layers.Dense(6)(heads), layers.Dense(6)(heads)  # 1x2x8x6
+        v = layers.Dense(5)(layers.Reshape((1, 8, 64))(x))  # 1x1x8x5
+        a = layers.Lambda(lambda t: ops.matmul(t[0], ops.transpose(t[1], (0, 1, 3, 2))))([q, k])
+        x = layers.Lambda(lambda t: ops.matmul(t[0], t[1]))([a, v])  # 1x2x8x5
+        return keras.Model(inputs, layers.Flatten()(x))
+
+    return make
+
+
 # name -> (model maker, ops it must contain, precisions). TFLite Micro resizes bilinearly and
 # packs in int8 only.
 MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
@@ -98,6 +118,7 @@ MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
         ("TRANSPOSE", "STRIDED_SLICE", "SLICE", "SQUEEZE", "EXPAND_DIMS"),
         ("int8", "int16"),
     ),
+    "matmul": (_matmul_model(), ("BATCH_MATMUL",), ("int8", "int16")),
 }
 
 

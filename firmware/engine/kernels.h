@@ -302,6 +302,25 @@ struct ResizeBilinearParams {
   const int32_t* dx = nullptr;
 };
 void ResizeBilinearS8(const ResizeBilinearParams& p, const int8_t* input, int8_t* output);
+
+// BATCH_MATMUL of two activations: per batch (3 dimensions, broadcast by a stride of 0),
+// output[i][j] = sum_k (lhs(i, k) + lhs_offset) * (rhs(k, j) + rhs_offset), requantized;
+// lhs(i, k) = lhs[i * lhs_row_stride + k * lhs_depth_stride], likewise rhs (adj_x and adj_y
+// are strides). int16: offsets 0, an int64 sum.
+struct BatchMatMulParams {
+  int32_t rows, cols, depth;
+  int32_t lhs_row_stride, lhs_depth_stride;
+  int32_t rhs_depth_stride, rhs_col_stride;
+  int32_t lhs_offset, rhs_offset, output_offset;
+  int32_t multiplier, shift;
+  const int32_t* batches = nullptr;     // 3 counts
+  const int32_t* lhs_batch = nullptr;   // 3 strides in elements
+  const int32_t* rhs_batch = nullptr;   // 3 strides in elements
+};
+void BatchMatMulS8(const BatchMatMulParams& p, const int8_t* lhs, const int8_t* rhs,
+                   int8_t* output);
+void BatchMatMulS16(const BatchMatMulParams& p, const int16_t* lhs, const int16_t* rhs,
+                    int16_t* output);
 // >>> shape
 
 }  // namespace tr

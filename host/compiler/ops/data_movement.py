@@ -84,3 +84,15 @@ def resize_sizes(
     if list(out.shape) != [1, out_h, out_w, channels]:
         raise c.OpError(f"output shape {list(out.shape)} does not match size {[out_h, out_w]}")
     return in_h, in_w, out_h, out_w
+
+
+def copy_operands(
+    op: schema.OperatorT, tensors: list[Tensor], what: str, max_rank: int = MAX_DIMS
+) -> tuple[Tensor, Tensor]:
+    """Input and output of a copy that TFLite Micro ``what``s (transposes, slices) in 1-D to
+    ``max_rank``-D."""
+    inp, out = c.input_and_output(op, tensors)
+    same_quantization(inp, out)
+    if not 1 <= len(inp.shape) <= max_rank:
+        raise c.OpError(f"{len(inp.shape)}-D input; TFLite Micro {what} 1-D to {max_rank}-D")
+    return inp, out

@@ -17,11 +17,8 @@ BUILTINS: c.Builtins = {
 
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
     """SLICE: per axis a first index and a count, stride 1."""
-    inp, out = c.input_and_output(op, tensors)
-    dm.same_quantization(inp, out)
+    inp, out = dm.copy_operands(op, tensors, "slices")
     rank = len(inp.shape)
-    if not 1 <= rank <= dm.MAX_DIMS:
-        raise c.OpError(f"{rank}-D input; TFLite Micro slices 1-D to {dm.MAX_DIMS}-D")
     begin = dm.constant_ints(tensors, op.inputs[1], "begin", rank, ("INT32", "INT64"))
     size = dm.constant_ints(tensors, op.inputs[2], "size", rank, ("INT32", "INT64"))
     counts = []

@@ -28,16 +28,13 @@ def _clamp(value: int, stride: int, size: int) -> int:
 
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
     """STRIDED_SLICE: per axis a first index, a stride and a count."""
-    inp, out = c.input_and_output(op, tensors)
-    dm.same_quantization(inp, out)
+    inp, out = dm.copy_operands(op, tensors, "slices", MAX_RANK)
     options = op.builtinOptions
     if options.ellipsisMask or options.newAxisMask:
         raise c.OpError("ellipsis and new-axis masks are not supported (TFLite Micro ignores them)")
     if options.offset:
         raise c.OpError("offset slices are not supported")
     rank = len(inp.shape)
-    if not 1 <= rank <= MAX_RANK:
-        raise c.OpError(f"{rank}-D input; TFLite Micro slices 1-D to {MAX_RANK}-D")
     begin = dm.constant_ints(tensors, op.inputs[1], "begin", rank)
     end = dm.constant_ints(tensors, op.inputs[2], "end", rank)
     steps = dm.constant_ints(tensors, op.inputs[3], "strides", rank)

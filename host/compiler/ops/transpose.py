@@ -17,11 +17,8 @@ BUILTINS: c.Builtins = {
 
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
     """TRANSPOSE: output dimension k walks input dimension perm[k]."""
-    inp, out = c.input_and_output(op, tensors)
-    dm.same_quantization(inp, out)
+    inp, out = dm.copy_operands(op, tensors, "transposes")
     rank = len(inp.shape)
-    if not 1 <= rank <= dm.MAX_DIMS:
-        raise c.OpError(f"{rank}-D input; TFLite Micro transposes 1-D to {dm.MAX_DIMS}-D")
     perm = dm.constant_ints(tensors, op.inputs[1], "permutation", rank)
     if sorted(perm) != list(range(rank)):
         raise c.OpError(f"permutation {perm} is not one of 0..{rank - 1}")
