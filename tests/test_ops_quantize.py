@@ -8,7 +8,8 @@ float32 outputs equal the wheel's bit for bit on 300 real CIFAR-10 images (pixel
 300 random floats (a third of them outside the input range, to saturate), on the portable
 engine and the default ISA; the engine's arena is no larger than TFLite Micro's; a float tensor
 anywhere else is refused naming its op; and on the emulated board (QEMU) a float-I/O model
-answers bit-exact with the wheel.
+answers bit-exact with the wheel. The converter's uint8-I/O model (QUANTIZE uint8 -> int8
+first, int8 -> uint8 last) and hand-built chains of every QUANTIZE type pair are exact too.
 """
 
 from __future__ import annotations
@@ -91,6 +92,41 @@ def test_float_io_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
     assert len(np.unique(ours[: ref.N_REAL], axis=0)) > 1
 
 
+def _convert_uint8_io() -> bytes:
+    """The int8 concat-branches model with the converter's uint8 input and output (a QUANTIZE
+    uint8 -> int8 first, int8 -> uint8 last)."""
+    import contextlib
+    import io
+
+    import tensorflow as tf
+
+    calibration = (ref.calibration_images() / 255.0).astype(np.float32)
+    converter = tf.lite.TFLiteConverter.from_keras_model(_concatenation_model(True)())
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([image[np.newaxis]] for image in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.uint8
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter chats on stdout
+        return converter.convert()
+
+
+def test_uint8_io_exact_with_tflm(data_dir) -> None:
+    """A uint8-I/O model (raw pixels in, uint8 scores out) equals the wheel byte for byte on
+    300 real images and 300 random ones."""
+    path = ref.cached_conversion("ops-uint8-io-int8", _convert_uint8_io)
+    kernels = [op.kernel for op in load_graph(path.read_bytes()).ops]
+    assert kernels[0] == "RequantizeU8S8" and kernels[-1] == "RequantizeS8U8", kernels
+    pixels = data.load("cifar10", "test").x[: ref.N_REAL]
+    random = np.random.default_rng(5).integers(0, 256, (ref.N_RANDOM, *pixels.shape[1:]))
+    inputs = np.concatenate([pixels, random]).astype(np.uint8)
+    ours = EngineBackend(path, "int8").invoke(inputs).reshape(len(inputs), -1)
+    reference = ref.tflm_outputs(path, inputs)
+    assert ours.dtype == reference.dtype == np.uint8
+    mismatches = np.flatnonzero(np.any(ours != reference, axis=1))
+    assert len(mismatches) == 0, f"{len(mismatches)} examples differ, first {mismatches[0]}"
+    assert len(np.unique(ours[: ref.N_REAL], axis=0)) > 1
+
+
 def test_int16_requantize_in_model(data_dir) -> None:
     """The int16 model requantizes a branch (an int16 -> int16 QUANTIZE): compiled as one."""
     graph = load_graph(_float_model("float-io", "int16").read_bytes())
@@ -133,6 +169,8 @@ CHAINS: dict[str, list[tuple[str, float, int]]] = {
     ],
     "float-int8": [("FLOAT32", 0.0, 0), ("INT8", 2.0**-4, -3), ("FLOAT32", 0.0, 0)],
     "float-int16": [("FLOAT32", 0.0, 0), ("INT16", 2.0**-10, 0), ("FLOAT32", 0.0, 0)],
+    "uint8": [("UINT8", 0.05, 128), ("INT8", 0.05, 0), ("INT8", 0.03, -5), ("UINT8", 0.025, 120)],
+    "uint8-same-scale": [("UINT8", 0.04, 0), ("INT8", 0.05, -100), ("UINT8", 0.05, 28)],
 }
 CHAIN_SHAPE = [1, 8, 8, 3]
 
@@ -176,12 +214,13 @@ EXTREMES = np.array([1e12, -1e12, np.inf, -np.inf, np.nan, 2.0**21, -(2.0**21), 
 
 
 def _chain_inputs(type_name: str) -> np.ndarray:
-    """600 inputs: every int8 value, or multiples of 2^-5 and 2^-11 (ties of both float
+    """600 inputs: every int8 or uint8 value, or multiples of 2^-5 and 2^-11 (ties of both float
     chains) from far below to far above the int8 and int16 ranges, and EXTREMES."""
     rng = np.random.default_rng(12)
     shape = (2 * ref.N_RANDOM, *CHAIN_SHAPE[1:])
-    if type_name == "INT8":
-        return rng.integers(-128, 128, shape, dtype=np.int8)
+    if type_name in ("INT8", "UINT8"):
+        info = np.iinfo(type_name.lower())
+        return rng.integers(info.min, info.max + 1, shape, dtype=type_name.lower())
     coarse = rng.integers(-6000, 6000, shape) * 2.0**-5
     fine = rng.integers(-80000, 80000, shape) * 2.0**-11
     values = np.where(rng.random(shape) < 0.5, coarse, fine).astype(np.float32)
@@ -242,18 +281,21 @@ def test_float_model_refused() -> None:
 
 
 def test_float_tensor_elsewhere_refused(data_dir) -> None:
-    """A float32 tensor between two ops (here a conv's output made float32) is refused with
-    the op that writes it; so is a float32 model input read by anything but QUANTIZE."""
+    """A float32 or uint8 tensor between two ops (here a conv's output) is refused with the op
+    that writes it; so is a float32 model output written by anything but DEQUANTIZE."""
     content = _float_model("float-io", "int8").read_bytes()
 
-    def float_conv_output(model) -> None:
-        graph = model.subgraphs[0]
-        names = [tflite.op_name(model, op) for op in graph.operators]
-        conv = graph.operators[names.index("CONV_2D")]
-        graph.tensors[conv.outputs[0]].type = schema.TensorType.FLOAT32
+    for type_name in ("FLOAT32", "UINT8"):
 
-    with pytest.raises(UserError, match=r"^op \d+ \(CONV_2D\): writes float32 tensor"):
-        load_graph(_edit(content, float_conv_output))
+        def edge_type_conv_output(model, type_name: str = type_name) -> None:
+            graph = model.subgraphs[0]
+            names = [tflite.op_name(model, op) for op in graph.operators]
+            conv = graph.operators[names.index("CONV_2D")]
+            graph.tensors[conv.outputs[0]].type = getattr(schema.TensorType, type_name)
+
+        message = rf"^op \d+ \(CONV_2D\): writes {type_name.lower()} tensor"
+        with pytest.raises(UserError, match=message):
+            load_graph(_edit(content, edge_type_conv_output))
 
     def float_output_without_dequantize(model) -> None:
         graph = model.subgraphs[0]
@@ -265,32 +307,47 @@ def test_float_tensor_elsewhere_refused(data_dir) -> None:
         load_graph(_edit(content, float_output_without_dequantize))
 
 
-@pytest.mark.skipif(
+needs_board = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason="needs qemu-system-arm and arm-none-eabi-gcc (make apt)",
 )
-def test_float_io_on_emulated_board(data_dir) -> None:
-    """The int8 float-I/O model flashed to QEMU (Cortex-M4F, hard float) answers 8 inputs (4
-    real, 4 saturating random, one with EXTREMES) with the wheel's float32 bits; the argmax
-    is the output's."""
+
+
+def _on_board(path: Path, x: np.ndarray) -> None:
+    """``path`` flashed to QEMU mps2-an386 (Cortex-M4F, hard float) answers ``x`` with the
+    wheel's bits; each argmax is its output's."""
     from host.board import firmware, qemu
     from host.board.client import Device
 
-    path = _float_model("float-io", "int8")
-    name = zoo.declare_file(path, "cifar10", "int8")
-    inputs = float_inputs(_input_shape(path))
-    x = np.concatenate([inputs[:4], inputs[ref.N_REAL + 100 : ref.N_REAL + 104]])
-    x[-1].reshape(-1)[: len(EXTREMES)] = EXTREMES  # the same bits as the wheel on x86
     reference = ref.tflm_run(path, x)
-    image = firmware.build(name, "qemu-an386")
+    image = firmware.build(zoo.declare_file(path, "cifar10", "int8"), "qemu-an386")
     emu = qemu.Emulator(image.board.qemu_machine, image.elf).start()
     try:
         with Device(emu.url) as device:
-            assert device.info.input.dtype == np.float32
+            assert device.info.input.dtype == x.dtype
             results = device.infer(x)
     finally:
         emu.stop()
     ours = np.stack([r.output.reshape(-1) for r in results])
-    assert ours.dtype == np.float32
-    assert np.array_equal(ours.view(np.uint32), reference.view(np.uint32))
+    assert ours.dtype == reference.dtype
+    assert ours.tobytes() == reference.tobytes()
     assert [r.argmax for r in results] == list(np.argmax(reference, axis=1))
+
+
+@needs_board
+def test_float_io_on_emulated_board(data_dir) -> None:
+    """The int8 float-I/O model on the board: 8 inputs (4 real, 4 saturating random, one with
+    EXTREMES), float32 outputs bit-exact with the wheel."""
+    path = _float_model("float-io", "int8")
+    inputs = float_inputs(_input_shape(path))
+    x = np.concatenate([inputs[:4], inputs[ref.N_REAL + 100 : ref.N_REAL + 104]])
+    x[-1].reshape(-1)[: len(EXTREMES)] = EXTREMES  # the same bits as the wheel on x86
+    _on_board(path, x)
+
+
+@needs_board
+@pytest.mark.slow
+def test_uint8_io_on_emulated_board(data_dir) -> None:
+    """The uint8-I/O model on the board: 8 raw CIFAR-10 images, uint8 outputs exact."""
+    path = ref.cached_conversion("ops-uint8-io-int8", _convert_uint8_io)
+    _on_board(path, data.load("cifar10", "test").x[:8].astype(np.uint8))

@@ -218,6 +218,7 @@ int16_t Argmax(const uint8_t* out) {
   const tr_tensor_info& t = tr_model.output;
   if (t.type == kTensorInt16) return ArgmaxOf<int16_t>(out, t.bytes / 2);
   if (t.type == kTensorFloat32) return ArgmaxOf<float>(out, t.bytes / 4);
+  if (t.type == kTensorUint8) return ArgmaxOf<uint8_t>(out, t.bytes);
   return ArgmaxOf<int8_t>(out, t.bytes);
 }
 

@@ -13,7 +13,7 @@ extern "C" {
 typedef struct {
   int32_t rank;
   int32_t dims[6];
-  int32_t type; /*1=int8, 2=int16, 3=float32 (a float-I/O model: scale 1, zero point 0)*/
+  int32_t type; /*1=int8, 2=int16, 3=float32 (a float-I/O model: scale 1, zero point 0), 4=uint8*/
   float scale;
   int32_t zero_point;
   uint32_t bytes;

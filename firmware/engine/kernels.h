@@ -248,7 +248,8 @@ void PreluS8(const PreluParams& p, const int8_t* input, int8_t* output);
 // <<< quantize: QUANTIZE, DEQUANTIZE (float I/O)
 // QUANTIZE and DEQUANTIZE of `size` values. float -> int (TFLite's AffineQuantize):
 // round(x / scale) half away from zero, in float, + output_offset, clamped to the output type.
-// int -> int (Requantize): output_offset + (x - input_offset) * multiplier * 2^shift, clamped.
+// int -> int (Requantize, int8/int16, and uint8 at a model's edge): output_offset +
+// (x - input_offset) * multiplier * 2^shift, clamped to the output type.
 // int -> float (Dequantize): (x - input_offset) * scale.
 struct QuantizeParams {
   int32_t size;
@@ -262,6 +263,8 @@ void RequantizeS8S8(const QuantizeParams& p, const int8_t* input, int8_t* output
 void RequantizeS8S16(const QuantizeParams& p, const int8_t* input, int16_t* output);
 void RequantizeS16S8(const QuantizeParams& p, const int16_t* input, int8_t* output);
 void RequantizeS16S16(const QuantizeParams& p, const int16_t* input, int16_t* output);
+void RequantizeU8S8(const QuantizeParams& p, const uint8_t* input, int8_t* output);
+void RequantizeS8U8(const QuantizeParams& p, const int8_t* input, uint8_t* output);
 void DequantizeS8F32(const QuantizeParams& p, const int8_t* input, float* output);
 void DequantizeS16F32(const QuantizeParams& p, const int16_t* input, float* output);
 // >>> quantize

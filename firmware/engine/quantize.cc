@@ -1,5 +1,5 @@
-// QUANTIZE, float -> int8/int16 and int8/int16 -> int8/int16 (TFLite Micro's reference
-// AffineQuantize and Requantize).
+// QUANTIZE, float -> int8/int16, int8/int16 -> int8/int16, uint8 -> int8 and int8 -> uint8
+// (TFLite Micro's reference AffineQuantize and Requantize).
 #include <limits>
 
 #include "fixed_point.h"
@@ -67,6 +67,14 @@ void RequantizeS16S8(const QuantizeParams& p, const int16_t* input, int8_t* outp
 }
 
 void RequantizeS16S16(const QuantizeParams& p, const int16_t* input, int16_t* output) {
+  Requantize(p, input, output);
+}
+
+void RequantizeU8S8(const QuantizeParams& p, const uint8_t* input, int8_t* output) {
+  Requantize(p, input, output);
+}
+
+void RequantizeS8U8(const QuantizeParams& p, const int8_t* input, uint8_t* output) {
   Requantize(p, input, output);
 }
 

@@ -37,6 +37,7 @@ DTYPES: dict[int, np.dtype] = {
     TensorType.INT8: np.dtype(np.int8),
     TensorType.INT16: np.dtype(np.int16),
     TensorType.FLOAT32: np.dtype("<f4"),
+    TensorType.UINT8: np.dtype(np.uint8),
 }
 
 

@@ -20,6 +20,7 @@ C_TYPES = {
     np.dtype(np.int32): "int32_t",
     np.dtype(np.int64): "int64_t",
     np.dtype(np.float32): "float",
+    np.dtype(np.uint8): "uint8_t",
 }
 
 
@@ -29,6 +30,7 @@ class TensorType(enum.IntEnum):
     INT8 = 1
     INT16 = 2
     FLOAT32 = 3  # a float-I/O model's input or output (little-endian IEEE 754)
+    UINT8 = 4  # a uint8-I/O model's input or output
 
 
 PER_LINE = 24

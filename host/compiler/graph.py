@@ -16,6 +16,9 @@ from host.errors import UserError
 from host.tflite import Tensor, check_model_bytes, custom_code, op_name, read_tensors
 
 SUPPORTED = tuple(sorted(PREPARE))
+# Types the engine runs only at a model's edges -> the op that writes such a model output (the
+# model input is read by QUANTIZE ops).
+EDGE_TYPES = {"FLOAT32": "DEQUANTIZE", "UINT8": "QUANTIZE"}
 
 
 @dataclass
@@ -44,10 +47,10 @@ def load_graph(data: bytes, label: str = "model") -> Graph:
         )
     for role, index in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
         tensor = tensors[index]
-        if tensor.type_name not in ("INT8", "INT16", "FLOAT32"):
+        if tensor.type_name not in ("INT8", "INT16", *EDGE_TYPES):
             raise UserError(
                 f"model {role} {tensor.name!r} is {tensor.type_name}; the engine runs int8, "
-                f"int16 and float32 inputs and outputs"
+                f"int16, uint8 and float32 inputs and outputs"
             )
     ops = []
     for index, op in enumerate(graph.operators):
@@ -69,7 +72,7 @@ def load_graph(data: bytes, label: str = "model") -> Graph:
                 f"op {index} ({name}): corrupt, {found} where {options.__name__} belong"
             )
         try:
-            _check_float(op, name, tensors, graph.inputs[0], graph.outputs[0])
+            _check_edges(op, name, tensors, graph.inputs[0], graph.outputs[0])
             ops.append(PREPARE[name](index, name, op, tensors))
         except OpError as error:
             raise UserError(f"op {index} ({name}): {error}") from None
@@ -78,22 +81,24 @@ def load_graph(data: bytes, label: str = "model") -> Graph:
     return Graph(tensors, ops, graph.inputs[0], graph.outputs[0])
 
 
-def _check_float(
+def _check_edges(
     op: schema.OperatorT, name: str, tensors: list[Tensor], model_input: int, model_output: int
 ) -> None:
-    """Float32 activations only at the edges of a float-I/O model: the model input, read by
-    QUANTIZE ops, and the model output, written by DEQUANTIZE."""
+    """Float32 and uint8 activations only at the edges of a model (the converter's float or
+    uint8 input and output): the model input, read by QUANTIZE ops, and the model output,
+    written by EDGE_TYPES' op."""
     for role, indices in (("reads", op.inputs), ("writes", op.outputs)):
         for index in indices:
             tensor = tensors[index] if index >= 0 else None
-            if tensor is None or tensor.type_name != "FLOAT32" or tensor.data is not None:
+            if tensor is None or tensor.type_name not in EDGE_TYPES or tensor.data is not None:
                 continue
+            writer = EDGE_TYPES[tensor.type_name]
             if role == "reads" and index == model_input and name == "QUANTIZE":
                 continue
-            if role == "writes" and index == model_output and name == "DEQUANTIZE":
+            if role == "writes" and index == model_output and name == writer:
                 continue
             raise OpError(
-                f"{role} float32 tensor {tensor.name!r}: the engine runs int8 and int16 ops, "
-                f"float32 only as the model input read by QUANTIZE and the model output "
-                f"written by DEQUANTIZE"
+                f"{role} {tensor.type_name.lower()} tensor {tensor.name!r}: the engine runs int8 "
+                f"and int16 ops, {tensor.type_name.lower()} only as the model input read by "
+                f"QUANTIZE and the model output written by {writer}"
             )

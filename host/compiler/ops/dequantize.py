@@ -6,7 +6,7 @@ from __future__ import annotations
 from ai_edge_litert import schema_py_generated as schema
 
 from host.compiler.ops import common as c
-from host.compiler.ops.quantize import SUFFIX, float_activation, scale_array
+from host.compiler.ops.quantize import SUFFIX, edge_activation, scale_array
 from host.tflite import Tensor
 
 # The builtin ops this module prepares: at least this many inputs, and options of this type.
@@ -18,7 +18,7 @@ BUILTINS: c.Builtins = {
 def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
     """Kernel DequantizeS8F32 or DequantizeS16F32."""
     inp = c.activation(tensors, op.inputs[0])
-    out = float_activation(tensors, op.outputs[0])
+    out = edge_activation(tensors, op.outputs[0])
     if out.type_name != "FLOAT32":
         raise c.OpError(f"output is {out.type_name}; only float32 outputs run")
     if inp.size != out.size:
