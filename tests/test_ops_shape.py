@@ -89,7 +89,8 @@ def _shape_model() -> Callable:
 
 
 def _matmul_model() -> Callable:
-    """Attention-like products: q k^T (adj_y) per head, then by values broadcast over heads."""
+    """Attention-like products: q k^T (adj_y) per head, then by values broadcast over heads
+    (edited to adj_x: EDITS)."""
 
     def make():
         import keras
@@ -130,13 +131,11 @@ def _unit_axis(longer: list[int], shorter: list[int]) -> int | None:
     return None
 
 
-def _squeeze_and_expand_dims(content: bytes) -> bytes:
-    """The model with its first RESHAPE that adds a unit axis made an EXPAND_DIMS and its first
-    that removes one a SQUEEZE (the ops other converters emit around a Conv1D)."""
-    import flatbuffers
+def _squeeze_and_expand_dims(model) -> None:
+    """The first RESHAPE that adds a unit axis made an EXPAND_DIMS and the first that removes
+    one a SQUEEZE (the ops other converters emit around a Conv1D; this one writes RESHAPEs)."""
     from ai_edge_litert import schema_py_generated as schema
 
-    model = tflite.check_model_bytes(content)
     tensors = model.subgraphs[0].tensors
     done: set[str] = set()
 
@@ -170,9 +169,31 @@ def _squeeze_and_expand_dims(content: bytes) -> bytes:
             op.builtinOptions = schema.SqueezeOptionsT()
             op.builtinOptions.squeezeDims = [removed]
             done.add("SQUEEZE")
+
+
+def _transposed_lhs(model) -> None:
+    """adj_x on the BATCH_MATMULs whose left operand is square (the converter never sets it;
+    the shapes stay valid)."""
+    tensors = model.subgraphs[0].tensors
+    for op in model.subgraphs[0].operators:
+        rows, cols = tensors[op.inputs[0]].shape[-2:]
+        if tflite.op_name(model, op) == "BATCH_MATMUL" and rows == cols:
+            op.builtinOptions.adjX = True
+
+
+def _edited(content: bytes, edit: Callable) -> bytes:
+    """The model with ``edit(model)`` applied."""
+    import flatbuffers
+
+    model = tflite.check_model_bytes(content)
+    edit(model)
     builder = flatbuffers.Builder(len(content) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
     return bytes(builder.Output())
+
+
+# Converted models edited before use: name -> edit of the parsed model
+EDITS: dict[str, Callable] = {"shape": _squeeze_and_expand_dims, "matmul": _transposed_lhs}
 
 
 def _convert(make: Callable, precision: str) -> bytes:
@@ -183,13 +204,12 @@ def _convert(make: Callable, precision: str) -> bytes:
 
 
 def _converted(name: str, precision: str):
-    make = MODELS[name][0]
-    if name == "shape":  # the converter writes only RESHAPEs; TFLite Micro runs both ops too
-        return ref.cached_conversion(
-            f"ops-{name}-{precision}",
-            lambda: _squeeze_and_expand_dims(_convert(make, precision)),
-        )
-    return ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
+    make, edit = MODELS[name][0], EDITS.get(name)
+    if edit is None:
+        return ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
+    return ref.cached_conversion(
+        f"ops-{name}-{precision}", lambda: _edited(_convert(make, precision), edit)
+    )
 
 
 @pytest.fixture(
