@@ -1,5 +1,5 @@
-"""ADD, SUB, MUL, MAXIMUM and MINIMUM with broadcasting in the engine are byte-exact with
-TFLite Micro.
+"""ADD, SUB, MUL, MAXIMUM, MINIMUM and SQUARED_DIFFERENCE with broadcasting in the engine are
+byte-exact with TFLite Micro.
 
 One tiny Keras model holds every case (int8 and int16, cached under build/engine-tests/): each
 input side broadcast (``[1,1,1,C]`` against ``[1,H,W,C]``), a constant vector and a constant
@@ -19,11 +19,12 @@ from test_engine import tflm_arena_bytes
 from host import compiler
 from host.tflite import check_model_bytes, op_name, read_tensors
 
-OPS = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM")
+OPS = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE")
 
 
 def _binary_model():
     import keras
+    import tensorflow as tf
     from keras import layers
 
     keras.utils.set_random_seed(8)
@@ -46,7 +47,9 @@ def _binary_model():
     m3 = lam(lambda t: t * (vector + 1.5))(m1)
     high = lam(lambda t: keras.ops.maximum(t[0], t[1]))([peak, x])
     low = lam(lambda t: keras.ops.minimum(t, 0.25))(m3)
-    z = layers.Add()([m2, low])
+    squares = lam(lambda t: tf.math.squared_difference(t[0], t[1]))([y, pooled])
+    square = lam(lambda t: tf.math.squared_difference(t, 0.3))(low)
+    z = lam(lambda t: t[0] + t[1] + t[2] + t[3])([m2, low, squares, square])
     z = layers.ReLU(6.0)(layers.Multiply()([z, high]))
     z = layers.Subtract()([z, y])
     z = layers.Conv2D(4, 3, strides=2)(z)
@@ -112,6 +115,8 @@ def test_model_holds_every_case(model: ref.Variant) -> None:
         ("MUL", "fused 3"),  # RELU6
         ("MAXIMUM", "input1 broadcast"),
         ("MINIMUM", "input2 constant scalar"),
+        ("SQUARED_DIFFERENCE", "input2 broadcast"),
+        ("SQUARED_DIFFERENCE", "input2 constant scalar"),
     }
     assert expected <= cases, sorted(expected - cases)
 

@@ -1,6 +1,7 @@
-// ADD and SUB, int8 and int16 (TFLite Micro reference: rescale both inputs to a common scale
-// with left_shift headroom, add or subtract, rescale to the output). Same-shape ADD has its own
-// kernels (AddS8, AddS16); broadcasting, a constant input and SUB go through broadcast.h.
+// ADD, SUB and SQUARED_DIFFERENCE, int8 and int16 (TFLite Micro reference: rescale both inputs
+// to a common scale with left_shift headroom; add, subtract or square the difference; rescale to
+// the output). Same-shape ADD has its own kernels (AddS8, AddS16); broadcasting, a constant
+// input, SUB and SQUARED_DIFFERENCE go through broadcast.h.
 #include "broadcast.h"
 #include "fixed_point.h"
 #include "kernels.h"
@@ -38,10 +39,19 @@ struct Output {
 
 inline int64_t Magnitude(int32_t x) { return x < 0 ? -int64_t{x} : x; }
 
-// The rescaled sum (or difference, kSubtract) of broadcast int8 inputs: each input's term is
-// tabulated by value once per call.
-template <bool kSubtract>
-void SumS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2, int8_t* output) {
+// How the two rescaled input terms combine before the output rescaling.
+enum class Combine { kSum, kDifference, kSquaredDifference };
+
+template <Combine kCombine>
+inline int32_t Combined(int32_t t1, int32_t t2) {
+  if (kCombine == Combine::kSum) return t1 + t2;
+  if (kCombine == Combine::kDifference) return t1 - t2;
+  return (t1 - t2) * (t1 - t2);
+}
+
+// The op on broadcast int8 inputs: each input's term is tabulated by value once per call.
+template <Combine kCombine>
+void CombineS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2, int8_t* output) {
   int32_t term1[256];
   int32_t term2[256];
   for (int32_t x = -128; x < 128; ++x) {
@@ -54,20 +64,21 @@ void SumS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2, in
   const int32_t* by_value2 = term2 + 128;
   const Output rescale(p);
   BroadcastBinary(p, input1, input2, output, [&](int8_t x1, int8_t x2) {
-    return rescale(kSubtract ? by_value1[x1] - by_value2[x2] : by_value1[x1] + by_value2[x2]);
+    return rescale(Combined<kCombine>(by_value1[x1], by_value2[x2]));
   });
 }
 
 // The same for int16 inputs, each term computed as it is needed.
-template <bool kSubtract>
-void SumS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2, int16_t* output) {
+template <Combine kCombine>
+void CombineS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2,
+                int16_t* output) {
   const Output rescale(p);
   BroadcastBinary(p, input1, input2, output, [&](int16_t x1, int16_t x2) {
     const int32_t t1 =
         InputTerm(x1, p.input1_offset, p.left_shift, p.input1_multiplier, p.input1_shift);
     const int32_t t2 =
         InputTerm(x2, p.input2_offset, p.left_shift, p.input2_multiplier, p.input2_shift);
-    return rescale(kSubtract ? t1 - t2 : t1 + t2);
+    return rescale(Combined<kCombine>(t1, t2));
   });
 }
 
@@ -129,40 +140,60 @@ void AddS16(const AddParams& p, const int16_t* input1, const int16_t* input2, in
 
 void AddBroadcastS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2,
                     int8_t* output) {
-  SumS8<false>(p, input1, input2, output);
+  CombineS8<Combine::kSum>(p, input1, input2, output);
 }
 
 void AddBroadcastS8(const BinaryParams& p, const int8_t* input, int8_t* output) {
   const auto operands = WithConstant(p, input);
-  SumS8<false>(p, operands.first, operands.second, output);
+  CombineS8<Combine::kSum>(p, operands.first, operands.second, output);
 }
 
 void AddBroadcastS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2,
                      int16_t* output) {
-  SumS16<false>(p, input1, input2, output);
+  CombineS16<Combine::kSum>(p, input1, input2, output);
 }
 
 void AddBroadcastS16(const BinaryParams& p, const int16_t* input, int16_t* output) {
   const auto operands = WithConstant(p, input);
-  SumS16<false>(p, operands.first, operands.second, output);
+  CombineS16<Combine::kSum>(p, operands.first, operands.second, output);
 }
 
 void SubS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2, int8_t* output) {
-  SumS8<true>(p, input1, input2, output);
+  CombineS8<Combine::kDifference>(p, input1, input2, output);
 }
 
 void SubS8(const BinaryParams& p, const int8_t* input, int8_t* output) {
   const auto operands = WithConstant(p, input);
-  SumS8<true>(p, operands.first, operands.second, output);
+  CombineS8<Combine::kDifference>(p, operands.first, operands.second, output);
 }
 
 void SubS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2, int16_t* output) {
-  SumS16<true>(p, input1, input2, output);
+  CombineS16<Combine::kDifference>(p, input1, input2, output);
 }
 
 void SubS16(const BinaryParams& p, const int16_t* input, int16_t* output) {
   const auto operands = WithConstant(p, input);
-  SumS16<true>(p, operands.first, operands.second, output);
+  CombineS16<Combine::kDifference>(p, operands.first, operands.second, output);
+}
+
+void SquaredDifferenceS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2,
+                         int8_t* output) {
+  CombineS8<Combine::kSquaredDifference>(p, input1, input2, output);
+}
+
+void SquaredDifferenceS8(const BinaryParams& p, const int8_t* input, int8_t* output) {
+  const auto operands = WithConstant(p, input);
+  CombineS8<Combine::kSquaredDifference>(p, operands.first, operands.second, output);
+}
+
+void SquaredDifferenceS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2,
+                          int16_t* output) {
+  CombineS16<Combine::kSquaredDifference>(p, input1, input2, output);
+}
+
+void SquaredDifferenceS16(const BinaryParams& p, const int16_t* input, int16_t* output) {
+  const auto operands = WithConstant(p, input);
+  CombineS16<Combine::kSquaredDifference>(p, operands.first, operands.second, output);
 }
 
 }  // namespace tr

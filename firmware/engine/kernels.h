@@ -196,6 +196,14 @@ void MinimumS8(const BinaryParams& p, const int8_t* input, int8_t* output);
 void MinimumS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2,
                 int16_t* output);
 void MinimumS16(const BinaryParams& p, const int16_t* input, int16_t* output);
+// SQUARED_DIFFERENCE: ADD's rescaled terms (left_shift 7 for int8, 0 for int16), their
+// difference squared, then the output rescaling.
+void SquaredDifferenceS8(const BinaryParams& p, const int8_t* input1, const int8_t* input2,
+                         int8_t* output);
+void SquaredDifferenceS8(const BinaryParams& p, const int8_t* input, int8_t* output);
+void SquaredDifferenceS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2,
+                          int16_t* output);
+void SquaredDifferenceS16(const BinaryParams& p, const int16_t* input, int16_t* output);
 // >>> binary
 
 // <<< lut-activations: LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH, PRELU
