@@ -17,6 +17,8 @@ import pytest
 from test_engine import tflm_arena_bytes
 
 from host import compiler
+from host.compiler import broadcast
+from host.compiler.ops import OpError
 from host.tflite import check_model_bytes, op_name, read_tensors
 
 OPS = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE")
@@ -46,6 +48,10 @@ def _binary_model():
     m2 = lam(lambda t: t * 0.75)(s3)
     m3 = lam(lambda t: t * (vector + 1.5))(m1)
     high = lam(lambda t: keras.ops.maximum(t[0], t[1]))([peak, x])
+    rows = layers.MaxPooling2D((1, 15))(x)  # [1, 15, 1, 8]
+    cols = layers.MaxPooling2D((15, 1))(y)  # [1, 1, 15, 8]
+    grid = lam(lambda t: t[0] * t[1] + t[0] * t[0])([rows, cols])  # both sides broadcast
+    high = lam(lambda t: t[0] + t[1] - t[1] * t[1])([high, grid])
     low = lam(lambda t: keras.ops.minimum(t, 0.25))(m3)
     squares = lam(lambda t: tf.math.squared_difference(t[0], t[1]))([y, pooled])
     square = lam(lambda t: tf.math.squared_difference(t, 0.3))(low)
@@ -87,7 +93,9 @@ def _cases(content: bytes) -> set[tuple[str, str]]:
             elif tensor.shape != out.shape:
                 cases.add((name, f"{side} broadcast"))
         if a.data is None and b.data is None and a.shape == b.shape == out.shape:
-            cases.add((name, "same shape"))
+            cases.add((name, "same tensor" if op.inputs[0] == op.inputs[1] else "same shape"))
+        if a.data is None and b.data is None and out.shape not in (a.shape, b.shape):
+            cases.add((name, "both broadcast"))
         fused = getattr(op.builtinOptions, "fusedActivationFunction", 0)
         if fused:
             cases.add((name, f"fused {fused}"))
@@ -111,6 +119,8 @@ def test_model_holds_every_case(model: ref.Variant) -> None:
         ("MUL", "input2 constant scalar"),
         ("MUL", "input2 constant vector"),
         ("MUL", "same shape"),
+        ("MUL", "same tensor"),
+        ("MUL", "both broadcast"),
         ("MUL", "fused 1"),
         ("MUL", "fused 3"),  # RELU6
         ("MAXIMUM", "input1 broadcast"),
@@ -130,3 +140,46 @@ def test_binary_ops_exact_with_tflm(model: ref.Variant, isa: str | None) -> None
 def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
     ours = compiler.compile_model(model.path).arena_bytes
     assert ours <= tflm_arena_bytes(model.path)["total"]
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ((1, 15, 15, 8), (1, 1, 1, 8)),
+        ((1, 1, 1, 8), (1, 15, 15, 8)),
+        ((1, 15, 1, 8), (1, 1, 15, 8)),
+        ((15, 15, 8), (8,)),
+        ((), (2, 3)),
+        ((2, 1, 3, 1, 4), (1, 5, 1, 1, 4)),
+        ((2, 3, 4), (2, 3, 4)),
+        ((1, 1), (1,)),
+    ],
+)
+def test_broadcast_loops_index_like_numpy(a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    """The merged loops and strides of broadcast.h read the elements numpy broadcasting pairs."""
+    out = np.broadcast_shapes(a, b)
+    fields = broadcast.loops(a, b, out)
+    extents = [fields[f"out{i}"] for i in range(broadcast.MERGED_DIMS)]
+    assert int(np.prod(extents)) == int(np.prod(out))
+    for name, shape in (("a", a), ("b", b)):
+        strides = [fields[f"{name}_stride{i}"] for i in range(broadcast.MERGED_DIMS)]
+        read = np.zeros(extents, dtype=np.int64)
+        for axis, stride in enumerate(strides):
+            shape_1 = [1] * broadcast.MERGED_DIMS
+            shape_1[axis] = extents[axis]
+            read = read + stride * np.arange(extents[axis]).reshape(shape_1)
+        expected = np.broadcast_to(np.arange(int(np.prod(shape))).reshape(shape), out)
+        assert np.array_equal(read.reshape(-1), expected.reshape(-1)), name
+
+
+@pytest.mark.parametrize(
+    "a, b, out, reason",
+    [
+        ((1, 4, 4, 3), (1, 4, 4, 2), (1, 4, 4, 3), "do not broadcast"),
+        ((1, 4, 4, 3), (1, 1, 1, 3), (1, 4, 4, 1), "is not the broadcast shape"),
+        ((2, 1, 2, 1, 2), (1, 2, 1, 2, 2), (2, 2, 2, 2, 2), "needs 5 loops"),
+    ],
+)
+def test_broadcast_refusals(a, b, out, reason: str) -> None:
+    with pytest.raises(OpError, match=reason):
+        broadcast.loops(a, b, out)

@@ -18,23 +18,17 @@ F32 = np.float32
 
 
 def squared_difference_params(s1: float, s2: float, s_out: float, bits: int) -> dict[str, int]:
-    """TFLite Micro's PrepareQuantized: ADD's input rescaling with a left shift of 7 (int8) or 0
-    (int16), the output multiplier (2 max scale)^2 / (2^(2 left_shift) * output scale), the
+    """TFLite Micro's PrepareQuantized: ADD's input multipliers, a left shift of 7 (int8) or 0
+    (int16), and the output multiplier (2 max scale)^2 / (2^(2 left_shift) * output scale), the
     divisor's product in float32."""
     left_shift = 0 if bits == 16 else 7
     twice_max = 2.0 * float(max(F32(s1), F32(s2)))
-    m1, sh1 = q.quantize_multiplier(float(F32(s1)) / twice_max)
-    m2, sh2 = q.quantize_multiplier(float(F32(s2)) / twice_max)
     divisor = float(F32(1 << (2 * left_shift)) * F32(s_out))
-    mo, sho = q.quantize_multiplier(twice_max * twice_max / divisor)
-    return {
+    multiplier, shift = q.quantize_multiplier(twice_max * twice_max / divisor)
+    return q.add_params(s1, s2, s_out, bits) | {
         "left_shift": left_shift,
-        "input1_multiplier": m1,
-        "input1_shift": sh1,
-        "input2_multiplier": m2,
-        "input2_shift": sh2,
-        "output_multiplier": mo,
-        "output_shift": sho,
+        "output_multiplier": multiplier,
+        "output_shift": shift,
     }
 
 
