@@ -11,6 +11,7 @@ features, every example's 490 values laid end to end and cut into windows of 640
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,7 +151,7 @@ def efficientnet_lite():
 
 def fomo_detector():
     """A FOMO/YOLO-like detector: a MobileNetV2-like trunk at 96x96, the 6x6 map upsampled
-    (nearest) and concatenated with the 12x12 one, a 1x1 conv to 3 per-cell class maps,
+    (nearest neighbour) and concatenated with the 12x12 one, a 1x1 conv to 3 per-cell class maps,
     sigmoid."""
     keras, layers = _layers()
     inputs = keras.Input((96, 96, 3), batch_size=1)
@@ -160,7 +161,7 @@ def fomo_detector():
     shallow = _inverted_residual(x, 24, 3, 2, 4)  # 12x12
     x = _inverted_residual(shallow, 32, 3, 2, 4)  # 6x6
     x = _inverted_residual(x, 32, 3, 1, 4)
-    x = layers.UpSampling2D(2, interpolation="nearest")(x)
+    x = layers.Resizing(12, 12, interpolation="nearest")(x)  # see ARCHITECTURES
     x = layers.Concatenate()([x, shallow])
     x = layers.Conv2D(16, 1, activation="relu")(x)
     outputs = layers.Conv2D(3, 1, activation="sigmoid")(x)
@@ -201,6 +202,8 @@ ARCHITECTURES: dict[str, Architecture] = {
             "fomo-detector",
             fomo_detector,
             "vww",
+            # Keras 3's UpSampling2D converts to RESHAPE + TILE (the wheel has no TILE
+            # kernel): the detector upsamples with Resizing, as exported YOLO heads do
             frozenset({"CONCATENATION", "RESIZE_NEAREST_NEIGHBOR", "LOGISTIC"}),
         ),
         Architecture("conv1d-kws", conv1d_kws, "kws", frozenset({"CONV_2D"})),
@@ -237,10 +240,40 @@ def model_inputs(floats: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return floats.reshape(len(floats), *shape)
 
 
+def _reinitialize(model) -> None:
+    """Seeded He-normal kernels, small biases and mildly varied batch normalization: a random
+    deep network keeps its activations' scale through every layer (Keras' default Glorot
+    kernels shrink them to ~1e-16 over MobileNet's 27 layers) and per-channel scales differ."""
+    from keras import layers
+
+    rng = np.random.default_rng(SEED)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if isinstance(layer, layers.BatchNormalization):
+            gamma, beta, mean, variance = (w.shape for w in weights)
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma),
+                    rng.normal(0.0, 0.1, beta),
+                    rng.normal(0.0, 0.1, mean),
+                    rng.uniform(0.5, 1.5, variance),
+                ]
+            )
+        elif isinstance(
+            layer, (layers.Conv1D, layers.Conv2D, layers.DepthwiseConv2D, layers.Dense)
+        ):
+            shape = weights[0].shape
+            depthwise = isinstance(layer, layers.DepthwiseConv2D)
+            fan_in = int(np.prod(shape[:-2] if depthwise else shape[:-1]))
+            kernel = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
+            layer.set_weights([kernel] + [rng.normal(0.0, 0.05, w.shape) for w in weights[1:]])
+
+
 def _tame_logits(model, images: np.ndarray) -> None:
-    """Scale a final softmax dense layer so that its logits stay within +-8 on ``images``:
-    random weights give logits so wide that TFLite Micro's SOFTMAX refuses their scale (its
-    multiplier overflows and the wheel aborts)."""
+    """Spread a final softmax dense layer's logits over +-8 on ``images`` (each class centred
+    on its mean): random weights give logits so wide that TFLite Micro's SOFTMAX refuses their
+    scale (its multiplier overflows and the wheel aborts), or so alike across inputs that every
+    input gives one quantized output."""
     import keras
 
     last = model.layers[-1]
@@ -248,14 +281,18 @@ def _tame_logits(model, images: np.ndarray) -> None:
         return
     features = keras.Model(model.inputs, last.input).predict(images, batch_size=1, verbose=0)
     kernel, bias = last.get_weights()
-    widest = float(np.max(np.abs(features @ kernel + bias)))
-    last.set_weights([kernel * (8.0 / widest), bias * (8.0 / widest)])
+    logits = features @ kernel + bias
+    centre = logits.mean(axis=0)
+    factor = 8.0 / float(np.max(np.abs(logits - centre)))
+    last.set_weights([kernel * factor, (bias - centre) * factor])
 
 
 def variant_key(arch: str, precision: str, float_io: bool, per_channel: bool) -> str:
+    """The cache key of a conversion: the variant and this file (builders and calibration)."""
     io = "float-io" if float_io else "int-io"
     weights = "per-channel" if per_channel else "per-tensor"
-    return f"coverage-{arch}-{precision}-{io}-{weights}"
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
+    return f"coverage-{arch}-{precision}-{io}-{weights}-{source}"
 
 
 def converted(arch: str, precision: str, float_io: bool = False, per_channel: bool = True) -> Path:
@@ -268,6 +305,7 @@ def converted(arch: str, precision: str, float_io: bool = False, per_channel: bo
         model = entry.build()
         shape = tuple(model.inputs[0].shape[1:])
         images = model_inputs(calibration(entry), shape)
+        _reinitialize(model)
         _tame_logits(model, images)
         return quantize.convert(
             model, images, precision, float_io=float_io, per_channel=per_channel
