@@ -1,5 +1,6 @@
 """Data-movement ops in the engine are byte-exact with TFLite Micro: RESIZE_NEAREST_NEIGHBOR,
-RESIZE_BILINEAR, STRIDED_SLICE, SLICE, TRANSPOSE, PACK, SQUEEZE, EXPAND_DIMS, and BATCH_MATMUL.
+RESIZE_BILINEAR, STRIDED_SLICE, SLICE, TRANSPOSE, PACK, GATHER, SQUEEZE, EXPAND_DIMS, and
+BATCH_MATMUL.
 
 Tiny Keras models chaining the ops with their options (aligned corners, half-pixel centers,
 masks, negative strides, several permutations, adj_y, broadcast batches) are converted here
@@ -37,6 +38,13 @@ def _resize(method: str, align: bool, half: bool, size: tuple[int, int]) -> Call
     return layers.Lambda(resize)
 
 
+def _gather_batch_dims(t):
+    """Columns of each image of the batch (tf.gather with batch_dims 1)."""
+    import tensorflow as tf
+
+    return tf.gather(t, [[5, 0, 33, 7, 7, 20]], axis=2, batch_dims=1)
+
+
 def _resize_model(method: str) -> Callable:
     """Resizes chained over a conv's map: up with half-pixel centers, down with aligned
     corners, up by 2 with neither, up with aligned corners."""
@@ -52,9 +60,11 @@ def _resize_model(method: str) -> Callable:
         x = _resize(method, True, False, (6, 5))(x)
         x = _resize(method, False, False, (12, 10))(x)
         x = _resize(method, True, False, (13, 17))(x)
-        if method == "bilinear":  # and a PACK (int8 only, as bilinear resizing)
+        if method == "bilinear":  # and PACK and GATHER (int8 only, as bilinear resizing)
             x = layers.Lambda(lambda t: ops.stack([t[:, 1:], t[:, :-1]], axis=2))(x)
             x = layers.Reshape((12, 34, 4))(x)
+            x = layers.Lambda(lambda t: ops.take(t, [3, 0, 2, 2, 1], axis=3))(x)
+            x = layers.Lambda(_gather_batch_dims)(x)  # 1x12x6x5
         x = layers.Conv2D(3, 3, strides=2)(x)
         return keras.Model(inputs, layers.Flatten()(x))
 
@@ -109,11 +119,15 @@ def _matmul_model() -> Callable:
     return make
 
 
-# name -> (model maker, ops it must contain, precisions). TFLite Micro resizes bilinearly and
-# packs in int8 only.
+# name -> (model maker, ops it must contain, precisions). TFLite Micro resizes bilinearly,
+# packs and gathers in int8 only.
 MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
     "resize-nearest": (_resize_model("nearest"), ("RESIZE_NEAREST_NEIGHBOR",), ("int8", "int16")),
-    "resize-bilinear": (_resize_model("bilinear"), ("RESIZE_BILINEAR", "PACK"), ("int8",)),
+    "resize-bilinear": (
+        _resize_model("bilinear"),
+        ("RESIZE_BILINEAR", "PACK", "GATHER"),
+        ("int8",),
+    ),
     "shape": (
         _shape_model(),
         ("TRANSPOSE", "STRIDED_SLICE", "SLICE", "SQUEEZE", "EXPAND_DIMS"),

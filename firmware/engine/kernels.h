@@ -332,6 +332,14 @@ void BatchMatMulS8(const BatchMatMulParams& p, const int8_t* lhs, const int8_t* 
                    int8_t* output);
 void BatchMatMulS16(const BatchMatMulParams& p, const int16_t* lhs, const int16_t* rhs,
                     int16_t* output);
+
+// GATHER with constant positions (int8): for each batch and outer index, the blocks of
+// block_bytes at positions[batch][c] (c < count) along an axis of axis_size blocks.
+struct GatherParams {
+  int32_t batches, outer, count, axis_size, block_bytes;
+  const int32_t* positions = nullptr;  // batches * count
+};
+void Gather(const GatherParams& p, const void* input, void* output);
 // >>> shape
 
 }  // namespace tr
