@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 
 import engine_reference as ref
 import numpy as np
@@ -289,3 +290,31 @@ def test_what_tflm_cannot_run_is_refused(
             np.zeros((1, 32, 32, 3), np.int8 if precision == "int8" else np.int16), 0
         )
         interpreter.invoke()
+
+
+@pytest.mark.parametrize(
+    ("name", "op_name", "options", "message"),
+    [
+        ("shape", "STRIDED_SLICE", {"ellipsisMask": 1}, "ellipsis and new-axis masks"),
+        (
+            "resize-bilinear",
+            "RESIZE_BILINEAR",
+            {"alignCorners": True, "halfPixelCenters": True},
+            "half_pixel_centers needs align_corners false",
+        ),
+        ("matmul", "BATCH_MATMUL", {"adjY": False}, "do not multiply"),
+    ],
+    ids=["strided-slice-ellipsis", "bilinear-both-options", "matmul-depths"],
+)
+def test_bad_options_are_refused(
+    name: str, op_name: str, options: dict, message: str, tmp_path: Path, data_dir
+) -> None:
+    def edit(model) -> None:  # the options of the first op_name op
+        op = next(o for o in model.subgraphs[0].operators if tflite.op_name(model, o) == op_name)
+        for field, value in options.items():
+            setattr(op.builtinOptions, field, value)
+
+    path = tmp_path / "edited.tflite"
+    path.write_bytes(_edited(_converted(name, "int8").read_bytes(), edit))
+    with pytest.raises(UserError, match=rf"op \d+ \({op_name}\): .*{message}"):
+        compiler.compile_model(path)
