@@ -10,15 +10,18 @@ TFLite Micro's kernels cannot take are refused with a reason.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import engine_reference as ref
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
+from test_device import Boards
 from test_engine import tflm_arena_bytes
 
-from host import compiler
+from host import compiler, zoo
 from host.compiler.ops import PREPARE, OpError
 from host.tflite import Tensor
 
@@ -98,6 +101,34 @@ def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
     assert ours <= tflm_arena_bytes(model.path)["total"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n, (_, _, p) in MODELS.items() if "int8" in p])
+def test_board_exact_with_tflm(name: str, data_dir, tmp_path: Path) -> None:
+    """The int8 model's firmware on the emulated Cortex-M4 (QEMU mps2-an386) gives TFLite
+    Micro's raw outputs on real and random inputs."""
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc (make apt)")
+    from host.board.client import Device
+
+    path = ref.cached_conversion(f"ops-{name}-int8", lambda: _convert(MODELS[name][0], "int8"))
+    details = ref.tflm_interpreter(path).get_input_details(0)
+    variant = ref.Variant(name, "int8", path, None)
+    inputs = np.concatenate([ref.real_inputs(variant, details)[:3], ref.random_inputs(details)[:3]])
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copy(path, folder / zoo.DEFAULT_FILES["int8"])
+    (folder / zoo.ENTRY_FILE).write_text(f'dataset = "cifar10"\ndescription = "{name}"\n')
+    boards = Boards()
+    try:
+        with Device(boards.get(str(folder), "qemu-an386").url) as device:
+            results = device.infer(inputs)
+    finally:
+        boards.stop_all()
+    assert all(r.status == 0 and r.count > 0 for r in results)
+    ours = np.stack([r.output for r in results]).reshape(len(inputs), -1)
+    assert np.array_equal(ours, ref.tflm_outputs(path, inputs))
+
+
 def _tensor(index: int, type_name: str, scale: float, zero_point: int, data=None) -> Tensor:
     dtype = {"INT8": np.int8, "INT16": np.int16}[type_name]
     shape = (1, 4, 4, 2) if data is None else data.shape
@@ -136,6 +167,13 @@ REFUSED = {
         ("INT8", 1e-4, 0),
         None,
         "too small",
+    ),
+    "hard-swish-tiny-input-scale": (
+        "HARD_SWISH",
+        ("INT8", 1e-8, 0),
+        ("INT8", 1e-8, 0),
+        None,
+        "more than 15 bits",
     ),
     "prelu-activation-alpha": (
         "PRELU",

@@ -1,6 +1,7 @@
 // HARD_SWISH, int8 (TFLite Micro reference HardSwish<int8_t>): in 16-bit fixed point, the input
 // on a 2^7 finer scale times the "reluish" factor relu6(x + 3) / 6 in [0, 1], then the output
-// rescale. TFLite Micro has no int16 kernel.
+// rescale. TFLite Micro has no int16 kernel. Its int16 RoundingDivideByPOT equals the int32 one
+// for the exponents 0..15 the compiler allows.
 #include <limits>
 
 #include "fixed_point.h"
@@ -37,12 +38,12 @@ void HardSwishS8(const HardSwishParams& p, const int8_t* input, int8_t* output) 
     reluish = gemmlowp::SaturatingRoundingDoublingHighMul(reluish, reluish_multiplier);
     if (p.reluish_exponent > 0) reluish = SaturatingLeftShift16(reluish, 1);
     if (p.reluish_exponent < 0)
-      reluish = gemmlowp::RoundingDivideByPOT(reluish, -p.reluish_exponent);
+      reluish = static_cast<int16_t>(RoundingDivideByPOT(reluish, -p.reluish_exponent));
     reluish = static_cast<int16_t>((reluish + (1 << 15)) >> 1);  // [-1, 1] -> [0, 1]
     const int16_t preshift = SaturatingDoublingHighMul16(reluish, preshift_output);
     // TFLite Micro adds the zero point in int16 (wrapping) before clamping.
-    const int16_t y = static_cast<int16_t>(
-        gemmlowp::RoundingDivideByPOT(preshift, -p.output_exponent) + p.output_zero_point);
+    const int16_t y = static_cast<int16_t>(RoundingDivideByPOT(preshift, -p.output_exponent) +
+                                           p.output_zero_point);
     output[i] = static_cast<int8_t>(Clamp(y, -128, 127));
   }
 }

@@ -42,6 +42,8 @@ def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) 
     if output_e > 0:
         raise c.OpError(f"output scale {out.scale} is too small for the input scale {inp.scale}")
     reluish_m, reluish_e = multiplier_16(float(F32(hires_scale / F32(3.0 / 32768.0))))
+    if min(output_e, reluish_e) < -15:
+        raise c.OpError("a rescale shifts right by more than 15 bits (int16 arithmetic)")
     params = {
         "size": out.size,
         "input_zero_point": inp.zero_point,
