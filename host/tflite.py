@@ -264,11 +264,25 @@ def truncate_after(content: bytes, op_index: int) -> bytes:
     return bytes(builder.Output())
 
 
-def input_type(content: bytes) -> str:
-    """The element type of the model's (first) input, e.g. "int8", "int16", "float32"."""
+def input_quantization(content: bytes) -> tuple[str, float, int]:
+    """Element type, scale and zero point of the integers a model computes its (first) input in:
+    the input tensor's own, or, for a float32- or uint8-input model (the converter's default,
+    or ``inference_input_type=uint8``), those of the QUANTIZE op that reads the input."""
     model = check_model_bytes(content)
     graph = model.subgraphs[0]
-    return TYPE_NAMES.get(graph.tensors[graph.inputs[0]].type, "unknown").lower()
+    index = graph.inputs[0]
+    if graph.tensors[index].type in (schema.TensorType.FLOAT32, schema.TensorType.UINT8):
+        readers = [op for op in graph.operators if index in list(op.inputs)]
+        if len(readers) == 1 and op_name(model, readers[0]) == "QUANTIZE":
+            index = int(readers[0].outputs[0])
+    tensor = read_tensors(model)[index]
+    return tensor.type_name.lower(), tensor.scale, tensor.zero_point
+
+
+def input_type(content: bytes) -> str:
+    """The integer precision of a model's (first) input, e.g. "int8", "int16" ("float32" for
+    an unquantized model): see ``input_quantization``."""
+    return input_quantization(content)[0]
 
 
 @dataclass(frozen=True)

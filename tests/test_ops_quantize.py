@@ -154,6 +154,45 @@ def test_float_backend_input(model: ref.Variant) -> None:
     assert np.array_equal(engine.dequantize_output(ours), ours)
 
 
+def test_float_io_model_through_the_main_command(data_dir, tmp_path) -> None:
+    """``python -m host.evaluate --tflite`` takes a float-I/O model: its precision, input step
+    and outputs come through its QUANTIZE and DEQUANTIZE; the engine and TFLite Micro agree
+    on every clean and adversarial example, and eps in quantization steps is in its steps."""
+    import json
+
+    from host import evaluate
+    from host.attacks.threat import step_of
+    from host.backends.tflm import TflmBackend
+
+    def classifier():
+        import keras
+        from keras import layers
+
+        keras.utils.set_random_seed(8)
+        inputs = keras.Input((32, 32, 3), batch_size=1)
+        x = layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
+        x = layers.MaxPooling2D(3)(x)
+        outputs = layers.Dense(10, activation="softmax")(layers.Flatten()(x))
+        return keras.Model(inputs, outputs)
+
+    path = ref.cached_conversion("ops-float-io-classifier", lambda: _convert(classifier, "int8"))
+    assert {"QUANTIZE", "DEQUANTIZE"} <= ref.op_names(path)
+    _, scale, _ = tflite.input_quantization(path.read_bytes())
+    assert scale != 1.0 and step_of(EngineBackend(path, "int8")) == pytest.approx(scale)
+    assert step_of(TflmBackend(path, "int8")) == pytest.approx(scale)
+    args = ["--tflite", str(path), "--dataset", "cifar10", "--n", "6", "--out", str(tmp_path)]
+    args += ["--backends", "engine-int8,tflm-int8", "--attacks", "square-linf"]
+    args += ["--eps-steps", "4", "--mode", "direct", "--queries", "20"]
+    assert evaluate.main(args) == 0
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    records = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 6
+    for record in records:
+        engine, tflm = record["backends"]["engine-int8"], record["backends"]["tflm-int8"]
+        assert engine["prediction"] == tflm["prediction"]
+        assert engine["distortion"]["steps"]["linf"] <= 4
+
+
 # Hand-built chains of QUANTIZE / DEQUANTIZE ops (no converter): the model input's (type,
 # scale, zero point), then each op's output. "requantize" covers every int -> int pair
 # (int8 -> int8 with only the zero point changed too); the float ones use power-of-two scales,

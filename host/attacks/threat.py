@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from host.backends.base import quantize_input
 from host.errors import UserError
 
 NORMS = ("linf", "l2", "l1", "l0")
@@ -90,7 +91,13 @@ def to_lattice(backend, x01: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = clip01(x01)
         return x, x
     q = backend.quantize(x01)
-    shifted = q.astype(np.float64) - float(backend.input_zero_point)
+    lattice = q
+    if q.dtype.kind == "f":  # a float-input model: its first op, a QUANTIZE, rounds q itself
+        dtype = np.dtype(np.int8 if backend.precision == "int8" else np.int16)
+        lattice = quantize_input(
+            x01, backend.input_range, backend.input_scale, backend.input_zero_point, dtype
+        )
+    shifted = lattice.astype(np.float64) - float(backend.input_zero_point)
     values = shifted * float(backend.input_scale) / float(backend.input_range)
     return q, values.astype(np.float32)
 

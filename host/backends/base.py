@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from host.tflite import input_quantization
+
 
 def round_half_away_from_zero(values: np.ndarray) -> np.ndarray:
     """Round to the nearest integer, ties away from zero (TFLite's ``TfLiteRound``)."""
@@ -26,9 +28,12 @@ def quantize_input(
     """Float [0,1] inputs to raw integers with TFLite's QUANTIZE reference semantics.
 
     v = float32(x01) * float32(input_range); q = round_half_away_from_zero(v / float32(scale))
-    + zero_point, clipped to the range of ``dtype``. All arithmetic is float32.
+    + zero_point, clipped to the range of ``dtype``. All arithmetic is float32. A float-input
+    model (its first op a QUANTIZE) reads v itself.
     """
     values = np.asarray(x01, dtype=np.float32) * np.float32(input_range)
+    if np.dtype(dtype).kind == "f":
+        return values
     steps = round_half_away_from_zero(values / np.float32(scale))
     info = np.iinfo(dtype)
     q = steps.astype(np.int64) + int(zero_point)
@@ -46,6 +51,8 @@ class Backend(ABC):
     precision: str  # "float", "int8", "int16"
     kernels: str  # "keras", "litert reference", "litert default", "tflite-micro <version>"
     input_range: float = 1.0  # the model takes pixels in [0, input_range]
+    # The input quantization: of the input tensor, or for a float-input model of the QUANTIZE
+    # that reads it (``use_model_input_quantization``), so that one step is always one step.
     input_scale: float = 1.0
     input_zero_point: int = 0
     input_dtype: np.dtype = np.dtype(np.float32)
@@ -68,8 +75,15 @@ class Backend(ABC):
         """Float [0,1] batch in: quantize as the board's host side does, then ``invoke``."""
         return self.invoke(self.quantize(x01))
 
+    def use_model_input_quantization(self, content: bytes) -> None:
+        """For a float-input model, take the input quantization of its first QUANTIZE op."""
+        if self.input_dtype.kind == "f":
+            _, self.input_scale, self.input_zero_point = input_quantization(content)
+
     def dequantize_output(self, raw: np.ndarray) -> np.ndarray:
-        """Raw outputs to float scores."""
+        """Raw outputs to float scores (a float-output model's outputs are scores already)."""
+        if np.asarray(raw).dtype.kind == "f":
+            return np.asarray(raw, dtype=np.float32)
         shifted = np.asarray(raw, dtype=np.float32) - np.float32(self.output_zero_point)
         return shifted * np.float32(self.output_scale)
 

@@ -23,6 +23,7 @@ from host.board.faults import FaultSpec, FaultyTransport
 from host.board.qemu import running_board
 from host.data import sha256_file
 from host.errors import TinyRobustWarning, UserError
+from host.tflite import read_model_bytes
 
 DEVICE_ENV = "TINYROBUST_DEVICE"
 LINK_FAULTS_ENV = "TINYROBUST_LINK_FAULTS"
@@ -84,6 +85,7 @@ class DeviceBackend(Backend):
         self.input_dtype = info.input.dtype
         self.input_shape = info.input.shape[1:]
         self.input_scale, self.input_zero_point = info.input.scale, info.input.zero_point
+        self.use_model_input_quantization(read_model_bytes(path))
         self.output_scale, self.output_zero_point = info.output.scale, info.output.zero_point
         self.counter_unit = info.counter_unit  # "instructions" (QEMU) or "cycles"
         self.last_counts: list[int] = []

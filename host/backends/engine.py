@@ -89,7 +89,8 @@ class EngineBackend(Backend):
     ):
         self.isa = compiler.chosen_isa(isa)
         self.threads = max(1, threads or os.cpu_count() or 1)
-        library = compiler.host_library(_model_path(model), self.isa)
+        model_file = _model_path(model)
+        library = compiler.host_library(model_file, self.isa)
         self._library = ctypes.CDLL(str(library))
         self._invoke = self._library.tr_host_invoke_batch
         self._invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32]
@@ -103,16 +104,11 @@ class EngineBackend(Backend):
         self.input_dtype = DTYPES[TensorType(info.input.type)]
         self.input_shape = info.input.shape()
         self.input_scale, self.input_zero_point = float(info.input.scale), info.input.zero_point
+        self.use_model_input_quantization(model_file.read_bytes())
         self._output_dtype = DTYPES[TensorType(info.output.type)]
         self._output_shape = info.output.shape()
         self.output_scale, self.output_zero_point = float(info.output.scale), info.output.zero_point
         self._input_bytes = int(info.input.bytes)
-
-    def quantize(self, x01: np.ndarray) -> np.ndarray:
-        """A float-input model (QUANTIZE first) reads float32 pixels in [0, input_range]."""
-        if self.input_dtype.kind == "f":
-            return np.asarray(x01, dtype=np.float32) * np.float32(self.input_range)
-        return super().quantize(x01)
 
     def invoke(self, q: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(q, dtype=self.input_dtype)

@@ -47,6 +47,7 @@ class LiteRTBackend(Backend):
         self.input_scale, self.input_zero_point = self._input["quantization"]
         self.output_scale, self.output_zero_point = self._output["quantization"]
         self.input_dtype = np.dtype(self._input["dtype"])
+        self.use_model_input_quantization(content)
         self.input_shape = tuple(int(d) for d in self._input["shape"][1:])
         self._base_batch = int(self._input["shape"][0])
         self._batch = self._base_batch

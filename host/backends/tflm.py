@@ -45,14 +45,9 @@ class TflmBackend(Backend):
         self.input_dtype = np.dtype(inputs["dtype"])
         self.input_shape = tuple(int(d) for d in inputs["shape"][1:])
         self.input_scale, self.input_zero_point = _quantization(inputs)
+        self.use_model_input_quantization(content)
         self.output_scale, self.output_zero_point = _quantization(outputs)
         self._batch = int(inputs["shape"][0])
-
-    def quantize(self, x01: np.ndarray) -> np.ndarray:
-        """A float-input model (QUANTIZE first) reads float32 pixels in [0, input_range]."""
-        if self.input_dtype.kind == "f":
-            return np.asarray(x01, dtype=np.float32) * np.float32(self.input_range)
-        return super().quantize(x01)
 
     def invoke(self, q: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(q, dtype=self.input_dtype)
