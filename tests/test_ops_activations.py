@@ -15,13 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import engine_reference as ref
+import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 from test_device import Boards
 from test_engine import tflm_arena_bytes
 
-from host import compiler, zoo
+from host import compiler, tflite, zoo
 from host.compiler.ops import PREPARE, OpError
 from host.tflite import Tensor
 
@@ -99,6 +100,52 @@ def test_op_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
 def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
     ours = compiler.compile_model(model.path).arena_bytes
     assert ours <= tflm_arena_bytes(model.path)["total"]
+
+
+def _patched(source: Path, key: str, input_scales: dict[str, float], alpha: float) -> Path:
+    """``source`` with the input scale of each op named in ``input_scales`` replaced (the conv
+    before it then rescales to it) and LEAKY_RELU's alpha set: parameters the converter does not
+    make, such as int16 power-of-two scales (the kernels' exact branch) or a negative alpha."""
+
+    def make() -> bytes:
+        model = tflite.check_model_bytes(source.read_bytes())
+        graph = model.subgraphs[0]
+        for op in graph.operators:
+            name = tflite.op_name(model, op)
+            if name in input_scales:
+                graph.tensors[op.inputs[0]].quantization.scale = [input_scales[name]]
+            if name == "LEAKY_RELU":
+                op.builtinOptions.alpha = alpha
+        builder = flatbuffers.Builder(1 << 16)
+        builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
+        return bytes(builder.Output())
+
+    return ref.cached_conversion(key, make)
+
+
+# name -> (converted model, input scales of LOGISTIC / TANH, LEAKY_RELU's alpha). int16 scales
+# 2^-12 (LOGISTIC) and 2^-11 (TANH) take the power-of-two branch; int8 ones move the saturation
+# radius from beyond the input range to a few steps.
+PATCHED = {
+    "int16-power-of-two": ("int16", {"LOGISTIC": 2.0**-12, "TANH": 2.0**-11}, -0.3),
+    "int16-power-of-two-0": ("int16", {"LOGISTIC": 2.0**-12, "TANH": 2.0**-12}, 1.7),
+    "int8-narrow": ("int8", {"LOGISTIC": 0.01, "TANH": 0.005}, -0.3),
+    "int8-coarse": ("int8", {"LOGISTIC": 1.5, "TANH": 0.9}, 3.0),
+}
+PATCHED_DEFAULT = ("int16-power-of-two",)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(k, marks=[] if k in PATCHED_DEFAULT else pytest.mark.slow) for k in PATCHED],
+)
+def test_patched_parameters_exact_with_tflm(case: str, data_dir) -> None:
+    precision, scales, alpha = PATCHED[case]
+    name = "sigmoid-tanh-leaky"
+    make = MODELS[name][0]
+    source = ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
+    path = _patched(source, f"ops-{name}-{case}", scales, alpha)
+    ref.assert_engine_exact(ref.Variant(name, precision, path, None), "portable")
 
 
 @pytest.mark.slow
