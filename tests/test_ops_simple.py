@@ -85,12 +85,12 @@ def _activation_model(kind: str) -> Callable:
 
 
 # name -> (model maker, ops it must contain, precisions). For int16 the converter leaves PADV2's
-# constant in float (TFLite Micro refuses it) and requantizes one of two conv branches before a
-# concatenation (a QUANTIZE op): those models are int8 only.
+# constant in float (TFLite Micro refuses it): that model is int8 only. In int16 it requantizes
+# one of two conv branches before a concatenation (an int16 -> int16 QUANTIZE).
 MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
     "pad": (_pad_model(False), ("PAD",), ("int8", "int16")),
     "padv2": (_pad_model(True), ("PAD", "PADV2"), ("int8",)),
-    "concat-branches": (_concatenation_model(True), ("CONCATENATION",), ("int8",)),
+    "concat-branches": (_concatenation_model(True), ("CONCATENATION",), ("int8", "int16")),
     "concat-pools": (_concatenation_model(False), ("CONCATENATION",), ("int8", "int16")),
     "relu": (_activation_model("relu"), ("RELU",), ("int8", "int16")),
     "relu6": (_activation_model("relu6"), ("RELU6",), ("int8", "int16")),
