@@ -1,6 +1,6 @@
 """Data-movement ops in the engine are byte-exact with TFLite Micro: RESIZE_NEAREST_NEIGHBOR,
-RESIZE_BILINEAR, STRIDED_SLICE, SLICE, TRANSPOSE, PACK, GATHER, SQUEEZE, EXPAND_DIMS, and
-BATCH_MATMUL.
+RESIZE_BILINEAR, STRIDED_SLICE, SLICE, TRANSPOSE, PACK, GATHER, SPACE_TO_DEPTH, DEPTH_TO_SPACE,
+SQUEEZE, EXPAND_DIMS, and BATCH_MATMUL.
 
 Tiny Keras models chaining the ops with their options (aligned corners, half-pixel centers,
 masks, negative strides, several permutations, adj_y, broadcast batches) are converted here
@@ -46,9 +46,18 @@ def _gather_batch_dims(t):
     return tf.gather(t, [[5, 0, 33, 7, 7, 20]], axis=2, batch_dims=1)
 
 
-def _resize_model(method: str) -> Callable:
+def _space_to_depth_and_back(t):
+    """SPACE_TO_DEPTH by 2 (1x6x3x20), then DEPTH_TO_SPACE by 2 of its channels' last 8."""
+    import tensorflow as tf
+
+    x = tf.nn.space_to_depth(t, 2)
+    return tf.nn.depth_to_space(x[..., 12:] + x[..., :8], 2)  # 1x12x6x2
+
+
+def _resize_model(method: str, int8_ops: bool = False) -> Callable:
     """Resizes chained over a conv's map: up with half-pixel centers, down with aligned
-    corners, up by 2 with neither, up with aligned corners."""
+    corners, up by 2 with neither, up with aligned corners; with ``int8_ops``, then the data
+    movement TFLite Micro runs in int8 only."""
 
     def make():
         import keras
@@ -61,11 +70,12 @@ def _resize_model(method: str) -> Callable:
         x = _resize(method, True, False, (6, 5))(x)
         x = _resize(method, False, False, (12, 10))(x)
         x = _resize(method, True, False, (13, 17))(x)
-        if method == "bilinear":  # and PACK and GATHER (int8 only, as bilinear resizing)
+        if int8_ops:  # PACK, GATHER, SPACE_TO_DEPTH, DEPTH_TO_SPACE
             x = layers.Lambda(lambda t: ops.stack([t[:, 1:], t[:, :-1]], axis=2))(x)
             x = layers.Reshape((12, 34, 4))(x)
             x = layers.Lambda(lambda t: ops.take(t, [3, 0, 2, 2, 1], axis=3))(x)
             x = layers.Lambda(_gather_batch_dims)(x)  # 1x12x6x5
+            x = layers.Lambda(_space_to_depth_and_back)(x)
         x = layers.Conv2D(3, 3, strides=2)(x)
         return keras.Model(inputs, layers.Flatten()(x))
 
@@ -121,12 +131,12 @@ def _matmul_model() -> Callable:
 
 
 # name -> (model maker, ops it must contain, precisions). TFLite Micro resizes bilinearly,
-# packs and gathers in int8 only.
+# packs, gathers and moves space to depth and back in int8 only.
 MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
     "resize-nearest": (_resize_model("nearest"), ("RESIZE_NEAREST_NEIGHBOR",), ("int8", "int16")),
     "resize-bilinear": (
-        _resize_model("bilinear"),
-        ("RESIZE_BILINEAR", "PACK", "GATHER"),
+        _resize_model("bilinear", int8_ops=True),
+        ("RESIZE_BILINEAR", "PACK", "GATHER", "SPACE_TO_DEPTH", "DEPTH_TO_SPACE"),
         ("int8",),
     ),
     "shape": (
@@ -271,7 +281,7 @@ def _upsampling_model():
 @pytest.mark.parametrize(
     ("name", "make", "precision", "message"),
     [
-        ("bilinear", MODELS["resize-bilinear"][0], "int16", r"op 1 \(RESIZE_BILINEAR\): INT16"),
+        ("bilinear", _resize_model("bilinear"), "int16", r"op 1 \(RESIZE_BILINEAR\): INT16"),
         ("tile", _upsampling_model, "int8", r"\(TILE\): not supported by the engine"),
     ],
     ids=["bilinear-int16", "tile"],

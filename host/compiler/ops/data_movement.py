@@ -96,3 +96,16 @@ def copy_operands(
     if not 1 <= len(inp.shape) <= max_rank:
         raise c.OpError(f"{len(inp.shape)}-D input; TFLite Micro {what} 1-D to {max_rank}-D")
     return inp, out
+
+
+def block_operands(op: schema.OperatorT, tensors: list[Tensor]) -> tuple[Tensor, Tensor, int]:
+    """Input, output and block size of DEPTH_TO_SPACE or SPACE_TO_DEPTH (int8, batch 1)."""
+    inp, out = c.input_and_output(op, tensors)
+    if inp.type_name != "INT8":
+        raise c.OpError(f"{inp.type_name} is not supported (TFLite Micro moves int8 only)")
+    same_quantization(inp, out)
+    c.batch_one(inp)
+    block = op.builtinOptions.blockSize
+    if block < 1:
+        raise c.OpError(f"block size {block}")
+    return inp, out, block
