@@ -1,6 +1,6 @@
 """Data-movement ops in the engine are byte-exact with TFLite Micro: RESIZE_NEAREST_NEIGHBOR,
 RESIZE_BILINEAR, STRIDED_SLICE, SLICE, TRANSPOSE, PACK, GATHER, SPACE_TO_DEPTH, DEPTH_TO_SPACE,
-SQUEEZE, EXPAND_DIMS, and BATCH_MATMUL.
+REVERSE_V2, BROADCAST_TO, SQUEEZE, EXPAND_DIMS, and BATCH_MATMUL.
 
 Tiny Keras models chaining the ops with their options (aligned corners, half-pixel centers,
 masks, negative strides, several permutations, adj_y, broadcast batches) are converted here
@@ -83,8 +83,9 @@ def _resize_model(method: str, int8_ops: bool = False) -> Callable:
 
 
 def _shape_model() -> Callable:
-    """Transposes (4-D, 3-D, 5-D), strided slices (negative stride, begin/end masks, shrink
-    axis, negative index), EXPAND_DIMS and SQUEEZE chained over a conv's map."""
+    """A slice, transposes (4-D, 3-D, 5-D), strided slices (negative stride, begin/end masks,
+    shrink axis, negative index), EXPAND_DIMS and SQUEEZE (EDITS), a reverse (its output
+    quantized unlike its input) and a broadcast chained over a conv's map."""
 
     def make():
         import keras
@@ -104,6 +105,9 @@ def _shape_model() -> Callable:
         x = layers.Lambda(lambda t: ops.expand_dims(t, 1))(x)  # 1x1x9x8
         x = layers.Lambda(lambda t: t[:, 0, -2::-3, :])(x)  # 1x3x8
         x = layers.Lambda(lambda t: ops.squeeze(ops.expand_dims(t, 2), 2))(x)
+        x = layers.Lambda(lambda t: ops.flip(t, axis=1))(x)
+        x = layers.Lambda(lambda t: ops.broadcast_to(t[:, :, None], (1, 3, 2, 8)))(x)
+        x = layers.Reshape((3, 16))(x)
         return keras.Model(inputs, layers.Conv1D(5, 2)(x))  # 1x2x5: the conv's map squeezed
 
     return make
@@ -141,7 +145,15 @@ MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
     ),
     "shape": (
         _shape_model(),
-        ("TRANSPOSE", "STRIDED_SLICE", "SLICE", "SQUEEZE", "EXPAND_DIMS"),
+        (
+            "TRANSPOSE",
+            "STRIDED_SLICE",
+            "SLICE",
+            "SQUEEZE",
+            "EXPAND_DIMS",
+            "REVERSE_V2",
+            "BROADCAST_TO",
+        ),
         ("int8", "int16"),
     ),
     "matmul": (_matmul_model(), ("BATCH_MATMUL",), ("int8", "int16")),

@@ -87,12 +87,17 @@ def resize_sizes(
 
 
 def copy_operands(
-    op: schema.OperatorT, tensors: list[Tensor], what: str, max_rank: int = MAX_DIMS
+    op: schema.OperatorT,
+    tensors: list[Tensor],
+    what: str,
+    max_rank: int = MAX_DIMS,
+    same_scale: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Input and output of a copy that TFLite Micro ``what``s (transposes, slices) in 1-D to
-    ``max_rank``-D."""
+    ``max_rank``-D; with ``same_scale``, quantized alike."""
     inp, out = c.input_and_output(op, tensors)
-    same_quantization(inp, out)
+    if same_scale:
+        same_quantization(inp, out)
     if not 1 <= len(inp.shape) <= max_rank:
         raise c.OpError(f"{len(inp.shape)}-D input; TFLite Micro {what} 1-D to {max_rank}-D")
     return inp, out
