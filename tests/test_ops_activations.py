@@ -36,14 +36,16 @@ def _activations_model(*kinds: str) -> Callable:
 
         keras.utils.set_random_seed(8)
         wide = keras.initializers.RandomNormal(stddev=3.0)
+        alpha = keras.initializers.RandomUniform(-0.6, 0.6)
         activations = {
             "sigmoid": lambda: layers.Activation("sigmoid"),
             "tanh": lambda: layers.Activation("tanh"),
             "leaky_relu": lambda: layers.LeakyReLU(0.2),
             "hard_swish": lambda: layers.Activation("hard_swish"),
-            "prelu": lambda: layers.PReLU(
-                keras.initializers.RandomUniform(-0.6, 0.6), shared_axes=[1, 2]
-            ),
+            # alpha per channel, per position (shared over channels), per value
+            "prelu": lambda: layers.PReLU(alpha, shared_axes=[1, 2]),
+            "prelu-spatial": lambda: layers.PReLU(alpha, shared_axes=[3]),
+            "prelu-full": lambda: layers.PReLU(alpha),
         }
         inputs = keras.Input((32, 32, 3), batch_size=1)
         x = inputs
@@ -64,8 +66,8 @@ MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
         ("LOGISTIC", "TANH", "LEAKY_RELU"),
         ("int8", "int16"),
     ),
-    "hard-swish-prelu": (
-        _activations_model("hard_swish", "prelu"),
+    "hard-swish-prelus": (
+        _activations_model("hard_swish", "prelu", "prelu-spatial", "prelu-full"),
         ("HARD_SWISH", "PRELU"),
         ("int8",),
     ),
@@ -102,7 +104,7 @@ def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
     assert ours <= tflm_arena_bytes(model.path)["total"]
 
 
-def _patched(source: Path, key: str, input_scales: dict[str, float], alpha: float) -> Path:
+def _patched(source: Path, key: str, input_scales: dict[str, float], alpha: float | None) -> Path:
     """``source`` with the input scale of each op named in ``input_scales`` replaced (the conv
     before it then rescales to it) and LEAKY_RELU's alpha set: parameters the converter does not
     make, such as int16 power-of-two scales (the kernels' exact branch) or a negative alpha."""
@@ -114,7 +116,7 @@ def _patched(source: Path, key: str, input_scales: dict[str, float], alpha: floa
             name = tflite.op_name(model, op)
             if name in input_scales:
                 graph.tensors[op.inputs[0]].quantization.scale = [input_scales[name]]
-            if name == "LEAKY_RELU":
+            if name == "LEAKY_RELU" and alpha is not None:
                 op.builtinOptions.alpha = alpha
         builder = flatbuffers.Builder(1 << 16)
         builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
@@ -123,14 +125,26 @@ def _patched(source: Path, key: str, input_scales: dict[str, float], alpha: floa
     return ref.cached_conversion(key, make)
 
 
-# name -> (converted model, input scales of LOGISTIC / TANH, LEAKY_RELU's alpha). int16 scales
-# 2^-12 (LOGISTIC) and 2^-11 (TANH) take the power-of-two branch; int8 ones move the saturation
-# radius from beyond the input range to a few steps.
-PATCHED = {
-    "int16-power-of-two": ("int16", {"LOGISTIC": 2.0**-12, "TANH": 2.0**-11}, -0.3),
-    "int16-power-of-two-0": ("int16", {"LOGISTIC": 2.0**-12, "TANH": 2.0**-12}, 1.7),
-    "int8-narrow": ("int8", {"LOGISTIC": 0.01, "TANH": 0.005}, -0.3),
-    "int8-coarse": ("int8", {"LOGISTIC": 1.5, "TANH": 0.9}, 3.0),
+# case -> (model, precision, input scales of LOGISTIC / TANH / HARD_SWISH, LEAKY_RELU's alpha).
+# int16 scales 2^-12 (LOGISTIC) and 2^-11 (TANH) take the power-of-two branch; int8 ones move
+# the saturation radius from beyond the input range to a few steps; HARD_SWISH's shifts its
+# "reluish" rescale from left (as converted) to right.
+PATCHED: dict[str, tuple[str, str, dict[str, float], float | None]] = {
+    "int16-power-of-two": (
+        "sigmoid-tanh-leaky",
+        "int16",
+        {"LOGISTIC": 2.0**-12, "TANH": 2.0**-11},
+        -0.3,
+    ),
+    "int16-power-of-two-0": (
+        "sigmoid-tanh-leaky",
+        "int16",
+        {"LOGISTIC": 2.0**-12, "TANH": 2.0**-12},
+        1.7,
+    ),
+    "int8-narrow": ("sigmoid-tanh-leaky", "int8", {"LOGISTIC": 0.01, "TANH": 0.005}, -0.3),
+    "int8-coarse": ("sigmoid-tanh-leaky", "int8", {"LOGISTIC": 1.5, "TANH": 0.9}, 3.0),
+    "hard-swish-fine": ("hard-swish-prelus", "int8", {"HARD_SWISH": 0.005}, None),
 }
 PATCHED_DEFAULT = ("int16-power-of-two",)
 
@@ -140,8 +154,7 @@ PATCHED_DEFAULT = ("int16-power-of-two",)
     [pytest.param(k, marks=[] if k in PATCHED_DEFAULT else pytest.mark.slow) for k in PATCHED],
 )
 def test_patched_parameters_exact_with_tflm(case: str, data_dir) -> None:
-    precision, scales, alpha = PATCHED[case]
-    name = "sigmoid-tanh-leaky"
+    name, precision, scales, alpha = PATCHED[case]
     make = MODELS[name][0]
     source = ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
     path = _patched(source, f"ops-{name}-{case}", scales, alpha)
