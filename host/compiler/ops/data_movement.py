@@ -1,8 +1,9 @@
 """What the data-movement ops share (no op of its own): their checks and the strided copy.
 
-STRIDED_SLICE, SLICE and TRANSPOSE all run ``StridedCopy`` (``firmware/engine/strided_copy.cc``):
-a 5-D loop over the output reading the input at an affine offset. None of these ops
-requantizes: TFLite Micro copies the values, so input and output must share a quantization.
+STRIDED_SLICE, SLICE, TRANSPOSE, REVERSE_V2, BROADCAST_TO, SPACE_TO_DEPTH and DEPTH_TO_SPACE all
+run ``StridedCopy`` (``firmware/engine/strided_copy.cc``): a 5-D loop over the output reading the
+input at an affine offset. None of these ops requantizes: TFLite Micro copies the values, so
+input and output must share a quantization (REVERSE_V2 excepted: see reverse.py).
 """
 
 from __future__ import annotations
