@@ -278,8 +278,9 @@ void DequantizeS16F32(const QuantizeParams& p, const int16_t* input, float* outp
 // >>> quantize
 
 // <<< shape: RESIZE_*, TILE, STRIDED_SLICE, TRANSPOSE
-// STRIDED_SLICE, SLICE and TRANSPOSE of int8 or int16 values (element_bytes 1 or 2): a 5-D
-// loop over the output in order; output index (i0..i4) reads the input element
+// STRIDED_SLICE, SLICE, TRANSPOSE, REVERSE_V2, BROADCAST_TO, SPACE_TO_DEPTH, DEPTH_TO_SPACE of
+// int8 or int16 values (element_bytes 1 or 2): a 5-D loop over the output in order; output
+// index (i0..i4) reads the input element
 // start + sum(i_k * stride[k]) (strides in elements, negative for reversed slices).
 struct StridedCopyParams {
   int32_t element_bytes;
