@@ -22,30 +22,39 @@ inline int16_t SaturatingDoublingHighMul16(int16_t a, int16_t b) {
   return static_cast<int16_t>((int32_t{a} * int32_t{b}) / (1 << 15));
 }
 
+// One int8 value.
+int8_t HardSwishValue(const HardSwishParams& p, int32_t value) {
+  const int16_t hires = static_cast<int16_t>((value - p.input_zero_point) * (1 << 7));
+  const int16_t preshift_output =
+      gemmlowp::SaturatingRoundingDoublingHighMul(hires, static_cast<int16_t>(p.output_multiplier));
+  // x on the scale where 3 is 2^15 (saturating), the last left shift bit applied after the
+  // multiplier so that any saturation happens there.
+  int16_t reluish = hires;
+  if (p.reluish_exponent > 0) reluish = SaturatingLeftShift16(reluish, p.reluish_exponent - 1);
+  reluish = gemmlowp::SaturatingRoundingDoublingHighMul(reluish,
+                                                        static_cast<int16_t>(p.reluish_multiplier));
+  if (p.reluish_exponent > 0) reluish = SaturatingLeftShift16(reluish, 1);
+  if (p.reluish_exponent < 0)
+    reluish = static_cast<int16_t>(RoundingDivideByPOT(reluish, -p.reluish_exponent));
+  reluish = static_cast<int16_t>((reluish + (1 << 15)) >> 1);  // [-1, 1] -> [0, 1]
+  const int16_t preshift = SaturatingDoublingHighMul16(reluish, preshift_output);
+  // TFLite Micro adds the zero point in int16 (wrapping) before clamping.
+  const int16_t y =
+      static_cast<int16_t>(RoundingDivideByPOT(preshift, -p.output_exponent) + p.output_zero_point);
+  return static_cast<int8_t>(Clamp(y, -128, 127));
+}
+
 }  // namespace
 
+// The values of all 256 inputs in a table when the tensor is larger, else one by one.
 void HardSwishS8(const HardSwishParams& p, const int8_t* input, int8_t* output) {
-  const int16_t output_multiplier = static_cast<int16_t>(p.output_multiplier);
-  const int16_t reluish_multiplier = static_cast<int16_t>(p.reluish_multiplier);
-  for (int32_t i = 0; i < p.size; ++i) {
-    const int16_t hires = static_cast<int16_t>((input[i] - p.input_zero_point) * (1 << 7));
-    const int16_t preshift_output =
-        gemmlowp::SaturatingRoundingDoublingHighMul(hires, output_multiplier);
-    // x on the scale where 3 is 2^15 (saturating), the last left shift bit applied after the
-    // multiplier so that any saturation happens there.
-    int16_t reluish = hires;
-    if (p.reluish_exponent > 0) reluish = SaturatingLeftShift16(reluish, p.reluish_exponent - 1);
-    reluish = gemmlowp::SaturatingRoundingDoublingHighMul(reluish, reluish_multiplier);
-    if (p.reluish_exponent > 0) reluish = SaturatingLeftShift16(reluish, 1);
-    if (p.reluish_exponent < 0)
-      reluish = static_cast<int16_t>(RoundingDivideByPOT(reluish, -p.reluish_exponent));
-    reluish = static_cast<int16_t>((reluish + (1 << 15)) >> 1);  // [-1, 1] -> [0, 1]
-    const int16_t preshift = SaturatingDoublingHighMul16(reluish, preshift_output);
-    // TFLite Micro adds the zero point in int16 (wrapping) before clamping.
-    const int16_t y = static_cast<int16_t>(RoundingDivideByPOT(preshift, -p.output_exponent) +
-                                           p.output_zero_point);
-    output[i] = static_cast<int8_t>(Clamp(y, -128, 127));
+  if (p.size <= 256) {
+    for (int32_t i = 0; i < p.size; ++i) output[i] = HardSwishValue(p, input[i]);
+    return;
   }
+  int8_t table[256];
+  for (int32_t v = -128; v < 128; ++v) table[v + 128] = HardSwishValue(p, v);
+  for (int32_t i = 0; i < p.size; ++i) output[i] = table[input[i] + 128];
 }
 
 }  // namespace tr

@@ -34,25 +34,30 @@ constexpr uint16_t kSigmoidTable[256] = {
 
 using Q4 = gemmlowp::FixedPoint<int32_t, 4>;
 
-// The int8 kernels: saturate outside the radius, else f(x) in Q0.31, rounded to 2^-out_bits.
+// One int8 value: saturated outside the radius, else f(x) in Q0.31 rounded to 2^-out_bits.
 template <bool kTanh>
-void SigmoidS8(const SigmoidParams& p, const int8_t* input, int8_t* output) {
+int8_t SigmoidS8Value(const SigmoidParams& p, int32_t value) {
   constexpr int kOutputBits = kTanh ? 7 : 8;
   constexpr int32_t kOutputZeroPoint = kTanh ? 0 : -128;
-  for (int32_t i = 0; i < p.size; ++i) {
-    const int32_t x = input[i] - p.input_zero_point;
-    if (x <= -p.input_range_radius) {
-      output[i] = -128;
-    } else if (x >= p.input_range_radius) {
-      output[i] = 127;
-    } else {
-      const Q4 q4 =
-          Q4::FromRaw(MultiplyByQuantizedMultiplier(x, p.input_multiplier, p.input_shift));
-      const int32_t q0 = kTanh ? gemmlowp::tanh(q4).raw() : gemmlowp::logistic(q4).raw();
-      const int32_t y = RoundingDivideByPOT(q0, 31 - kOutputBits) + kOutputZeroPoint;
-      output[i] = static_cast<int8_t>(Clamp(y, -128, 127));
-    }
+  const int32_t x = value - p.input_zero_point;
+  if (x <= -p.input_range_radius) return -128;
+  if (x >= p.input_range_radius) return 127;
+  const Q4 q4 = Q4::FromRaw(MultiplyByQuantizedMultiplier(x, p.input_multiplier, p.input_shift));
+  const int32_t q0 = kTanh ? gemmlowp::tanh(q4).raw() : gemmlowp::logistic(q4).raw();
+  const int32_t y = RoundingDivideByPOT(q0, 31 - kOutputBits) + kOutputZeroPoint;
+  return static_cast<int8_t>(Clamp(y, -128, 127));
+}
+
+// The same values, looked up in a table of all 256 inputs when the tensor is larger.
+template <bool kTanh>
+void SigmoidS8(const SigmoidParams& p, const int8_t* input, int8_t* output) {
+  if (p.size <= 256) {
+    for (int32_t i = 0; i < p.size; ++i) output[i] = SigmoidS8Value<kTanh>(p, input[i]);
+    return;
   }
+  int8_t table[256];
+  for (int32_t v = -128; v < 128; ++v) table[v + 128] = SigmoidS8Value<kTanh>(p, v);
+  for (int32_t i = 0; i < p.size; ++i) output[i] = table[input[i] + 128];
 }
 
 // The input on the table's scale (x / 2^7 of a step is 1 / 24 for logistic).
