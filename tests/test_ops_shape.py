@@ -70,7 +70,7 @@ def _resize_model(method: str, int8_ops: bool = False) -> Callable:
         x = _resize(method, True, False, (6, 5))(x)
         x = _resize(method, False, False, (12, 10))(x)
         x = _resize(method, True, False, (13, 17))(x)
-        if int8_ops:  # PACK, GATHER, SPACE_TO_DEPTH, DEPTH_TO_SPACE
+        if int8_ops:  # PACK of two inputs, GATHER, SPACE_TO_DEPTH, DEPTH_TO_SPACE
             x = layers.Lambda(lambda t: ops.stack([t[:, 1:], t[:, :-1]], axis=2))(x)
             x = layers.Reshape((12, 34, 4))(x)
             x = layers.Lambda(lambda t: ops.take(t, [3, 0, 2, 2, 1], axis=3))(x)
@@ -85,7 +85,7 @@ def _resize_model(method: str, int8_ops: bool = False) -> Callable:
 def _shape_model() -> Callable:
     """A slice, transposes (4-D, 3-D, 5-D), strided slices (negative stride, begin/end masks,
     shrink axis, negative index), EXPAND_DIMS and SQUEEZE (EDITS), a reverse (its output
-    quantized unlike its input) and a broadcast chained over a conv's map."""
+    quantized unlike its input), a broadcast and a PACK chained over a conv's map."""
 
     def make():
         import keras
@@ -107,8 +107,9 @@ def _shape_model() -> Callable:
         x = layers.Lambda(lambda t: ops.squeeze(ops.expand_dims(t, 2), 2))(x)
         x = layers.Lambda(lambda t: ops.flip(t, axis=1))(x)
         x = layers.Lambda(lambda t: ops.broadcast_to(t[:, :, None], (1, 3, 2, 8)))(x)
-        x = layers.Reshape((3, 16))(x)
-        return keras.Model(inputs, layers.Conv1D(5, 2)(x))  # 1x2x5: the conv's map squeezed
+        x = layers.Lambda(lambda t: ops.stack([t, t], axis=1))(x)  # 1x2x3x2x8
+        x = layers.Reshape((6, 16))(x)
+        return keras.Model(inputs, layers.Conv1D(5, 2)(x))  # 1x5x5: the conv's map squeezed
 
     return make
 
@@ -135,7 +136,7 @@ def _matmul_model() -> Callable:
 
 
 # name -> (model maker, ops it must contain, precisions). TFLite Micro resizes bilinearly,
-# packs, gathers and moves space to depth and back in int8 only.
+# gathers and moves space to depth and back in int8 only.
 MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
     "resize-nearest": (_resize_model("nearest"), ("RESIZE_NEAREST_NEIGHBOR",), ("int8", "int16")),
     "resize-bilinear": (
@@ -153,6 +154,7 @@ MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
             "EXPAND_DIMS",
             "REVERSE_V2",
             "BROADCAST_TO",
+            "PACK",
         ),
         ("int8", "int16"),
     ),

@@ -1,6 +1,5 @@
-"""PACK (``firmware/engine/concatenation.cc``): ConcatParams; int8 only (TFLite Micro packs no
-int16), the inputs stacked along a new axis: a concatenation of byte blocks, as TFLite Micro's
-copy."""
+"""PACK (``firmware/engine/concatenation.cc``): ConcatParams; int8 and int16, the inputs stacked
+along a new axis: a concatenation of byte blocks, as TFLite Micro's copy."""
 
 from __future__ import annotations
 
@@ -23,8 +22,6 @@ def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) 
     """PACK: kernel Concat; per input, one block of bytes per index before the new axis."""
     out = c.activation(tensors, op.outputs[0])
     inputs = [c.activation(tensors, i) for i in op.inputs]
-    if out.type_name != "INT8":
-        raise c.OpError(f"{out.type_name} is not supported (TFLite Micro packs int8 only)")
     if op.builtinOptions.valuesCount != len(inputs):
         raise c.OpError(f"{op.builtinOptions.valuesCount} values for {len(inputs)} inputs")
     rank = len(out.shape)
@@ -40,7 +37,7 @@ def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) 
         dm.same_quantization(inp, out)
         if list(inp.shape) != shape:
             raise c.OpError(f"input shape {list(inp.shape)} does not fit {list(out.shape)}")
-    block = math.prod(out.shape[axis + 1 :])  # int8: one byte per value
+    block = math.prod(out.shape[axis + 1 :]) * (out.nbytes // out.size)
     params = {
         "inputs": len(inputs),
         "outer": math.prod(out.shape[:axis]),
