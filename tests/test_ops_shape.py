@@ -14,15 +14,17 @@ RESIZE_BILINEAR, TILE) is refused with the op's name.
 from __future__ import annotations
 
 import copy
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import engine_reference as ref
 import numpy as np
 import pytest
+from test_device import Boards
 from test_engine import tflm_arena_bytes
 
-from host import compiler, tflite
+from host import compiler, tflite, zoo
 from host.errors import UserError
 
 
@@ -274,6 +276,33 @@ def model(request, data_dir) -> ref.Variant:
 def test_op_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
     assert set(MODELS[model.name][1]) <= ref.op_names(model.path), ref.op_names(model.path)
     ref.assert_engine_exact(model, isa)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n, (_, _, p) in MODELS.items() if "int8" in p])
+def test_board_exact_with_tflm(name: str, data_dir, tmp_path: Path) -> None:
+    """The int8 model's firmware on the emulated Cortex-M4 (QEMU mps2-an386) gives TFLite
+    Micro's raw outputs on 3 real and 3 random inputs."""
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc (make apt)")
+    from host.board.client import Device
+
+    variant = ref.Variant(name, "int8", _converted(name, "int8"), None)
+    details = ref.tflm_interpreter(variant.path).get_input_details(0)
+    inputs = np.concatenate([ref.real_inputs(variant, details)[:3], ref.random_inputs(details)[:3]])
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copy(variant.path, folder / zoo.DEFAULT_FILES["int8"])
+    (folder / zoo.ENTRY_FILE).write_text(f'dataset = "cifar10"\ndescription = "{name}"\n')
+    boards = Boards()
+    try:
+        with Device(boards.get(str(folder), "qemu-an386").url) as device:
+            results = device.infer(inputs)
+    finally:
+        boards.stop_all()
+    assert all(r.status == 0 and r.count > 0 for r in results)
+    ours = np.stack([r.output for r in results]).reshape(len(inputs), -1)
+    assert np.array_equal(ours, ref.tflm_outputs(variant.path, inputs))
 
 
 def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
