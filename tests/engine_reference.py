@@ -8,19 +8,26 @@ import hashlib
 import importlib.metadata
 import multiprocessing
 import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from host import data, tflite, zoo
+from host import compiler, data, tflite, zoo
 from host.backends.engine import EngineBackend
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE = REPO_ROOT / "build" / "engine-tests"
 N_REAL = 300
 N_RANDOM = 300
+# Each exactness test runs on the portable build and on the default ISA's (x86 SIMD kernels).
+EACH_ISA = pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
 
 
 @dataclass
@@ -122,3 +129,69 @@ def assert_engine_exact(v: Variant, isa: str | None) -> None:
     mismatches = np.flatnonzero(np.any(ours != reference, axis=1))
     assert len(mismatches) == 0, f"{len(mismatches)} examples differ, first {mismatches[0]}"
     assert len(np.unique(ours[:N_REAL], axis=0)) > 1
+
+
+def tflm_arena_bytes(path: Path) -> dict[str, int]:
+    """TFLite Micro's arena use for a model on this host (print_allocations of the wheel)."""
+    code = (
+        "import sys\n"
+        "from tflite_micro.python.tflite_micro import runtime\n"
+        "runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read()).print_allocations()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    text = result.stdout + result.stderr
+    found = {}
+    for key in ("total", "head", "tail"):
+        match = re.search(rf"Arena allocation {key} (\d+) bytes", text)
+        assert match, text[-2000:]
+        found[key] = int(match.group(1))
+    return found
+
+
+def assert_arena_not_larger(path: Path) -> None:
+    """The engine's arena for a model is no larger than TFLite Micro's."""
+    ours, theirs = compiler.compile_model(path).arena_bytes, tflm_arena_bytes(path)["total"]
+    assert ours <= theirs, f"arena {ours} B > TFLite Micro's {theirs} B"
+
+
+def convert_keras(make: Callable, precision: str, **options) -> bytes:
+    """``make()``'s Keras model converted (int8 or int16x8, ``options`` of quantize.convert),
+    calibrated on CIFAR-10 training images."""
+    from host import quantize  # TensorFlow loads only when a model must be converted
+
+    calibration = (calibration_images() / 255.0).astype(np.float32)
+    return quantize.convert(make(), calibration, precision, **options)
+
+
+# An op test's models: name -> (Keras model maker, ops the converted model must hold, precisions)
+OpModels = dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]]
+
+
+def op_model_fixture(models: OpModels):
+    """A module-scoped ``model`` fixture: each (name, precision) of ``models``, converted once
+    and cached as build/engine-tests/ops-<name>-<precision>.tflite."""
+
+    @pytest.fixture(
+        scope="module",
+        params=[(name, p) for name, (_, _, precisions) in models.items() for p in precisions],
+        ids=lambda param: f"{param[0]}-{param[1]}",
+    )
+    def model(request, data_dir) -> Variant:
+        name, precision = request.param
+        return Variant(name, precision, op_model_path(models, name, precision), None)
+
+    return model
+
+
+def op_model_path(models: OpModels, name: str, precision: str) -> Path:
+    """Model ``name`` of ``models`` converted to ``precision`` (cached)."""
+    make = models[name][0]
+    return cached_conversion(f"ops-{name}-{precision}", lambda: convert_keras(make, precision))
+
+
+def assert_op_model_exact(models: OpModels, v: Variant, isa: str | None) -> None:
+    """The converted model holds its ops, and the engine gives TFLite Micro's outputs."""
+    assert set(models[v.name][1]) <= op_names(v.path), op_names(v.path)
+    assert_engine_exact(v, isa)

@@ -28,6 +28,7 @@ from engine_reference import (
     calibration_images,
     random_inputs,
     real_inputs,
+    tflm_arena_bytes,
     tflm_interpreter,
     tflm_outputs,
 )
@@ -123,25 +124,6 @@ def test_engine_exact_on_real_and_random_inputs(variant: Variant) -> None:
     )
     # Real inputs must exercise the model: not every real example gives the same output.
     assert len(np.unique(ours[:N_REAL], axis=0)) > 1
-
-
-def tflm_arena_bytes(path: Path) -> dict[str, int]:
-    """TFLite Micro's arena use for a model on this host (print_allocations of the wheel)."""
-    code = (
-        "import sys\n"
-        "from tflite_micro.python.tflite_micro import runtime\n"
-        "runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read()).print_allocations()\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
-    )
-    text = result.stdout + result.stderr
-    found = {}
-    for key in ("total", "head", "tail"):
-        match = re.search(rf"Arena allocation {key} (\d+) bytes", text)
-        assert match, text[-2000:]
-        found[key] = int(match.group(1))
-    return found
 
 
 def test_engine_arena_not_larger_than_tflm(variant: Variant) -> None:

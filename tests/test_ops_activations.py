@@ -20,9 +20,8 @@ import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 from test_device import Boards
-from test_engine import tflm_arena_bytes
 
-from host import compiler, tflite, zoo
+from host import tflite, zoo
 from host.compiler.ops import PREPARE, OpError
 from host.tflite import Tensor
 
@@ -74,34 +73,16 @@ MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def _convert(make: Callable, precision: str) -> bytes:
-    from host import quantize  # TensorFlow loads only when a model must be converted
-
-    calibration = (ref.calibration_images() / 255.0).astype(np.float32)
-    return quantize.convert(make(), calibration, precision)
+model = ref.op_model_fixture(MODELS)
 
 
-@pytest.fixture(
-    scope="module",
-    params=[(name, p) for name, (_, _, precisions) in MODELS.items() for p in precisions],
-    ids=lambda param: f"{param[0]}-{param[1]}",
-)
-def model(request, data_dir) -> ref.Variant:
-    name, precision = request.param
-    make = MODELS[name][0]
-    path = ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
-    return ref.Variant(name, precision, path, None)
-
-
-@pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
+@ref.EACH_ISA
 def test_op_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
-    assert set(MODELS[model.name][1]) <= ref.op_names(model.path), ref.op_names(model.path)
-    ref.assert_engine_exact(model, isa)
+    ref.assert_op_model_exact(MODELS, model, isa)
 
 
 def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
-    ours = compiler.compile_model(model.path).arena_bytes
-    assert ours <= tflm_arena_bytes(model.path)["total"]
+    ref.assert_arena_not_larger(model.path)
 
 
 def _patched(source: Path, key: str, input_scales: dict[str, float], alpha: float | None) -> Path:
@@ -155,8 +136,7 @@ PATCHED_DEFAULT = ("int16-power-of-two",)
 )
 def test_patched_parameters_exact_with_tflm(case: str, data_dir) -> None:
     name, precision, scales, alpha = PATCHED[case]
-    make = MODELS[name][0]
-    source = ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
+    source = ref.op_model_path(MODELS, name, precision)
     path = _patched(source, f"ops-{name}-{case}", scales, alpha)
     ref.assert_engine_exact(ref.Variant(name, precision, path, None), "portable")
 
@@ -170,7 +150,7 @@ def test_board_exact_with_tflm(name: str, data_dir, tmp_path: Path) -> None:
         pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc (make apt)")
     from host.board.client import Device
 
-    path = ref.cached_conversion(f"ops-{name}-int8", lambda: _convert(MODELS[name][0], "int8"))
+    path = ref.op_model_path(MODELS, name, "int8")
     details = ref.tflm_interpreter(path).get_input_details(0)
     variant = ref.Variant(name, "int8", path, None)
     inputs = np.concatenate([ref.real_inputs(variant, details)[:3], ref.random_inputs(details)[:3]])

@@ -14,9 +14,7 @@ from __future__ import annotations
 import engine_reference as ref
 import numpy as np
 import pytest
-from test_engine import tflm_arena_bytes
 
-from host import compiler
 from host.compiler import broadcast
 from host.compiler.ops import OpError
 from host.tflite import check_model_bytes, op_name, read_tensors
@@ -62,18 +60,8 @@ def _binary_model():
     return keras.Model(inputs, layers.Flatten()(z))
 
 
-def _convert(precision: str) -> bytes:
-    from host import quantize  # TensorFlow loads only when a model must be converted
-
-    calibration = (ref.calibration_images() / 255.0).astype(np.float32)
-    return quantize.convert(_binary_model(), calibration, precision)
-
-
-@pytest.fixture(scope="module", params=["int8", "int16"])
-def model(request, data_dir) -> ref.Variant:
-    precision = request.param
-    path = ref.cached_conversion(f"ops-binary-{precision}", lambda: _convert(precision))
-    return ref.Variant("binary", precision, path, None)
+MODELS: ref.OpModels = {"binary": (_binary_model, OPS, ("int8", "int16"))}
+model = ref.op_model_fixture(MODELS)
 
 
 def _cases(content: bytes) -> set[tuple[str, str]]:
@@ -131,15 +119,13 @@ def test_model_holds_every_case(model: ref.Variant) -> None:
     assert expected <= cases, sorted(expected - cases)
 
 
-@pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
+@ref.EACH_ISA
 def test_binary_ops_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
-    assert set(OPS) <= ref.op_names(model.path), ref.op_names(model.path)
-    ref.assert_engine_exact(model, isa)
+    ref.assert_op_model_exact(MODELS, model, isa)
 
 
 def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
-    ours = compiler.compile_model(model.path).arena_bytes
-    assert ours <= tflm_arena_bytes(model.path)["total"]
+    ref.assert_arena_not_larger(model.path)
 
 
 @pytest.mark.parametrize(

@@ -18,13 +18,14 @@ import flatbuffers
 import numpy as np
 import pytest
 from engine_reference import (
+    EACH_ISA,
     Variant,
+    assert_arena_not_larger,
     assert_engine_exact,
     cached_conversion,
-    calibration_images,
+    convert_keras,
     op_names,
 )
-from test_engine import tflm_arena_bytes
 
 from host import compiler, tflite
 from host.errors import UserError
@@ -71,13 +72,6 @@ def _same_quantization(model, op) -> None:
 EDITED: dict[str, tuple[str, Callable]] = {"mean-same-scale": ("mean-keepdims", _same_quantization)}
 
 
-def _convert(make: Callable, precision: str) -> bytes:
-    from host import quantize  # TensorFlow loads only when a model must be converted
-
-    calibration = (calibration_images() / 255.0).astype(np.float32)
-    return quantize.convert(make(), calibration, precision)
-
-
 @pytest.fixture(
     scope="module",
     params=[(m, p) for m in [*MODELS, *EDITED] for p in ("int8", "int16")],
@@ -93,18 +87,18 @@ def _converted(name: str, precision: str) -> Path:
         source, edit = EDITED[name]
         content = _converted(source, precision).read_bytes()
         return cached_conversion(f"ops-{name}-{precision}", lambda: _edit_mean(content, edit))
-    return cached_conversion(f"ops-{name}-{precision}", lambda: _convert(MODELS[name], precision))
+    make = MODELS[name]
+    return cached_conversion(f"ops-{name}-{precision}", lambda: convert_keras(make, precision))
 
 
-@pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
+@EACH_ISA
 def test_mean_exact_with_tflm(model: Variant, isa: str | None) -> None:
     assert "MEAN" in op_names(model.path), op_names(model.path)
     assert_engine_exact(model, isa)
 
 
 def test_arena_not_larger_than_tflm(model: Variant) -> None:
-    ours = compiler.compile_model(model.path).arena_bytes
-    assert ours <= tflm_arena_bytes(model.path)["total"]
+    assert_arena_not_larger(model.path)
 
 
 def _axis_to_channels(model, op) -> None:

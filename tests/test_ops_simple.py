@@ -11,11 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import engine_reference as ref
-import numpy as np
-import pytest
-from test_engine import tflm_arena_bytes
-
-from host import compiler
 
 
 def _pad_model(constant: bool) -> Callable:
@@ -97,31 +92,13 @@ MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def _convert(make: Callable, precision: str) -> bytes:
-    from host import quantize  # TensorFlow loads only when a model must be converted
-
-    calibration = (ref.calibration_images() / 255.0).astype(np.float32)
-    return quantize.convert(make(), calibration, precision)
+model = ref.op_model_fixture(MODELS)
 
 
-@pytest.fixture(
-    scope="module",
-    params=[(name, p) for name, (_, _, precisions) in MODELS.items() for p in precisions],
-    ids=lambda param: f"{param[0]}-{param[1]}",
-)
-def model(request, data_dir) -> ref.Variant:
-    name, precision = request.param
-    make = MODELS[name][0]
-    path = ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
-    return ref.Variant(name, precision, path, None)
-
-
-@pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
+@ref.EACH_ISA
 def test_op_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
-    assert set(MODELS[model.name][1]) <= ref.op_names(model.path), ref.op_names(model.path)
-    ref.assert_engine_exact(model, isa)
+    ref.assert_op_model_exact(MODELS, model, isa)
 
 
 def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
-    ours = compiler.compile_model(model.path).arena_bytes
-    assert ours <= tflm_arena_bytes(model.path)["total"]
+    ref.assert_arena_not_larger(model.path)
