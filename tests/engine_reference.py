@@ -9,6 +9,7 @@ import importlib.metadata
 import multiprocessing
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -195,3 +196,32 @@ def assert_op_model_exact(models: OpModels, v: Variant, isa: str | None) -> None
     """The converted model holds its ops, and the engine gives TFLite Micro's outputs."""
     assert set(models[v.name][1]) <= op_names(v.path), op_names(v.path)
     assert_engine_exact(v, isa)
+
+
+needs_board = pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc (make apt)",
+)
+
+
+def assert_board_exact(path: Path, inputs: np.ndarray, dataset: str = "cifar10") -> list:
+    """``path``'s firmware on the emulated Cortex-M4 (QEMU mps2-an386) answers ``inputs`` with
+    TFLite Micro's raw outputs, bit for bit, and each argmax is its output's; the results."""
+    from host.board import firmware, qemu  # the board stack loads only for board tests
+    from host.board.client import Device
+
+    image = firmware.build(zoo.declare_file(path, dataset, "int8"), "qemu-an386")
+    emulator = qemu.Emulator(image.board.qemu_machine, image.elf).start()
+    try:
+        with Device(emulator.url) as device:
+            assert device.info.input.dtype == inputs.dtype
+            results = device.infer(inputs)
+    finally:
+        emulator.stop()
+    assert all(r.status == 0 and r.count > 0 for r in results)
+    ours = np.stack([r.output.reshape(-1) for r in results])
+    reference = tflm_run(path, inputs)
+    assert ours.dtype == reference.dtype
+    assert ours.tobytes() == reference.tobytes()
+    assert [r.argmax for r in results] == list(np.argmax(reference, axis=1))
+    return results

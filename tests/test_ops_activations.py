@@ -10,7 +10,6 @@ TFLite Micro's kernels cannot take are refused with a reason.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,9 +18,8 @@ import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from test_device import Boards
 
-from host import tflite, zoo
+from host import tflite
 from host.compiler.ops import PREPARE, OpError
 from host.tflite import Tensor
 
@@ -141,32 +139,17 @@ def test_patched_parameters_exact_with_tflm(case: str, data_dir) -> None:
     ref.assert_engine_exact(ref.Variant(name, precision, path, None), "portable")
 
 
+@ref.needs_board
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n, (_, _, p) in MODELS.items() if "int8" in p])
-def test_board_exact_with_tflm(name: str, data_dir, tmp_path: Path) -> None:
+def test_board_exact_with_tflm(name: str, data_dir) -> None:
     """The int8 model's firmware on the emulated Cortex-M4 (QEMU mps2-an386) gives TFLite
     Micro's raw outputs on real and random inputs."""
-    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc (make apt)")
-    from host.board.client import Device
-
     path = ref.op_model_path(MODELS, name, "int8")
     details = ref.tflm_interpreter(path).get_input_details(0)
     variant = ref.Variant(name, "int8", path, None)
     inputs = np.concatenate([ref.real_inputs(variant, details)[:3], ref.random_inputs(details)[:3]])
-    folder = tmp_path / name
-    folder.mkdir()
-    shutil.copy(path, folder / zoo.DEFAULT_FILES["int8"])
-    (folder / zoo.ENTRY_FILE).write_text(f'dataset = "cifar10"\ndescription = "{name}"\n')
-    boards = Boards()
-    try:
-        with Device(boards.get(str(folder), "qemu-an386").url) as device:
-            results = device.infer(inputs)
-    finally:
-        boards.stop_all()
-    assert all(r.status == 0 and r.count > 0 for r in results)
-    ours = np.stack([r.output for r in results]).reshape(len(inputs), -1)
-    assert np.array_equal(ours, ref.tflm_outputs(path, inputs))
+    ref.assert_board_exact(path, inputs)
 
 
 def _tensor(index: int, type_name: str, scale: float, zero_point: int, data=None) -> Tensor:

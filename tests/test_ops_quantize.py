@@ -14,7 +14,6 @@ first, int8 -> uint8 last) and hand-built chains of every QUANTIZE type pair are
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,10 +22,9 @@ import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from test_engine import tflm_arena_bytes
 from test_ops_simple import _concatenation_model
 
-from host import compiler, data, tflite, zoo
+from host import data, tflite
 from host.backends.engine import EngineBackend
 from host.compiler.graph import load_graph
 from host.errors import UserError
@@ -41,10 +39,7 @@ MODELS: dict[str, tuple[Callable, dict[str, tuple[str, ...]]]] = {
 
 
 def _convert(make: Callable, precision: str) -> bytes:
-    from host import quantize  # TensorFlow loads only when a model must be converted
-
-    calibration = (ref.calibration_images() / 255.0).astype(np.float32)
-    return quantize.convert(make(), calibration, precision, float_io=True)
+    return ref.convert_keras(make, precision, float_io=True)
 
 
 def _float_model(name: str, precision: str) -> Path:
@@ -78,7 +73,7 @@ def _input_shape(path: Path) -> tuple[int, ...]:
     return tuple(int(d) for d in details["shape"][1:])
 
 
-@pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
+@ref.EACH_ISA
 def test_float_io_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
     ops = ref.op_names(model.path)
     assert set(MODELS[model.name][1][model.precision]) <= ops, ops
@@ -135,8 +130,7 @@ def test_int16_requantize_in_model(data_dir) -> None:
 
 
 def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
-    ours = compiler.compile_model(model.path).arena_bytes
-    assert ours <= tflm_arena_bytes(model.path)["total"]
+    ref.assert_arena_not_larger(model.path)
 
 
 def test_float_backend_input(model: ref.Variant) -> None:
@@ -346,34 +340,7 @@ def test_float_tensor_elsewhere_refused(data_dir) -> None:
         load_graph(_edit(content, float_output_without_dequantize))
 
 
-needs_board = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc (make apt)",
-)
-
-
-def _on_board(path: Path, x: np.ndarray) -> None:
-    """``path`` flashed to QEMU mps2-an386 (Cortex-M4F, hard float) answers ``x`` with the
-    wheel's bits; each argmax is its output's."""
-    from host.board import firmware, qemu
-    from host.board.client import Device
-
-    reference = ref.tflm_run(path, x)
-    image = firmware.build(zoo.declare_file(path, "cifar10", "int8"), "qemu-an386")
-    emu = qemu.Emulator(image.board.qemu_machine, image.elf).start()
-    try:
-        with Device(emu.url) as device:
-            assert device.info.input.dtype == x.dtype
-            results = device.infer(x)
-    finally:
-        emu.stop()
-    ours = np.stack([r.output.reshape(-1) for r in results])
-    assert ours.dtype == reference.dtype
-    assert ours.tobytes() == reference.tobytes()
-    assert [r.argmax for r in results] == list(np.argmax(reference, axis=1))
-
-
-@needs_board
+@ref.needs_board
 def test_float_io_on_emulated_board(data_dir) -> None:
     """The int8 float-I/O model on the board: 8 inputs (4 real, 4 saturating random, one with
     EXTREMES), float32 outputs bit-exact with the wheel."""
@@ -381,12 +348,12 @@ def test_float_io_on_emulated_board(data_dir) -> None:
     inputs = float_inputs(_input_shape(path))
     x = np.concatenate([inputs[:4], inputs[ref.N_REAL + 100 : ref.N_REAL + 104]])
     x[-1].reshape(-1)[: len(EXTREMES)] = EXTREMES  # the same bits as the wheel on x86
-    _on_board(path, x)
+    ref.assert_board_exact(path, x)
 
 
-@needs_board
+@ref.needs_board
 @pytest.mark.slow
 def test_uint8_io_on_emulated_board(data_dir) -> None:
     """The uint8-I/O model on the board: 8 raw CIFAR-10 images, uint8 outputs exact."""
     path = ref.cached_conversion("ops-uint8-io-int8", _convert_uint8_io)
-    _on_board(path, data.load("cifar10", "test").x[:8].astype(np.uint8))
+    ref.assert_board_exact(path, data.load("cifar10", "test").x[:8].astype(np.uint8))

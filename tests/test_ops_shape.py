@@ -14,17 +14,14 @@ RESIZE_BILINEAR, TILE) is refused with the op's name.
 from __future__ import annotations
 
 import copy
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import engine_reference as ref
 import numpy as np
 import pytest
-from test_device import Boards
-from test_engine import tflm_arena_bytes
 
-from host import compiler, tflite, zoo
+from host import compiler, tflite
 from host.errors import UserError
 
 
@@ -237,19 +234,12 @@ def _edited(content: bytes, edit: Callable) -> bytes:
 EDITS: dict[str, Callable] = {"shape": _squeeze_and_expand_dims, "matmul": _transposed_lhs}
 
 
-def _convert(make: Callable, precision: str) -> bytes:
-    from host import quantize  # TensorFlow loads only when a model must be converted
-
-    calibration = (ref.calibration_images() / 255.0).astype(np.float32)
-    return quantize.convert(make(), calibration, precision)
-
-
 def _converted(name: str, precision: str):
     make, edit = MODELS[name][0], EDITS.get(name)
     if edit is None:
-        return ref.cached_conversion(f"ops-{name}-{precision}", lambda: _convert(make, precision))
+        return ref.op_model_path(MODELS, name, precision)
     return ref.cached_conversion(
-        f"ops-{name}-{precision}", lambda: _edited(_convert(make, precision), edit)
+        f"ops-{name}-{precision}", lambda: _edited(ref.convert_keras(make, precision), edit)
     )
 
 
@@ -272,42 +262,25 @@ def model(request, data_dir) -> ref.Variant:
     return ref.Variant(name, precision, _converted(name, precision), None)
 
 
-@pytest.mark.parametrize("isa", ["portable", None], ids=["portable", "default"])
+@ref.EACH_ISA
 def test_op_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
-    assert set(MODELS[model.name][1]) <= ref.op_names(model.path), ref.op_names(model.path)
-    ref.assert_engine_exact(model, isa)
+    ref.assert_op_model_exact(MODELS, model, isa)
 
 
+@ref.needs_board
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n, (_, _, p) in MODELS.items() if "int8" in p])
-def test_board_exact_with_tflm(name: str, data_dir, tmp_path: Path) -> None:
+def test_board_exact_with_tflm(name: str, data_dir) -> None:
     """The int8 model's firmware on the emulated Cortex-M4 (QEMU mps2-an386) gives TFLite
     Micro's raw outputs on 3 real and 3 random inputs."""
-    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc (make apt)")
-    from host.board.client import Device
-
     variant = ref.Variant(name, "int8", _converted(name, "int8"), None)
     details = ref.tflm_interpreter(variant.path).get_input_details(0)
     inputs = np.concatenate([ref.real_inputs(variant, details)[:3], ref.random_inputs(details)[:3]])
-    folder = tmp_path / name
-    folder.mkdir()
-    shutil.copy(variant.path, folder / zoo.DEFAULT_FILES["int8"])
-    (folder / zoo.ENTRY_FILE).write_text(f'dataset = "cifar10"\ndescription = "{name}"\n')
-    boards = Boards()
-    try:
-        with Device(boards.get(str(folder), "qemu-an386").url) as device:
-            results = device.infer(inputs)
-    finally:
-        boards.stop_all()
-    assert all(r.status == 0 and r.count > 0 for r in results)
-    ours = np.stack([r.output for r in results]).reshape(len(inputs), -1)
-    assert np.array_equal(ours, ref.tflm_outputs(variant.path, inputs))
+    ref.assert_board_exact(variant.path, inputs)
 
 
 def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
-    ours = compiler.compile_model(model.path).arena_bytes
-    assert ours <= tflm_arena_bytes(model.path)["total"]
+    ref.assert_arena_not_larger(model.path)
 
 
 def _upsampling_model():
@@ -333,7 +306,7 @@ def test_what_tflm_cannot_run_is_refused(
     name: str, make: Callable, precision: str, message: str, data_dir
 ) -> None:
     path = ref.cached_conversion(
-        f"ops-refused-{name}-{precision}", lambda: _convert(make, precision)
+        f"ops-refused-{name}-{precision}", lambda: ref.convert_keras(make, precision)
     )
     with pytest.raises(UserError, match=message):
         compiler.compile_model(path)
