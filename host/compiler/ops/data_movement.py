@@ -16,9 +16,6 @@ from ai_edge_litert import schema_py_generated as schema
 from host.compiler.ops import common as c
 from host.tflite import Tensor
 
-# This module prepares no builtin op; ops/__init__ finds it like the others.
-BUILTINS: c.Builtins = {}
-
 MAX_DIMS = 5  # the dimensions StridedCopy loops over
 
 
