@@ -50,7 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--model",
         help=f"zoo model name (default: the running board's model, else {DEFAULT_MODEL})",
     )
-    source.add_argument("--tflite", help="an arbitrary int8/int16 .tflite file (needs --dataset)")
+    source.add_argument(
+        "--tflite",
+        help="an int8/int16 .tflite file, integer or float32 input and output (needs --dataset)",
+    )
     parser.add_argument(
         "--campaign", help=f"campaign file to run (default: {QUICK.relative_to(REPO_ROOT)})"
     )
