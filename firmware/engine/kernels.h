@@ -343,6 +343,20 @@ struct GatherParams {
 void Gather(const GatherParams& p, const void* input, void* output);
 // >>> shape
 
+// <<< more-ops: REDUCE_MAX, REDUCE_MIN
+// REDUCE_MAX and REDUCE_MIN of an int8 tensor (TFLite Micro reduces int8 only) (values kept, not requantized): output
+// element (i0..i4) of the kept dimensions reads the group at sum(i_k * stride[k]) and keeps its
+// largest (smallest) value over the reduced dimensions' counts and strides (in elements).
+struct ReduceParams {
+  const int32_t* count = nullptr;          // 5 kept dimensions, leading ones padded with 1
+  const int32_t* stride = nullptr;         // their 5 input strides
+  const int32_t* reduce_count = nullptr;   // 5 reduced dimensions, padded with 1
+  const int32_t* reduce_stride = nullptr;  // their 5 input strides
+};
+void ReduceMaxS8(const ReduceParams& p, const int8_t* input, int8_t* output);
+void ReduceMinS8(const ReduceParams& p, const int8_t* input, int8_t* output);
+// >>> more-ops
+
 }  // namespace tr
 
 #endif  // TINYROBUST_KERNELS_H_
