@@ -1,4 +1,4 @@
-"""REDUCE_MAX and REDUCE_MIN in the engine are byte-exact with TFLite Micro.
+"""REDUCE_MAX, REDUCE_MIN and TRANSPOSE_CONV in the engine are byte-exact with TFLite Micro.
 
 Tiny Keras models are converted (int8 and int16, cached under build/engine-tests/), their ops
 are checked to be in the converted model, and 300+ real CIFAR-10 inputs plus 300 random inputs
@@ -9,10 +9,13 @@ engine's arena is no larger than TFLite Micro's. Unsupported options are refused
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import engine_reference as ref
+import flatbuffers
 import pytest
 
+from host import tflite
 from host.compiler.graph import load_graph
 from host.errors import UserError
 
@@ -38,9 +41,30 @@ def _reduce_model() -> Callable:
     return make
 
 
+def _transpose_conv_model() -> Callable:
+    """Conv2DTranspose SAME with stride 2, a 5x5 kernel (padding 1) and a bias, then VALID with
+    strides (2, 1), a 3x2 kernel and no bias (a decoder's upsampling)."""
+
+    def make():
+        import keras
+        from keras import layers
+
+        keras.utils.set_random_seed(13)
+        inputs = keras.Input((32, 32, 3), batch_size=1)
+        x = layers.Conv2D(6, 3, strides=4, activation="relu")(inputs)
+        bias = keras.initializers.RandomNormal(stddev=0.3)
+        x = layers.Conv2DTranspose(5, 5, strides=2, padding="same", bias_initializer=bias)(x)
+        x = layers.Conv2DTranspose(4, (3, 2), strides=(2, 1), use_bias=False)(x)
+        x = layers.AveragePooling2D(3)(x)
+        return keras.Model(inputs, layers.Flatten()(x))
+
+    return make
+
+
 # name -> (model maker, ops it must contain, precisions). TFLite Micro reduces no int16.
 MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
     "reduce": (_reduce_model(), ("REDUCE_MAX", "REDUCE_MIN"), ("int8",)),
+    "transpose-conv": (_transpose_conv_model(), ("TRANSPOSE_CONV",), ("int8", "int16")),
 }
 
 
@@ -61,4 +85,35 @@ def test_int16_reduction_refused(data_dir) -> None:
     path = ref.op_model_path(MODELS, "reduce", "int16")
     assert {"REDUCE_MAX", "REDUCE_MIN"} <= ref.op_names(path)
     with pytest.raises(UserError, match=r"^op \d+ \(REDUCE_MAX\): INT16 is not supported"):
+        load_graph(path.read_bytes())
+
+
+def _fused_activation(precision: str, code: int) -> Path:
+    """The transpose-conv model with fused activation ``code`` on its first TRANSPOSE_CONV (the
+    converter leaves a ReLU as its own op; TFLite Micro applies a fused one)."""
+    source = ref.op_model_path(MODELS, "transpose-conv", precision)
+
+    def make() -> bytes:
+        model = tflite.check_model_bytes(source.read_bytes())
+        graph = model.subgraphs[0]
+        op = next(o for o in graph.operators if tflite.op_name(model, o) == "TRANSPOSE_CONV")
+        op.builtinOptions.fusedActivationFunction = code
+        builder = flatbuffers.Builder(1 << 16)
+        builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
+        return bytes(builder.Output())
+
+    return ref.cached_conversion(f"ops-transpose-conv-act{code}-{precision}", make)
+
+
+@pytest.mark.parametrize("precision", ["int8", "int16"])
+@pytest.mark.parametrize("code", [1, 3], ids=["relu", "relu6"])
+def test_transpose_conv_fused_activation_exact(data_dir, precision: str, code: int) -> None:
+    path = _fused_activation(precision, code)
+    ref.assert_engine_exact(ref.Variant("transpose-conv", precision, path, None), None)
+
+
+def test_transpose_conv_unsupported_activation_refused(data_dir) -> None:
+    """A fused TANH (code 4) on TRANSPOSE_CONV: refused by name, not run wrong."""
+    path = _fused_activation("int8", 4)
+    with pytest.raises(UserError, match=r"^op \d+ \(TRANSPOSE_CONV\): fused activation TANH"):
         load_graph(path.read_bytes())

@@ -344,9 +344,10 @@ void Gather(const GatherParams& p, const void* input, void* output);
 // >>> shape
 
 // <<< more-ops: REDUCE_MAX, REDUCE_MIN
-// REDUCE_MAX and REDUCE_MIN of an int8 tensor (TFLite Micro reduces int8 only) (values kept, not requantized): output
-// element (i0..i4) of the kept dimensions reads the group at sum(i_k * stride[k]) and keeps its
-// largest (smallest) value over the reduced dimensions' counts and strides (in elements).
+// REDUCE_MAX and REDUCE_MIN of an int8 tensor (TFLite Micro reduces no int16; values kept, not
+// requantized): output element (i0..i4) of the kept dimensions reads the group at
+// sum(i_k * stride[k]) and keeps its largest (smallest) value over the reduced dimensions' counts
+// and strides (in elements).
 struct ReduceParams {
   const int32_t* count = nullptr;          // 5 kept dimensions, leading ones padded with 1
   const int32_t* stride = nullptr;         // their 5 input strides
@@ -355,6 +356,12 @@ struct ReduceParams {
 };
 void ReduceMaxS8(const ReduceParams& p, const int8_t* input, int8_t* output);
 void ReduceMinS8(const ReduceParams& p, const int8_t* input, int8_t* output);
+
+// TRANSPOSE_CONV of a batch-1 NHWC input with the ConvParams of CONV_2D: filter
+// [out_c][k_h][k_w][in_c], dilation 1, pad_h and pad_w as TFLite Micro computes them from the
+// output size; bias32 (int8) or bias64 (int16x8) always set (zeros without a bias).
+void TransposeConvS8(const ConvParams& p, const int8_t* input, int8_t* output);
+void TransposeConvS16(const ConvParams& p, const int16_t* input, int16_t* output);
 // >>> more-ops
 
 }  // namespace tr
