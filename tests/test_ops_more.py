@@ -1,4 +1,4 @@
-"""REDUCE_MAX, REDUCE_MIN and TRANSPOSE_CONV in the engine are byte-exact with TFLite Micro.
+"""REDUCE_MAX, REDUCE_MIN, TRANSPOSE_CONV and MIRROR_PAD in the engine, exact with TFLite Micro.
 
 Tiny Keras models are converted (int8 and int16, cached under build/engine-tests/), their ops
 are checked to be in the converted model, and 300+ real CIFAR-10 inputs plus 300 random inputs
@@ -61,10 +61,33 @@ def _transpose_conv_model() -> Callable:
     return make
 
 
-# name -> (model maker, ops it must contain, precisions). TFLite Micro reduces no int16.
+def _mirror_pad_model() -> Callable:
+    """MIRROR_PAD REFLECT over height and width, then SYMMETRIC over width and channels."""
+
+    def make():
+        import keras
+        from keras import layers
+
+        keras.utils.set_random_seed(14)
+        inputs = keras.Input((32, 32, 3), batch_size=1)
+        x = layers.Conv2D(4, 3, strides=3, activation="relu")(inputs)
+        reflect = ((0, 0), (2, 1), (0, 3), (0, 0))
+        x = layers.Lambda(lambda t: keras.ops.pad(t, reflect, mode="reflect"))(x)
+        x = layers.Conv2D(5, 3, strides=2)(x)
+        symmetric = ((0, 0), (0, 0), (3, 1), (2, 5))
+        x = layers.Lambda(lambda t: keras.ops.pad(t, symmetric, mode="symmetric"))(x)
+        x = layers.AveragePooling2D(2)(x)
+        return keras.Model(inputs, layers.Flatten()(x))
+
+    return make
+
+
+# name -> (model maker, ops it must contain, precisions). TFLite Micro reduces and
+# mirror-pads no int16.
 MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
     "reduce": (_reduce_model(), ("REDUCE_MAX", "REDUCE_MIN"), ("int8",)),
     "transpose-conv": (_transpose_conv_model(), ("TRANSPOSE_CONV",), ("int8", "int16")),
+    "mirror-pad": (_mirror_pad_model(), ("MIRROR_PAD",), ("int8",)),
 }
 
 

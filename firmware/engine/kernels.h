@@ -362,6 +362,15 @@ void ReduceMinS8(const ReduceParams& p, const int8_t* input, int8_t* output);
 // output size; bias32 (int8) or bias64 (int16x8) always set (zeros without a bias).
 void TransposeConvS8(const ConvParams& p, const int8_t* input, int8_t* output);
 void TransposeConvS16(const ConvParams& p, const int16_t* input, int16_t* output);
+
+// MIRROR_PAD of an int8 tensor (values copied): output element (i0..i4) reads the input at
+// offsets[i0] + offsets[n0 + i1] + ... : one table of input offsets (in elements) per output
+// dimension, each table as long as its count, one after the other.
+struct MirrorPadParams {
+  const int32_t* count = nullptr;    // 5 output dimensions, leading ones padded with 1
+  const int32_t* offsets = nullptr;  // sum(count) offsets (0 for each padded dimension)
+};
+void MirrorPad(const MirrorPadParams& p, const int8_t* input, int8_t* output);
 // >>> more-ops
 
 }  // namespace tr
