@@ -1,4 +1,4 @@
-"""REDUCE_MAX, REDUCE_MIN, TRANSPOSE_CONV and MIRROR_PAD in the engine, exact with TFLite Micro.
+"""REDUCE_MAX/MIN, SUM, TRANSPOSE_CONV and MIRROR_PAD in the engine are exact with TFLite Micro.
 
 Tiny Keras models are converted (int8 and int16, cached under build/engine-tests/), their ops
 are checked to be in the converted model, and 300+ real CIFAR-10 inputs plus 300 random inputs
@@ -20,9 +20,10 @@ from host.compiler.graph import load_graph
 from host.errors import UserError
 
 
-def _reduce_model() -> Callable:
-    """REDUCE_MAX over height and width (GlobalMaxPooling2D) and over channels kept, REDUCE_MIN
-    over width and over height and channels, concatenated."""
+def _reduce_model(ops: tuple[str, ...]) -> Callable:
+    """Of ``ops``: REDUCE_MAX over height and width (GlobalMaxPooling2D) and over channels kept,
+    REDUCE_MIN over width and over height and channels, SUM over channels kept and over height
+    and width, concatenated."""
 
     def make():
         import keras
@@ -31,12 +32,18 @@ def _reduce_model() -> Callable:
         keras.utils.set_random_seed(12)
         inputs = keras.Input((32, 32, 3), batch_size=1)
         x = layers.Conv2D(6, 3, strides=3, activation="relu")(inputs)
-        pooled = layers.GlobalMaxPooling2D()(x)
-        across = layers.Lambda(lambda t: keras.ops.max(t, axis=3, keepdims=True))(x)
-        narrow = layers.Lambda(lambda t: keras.ops.min(t, axis=2))(x)
-        least = layers.Lambda(lambda t: keras.ops.min(t, axis=(1, 3)))(x)
-        flat = [layers.Flatten()(t) for t in (across, narrow)]
-        return keras.Model(inputs, layers.Concatenate()([pooled, least, *flat]))
+        outputs = []
+        if "REDUCE_MAX" in ops:
+            outputs.append(layers.GlobalMaxPooling2D()(x))
+            outputs.append(keras.ops.max(x, axis=3, keepdims=True))
+        if "REDUCE_MIN" in ops:
+            outputs.append(keras.ops.min(x, axis=2))
+            outputs.append(keras.ops.min(x, axis=(1, 3)))
+        if "SUM" in ops:
+            outputs.append(keras.ops.sum(x, axis=3, keepdims=True))
+            outputs.append(keras.ops.sum(x, axis=(1, 2)))
+        flat = [layers.Flatten()(t) if len(t.shape) > 2 else t for t in outputs]
+        return keras.Model(inputs, layers.Concatenate()(flat))
 
     return make
 
@@ -82,10 +89,12 @@ def _mirror_pad_model() -> Callable:
     return make
 
 
-# name -> (model maker, ops it must contain, precisions). TFLite Micro reduces and
-# mirror-pads no int16.
+REDUCTIONS = ("REDUCE_MAX", "REDUCE_MIN", "SUM")
+# name -> (model maker, ops it must contain, precisions). TFLite Micro finds the
+# largest or smallest and mirror-pads no int16 (it sums int16).
 MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
-    "reduce": (_reduce_model(), ("REDUCE_MAX", "REDUCE_MIN"), ("int8",)),
+    "reduce": (_reduce_model(REDUCTIONS), REDUCTIONS, ("int8",)),
+    "sum": (_reduce_model(("SUM",)), ("SUM",), ("int16",)),
     "transpose-conv": (_transpose_conv_model(), ("TRANSPOSE_CONV",), ("int8", "int16")),
     "mirror-pad": (_mirror_pad_model(), ("MIRROR_PAD",), ("int8",)),
 }

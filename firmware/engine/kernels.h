@@ -357,6 +357,20 @@ struct ReduceParams {
 void ReduceMaxS8(const ReduceParams& p, const int8_t* input, int8_t* output);
 void ReduceMinS8(const ReduceParams& p, const int8_t* input, int8_t* output);
 
+// SUM of an int8 or int16 tensor over the same groups as ReduceParams: each group's sum of its
+// `group` values, plus group * input_offset, times multiplier * 2^shift, plus output_offset.
+struct SumParams {
+  int32_t group;
+  int32_t input_offset, output_offset;
+  int32_t multiplier, shift;
+  const int32_t* count = nullptr;
+  const int32_t* stride = nullptr;
+  const int32_t* reduce_count = nullptr;
+  const int32_t* reduce_stride = nullptr;
+};
+void SumS8(const SumParams& p, const int8_t* input, int8_t* output);
+void SumS16(const SumParams& p, const int16_t* input, int16_t* output);
+
 // TRANSPOSE_CONV of a batch-1 NHWC input with the ConvParams of CONV_2D: filter
 // [out_c][k_h][k_w][in_c], dilation 1, pad_h and pad_w as TFLite Micro computes them from the
 // output size; bias32 (int8) or bias64 (int16x8) always set (zeros without a bias).

@@ -1,7 +1,9 @@
-"""REDUCE_MAX and REDUCE_MIN, int8, over any axes (``firmware/engine/reduce.cc``): ReduceParams.
+"""REDUCE_MAX, REDUCE_MIN (int8) and SUM (int8, int16), any axes (``firmware/engine/reduce.cc``).
 
 TFLite Micro's ReduceGeneric keeps the largest (smallest) raw value of each reduced group: no
-requantization, so input and output must share a quantization, as its Eval checks.
+requantization, so input and output must share a quantization, as its Eval checks
+(ReduceParams). Its QuantizedMeanOrSum sums each group in int32 and requantizes the sum less the
+group's input zero points by input scale / output scale (SumParams).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
+from host.compiler import quant as q
 from host.compiler.ops import common as c
 from host.compiler.ops import data_movement as dm
 from host.compiler.ops.mean import reduced_axes
@@ -20,6 +23,7 @@ from host.tflite import Tensor
 BUILTINS: c.Builtins = {
     "REDUCE_MAX": (2, schema.ReducerOptionsT),
     "REDUCE_MIN": (2, schema.ReducerOptionsT),
+    "SUM": (2, schema.ReducerOptionsT),
 }
 KERNELS = {"REDUCE_MAX": "ReduceMaxS8", "REDUCE_MIN": "ReduceMinS8"}
 
@@ -49,20 +53,47 @@ def reduced_shape(shape: tuple[int, ...], axes: set[int], keep_dims: bool) -> li
     return [size for axis, size in enumerate(shape) if axis not in axes]
 
 
-def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
-    """REDUCE_MAX or REDUCE_MIN of a 1-D to 5-D int8 tensor over its constant axes."""
+def reduction(
+    op: schema.OperatorT, tensors: list[Tensor]
+) -> tuple[Tensor, Tensor, set[int], dict[str, np.ndarray]]:
+    """Input, output, reduced axes and the kernel's arrays of a reduction of a 1-D to 5-D
+    tensor over its constant axes, the output shape checked against keep_dims."""
     inp, out = c.input_and_output(op, tensors)
-    if inp.type_name != "INT8":
-        raise c.OpError(f"{inp.type_name} is not supported (TFLite Micro reduces int8 only)")
-    dm.same_quantization(inp, out)
     shape = tuple(inp.shape)
     if not 1 <= len(shape) <= dm.MAX_DIMS:
         raise c.OpError(f"{len(shape)}-D input; the engine reduces 1-D to {dm.MAX_DIMS}-D")
-    axes = reduced_axes(tensors, op.inputs[1], len(shape))
-    expected = reduced_shape(shape, axes, bool(op.builtinOptions.keepDims))
-    if math.prod(expected) != out.size or list(out.shape) != expected:
-        raise c.OpError(f"output shape {list(out.shape)}, expected {expected}")
     if math.prod(shape) == 0:
         raise c.OpError("an empty input")
-    arrays = reduction_arrays(shape, axes)
+    axes = reduced_axes(tensors, op.inputs[1], len(shape))
+    expected = reduced_shape(shape, axes, bool(op.builtinOptions.keepDims))
+    if list(out.shape) != expected:
+        raise c.OpError(f"output shape {list(out.shape)}, expected {expected}")
+    return inp, out, axes, reduction_arrays(shape, axes)
+
+
+def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
+    """REDUCE_MAX or REDUCE_MIN of a 1-D to 5-D int8 tensor over its constant axes, or SUM of
+    an int8 or int16 one."""
+    if name == "SUM":
+        return _sum(index, name, op, tensors)
+    inp, out, _, arrays = reduction(op, tensors)
+    if inp.type_name != "INT8":
+        raise c.OpError(f"{inp.type_name} is not supported (TFLite Micro reduces int8 only)")
+    dm.same_quantization(inp, out)
     return c.Op(index, name, KERNELS[name], "ReduceParams", [inp.index], out.index, {}, arrays)
+
+
+def _sum(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
+    """SUM: kernel SumS8 or SumS16."""
+    inp, out, axes, arrays = reduction(op, tensors)
+    c.zero_point_int16(inp, out)
+    multiplier, shift = q.quantize_multiplier(inp.scale / out.scale)
+    params = {
+        "group": math.prod(inp.shape[a] for a in axes),
+        "input_offset": -inp.zero_point,
+        "output_offset": out.zero_point,
+        "multiplier": multiplier,
+        "shift": shift,
+    }
+    kernel = c.kernel_name("Sum", out)
+    return c.Op(index, name, kernel, "SumParams", [inp.index], out.index, params, arrays)
