@@ -13,6 +13,7 @@ from pathlib import Path
 
 import engine_reference as ref
 import flatbuffers
+import numpy as np
 import pytest
 
 from host import tflite
@@ -106,6 +107,18 @@ model = ref.op_model_fixture(MODELS)
 @ref.EACH_ISA
 def test_op_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
     ref.assert_op_model_exact(MODELS, model, isa)
+
+
+@ref.needs_board
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n, (_, _, p) in MODELS.items() if "int8" in p])
+def test_board_exact_with_tflm(name: str, data_dir) -> None:
+    """The int8 model's firmware on the emulated Cortex-M4 (QEMU mps2-an386) gives TFLite
+    Micro's raw outputs on 3 real and 3 random inputs."""
+    variant = ref.Variant(name, "int8", ref.op_model_path(MODELS, name, "int8"), None)
+    details = ref.tflm_interpreter(variant.path).get_input_details(0)
+    inputs = np.concatenate([ref.real_inputs(variant, details)[:3], ref.random_inputs(details)[:3]])
+    ref.assert_board_exact(variant.path, inputs)
 
 
 def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
