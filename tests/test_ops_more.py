@@ -151,7 +151,9 @@ def _fused_activation(precision: str, code: int) -> Path:
 
 
 @pytest.mark.parametrize("precision", ["int8", "int16"])
-@pytest.mark.parametrize("code", [1, 3], ids=["relu", "relu6"])
+@pytest.mark.parametrize(
+    "code", [pytest.param(1, marks=pytest.mark.slow, id="relu"), pytest.param(3, id="relu6")]
+)
 def test_transpose_conv_fused_activation_exact(data_dir, precision: str, code: int) -> None:
     path = _fused_activation(precision, code)
     ref.assert_engine_exact(ref.Variant("transpose-conv", precision, path, None), None)
