@@ -90,6 +90,27 @@ def _mirror_pad_model() -> Callable:
     return make
 
 
+def _split_model() -> Callable:
+    """SPLIT of channels into 2 + 2 + 2 (a grouped conv's branches), SPLIT_V of height into
+    4 + 3 + 3, UNPACK of channels (the converter leaves a split with an unused output float)."""
+
+    def make():
+        import keras
+        from keras import layers
+
+        keras.utils.set_random_seed(15)
+        inputs = keras.Input((32, 32, 3), batch_size=1)
+        x = layers.Conv2D(6, 3, strides=3, activation="relu")(inputs)
+        parts = keras.ops.split(x, 3, axis=3)
+        x = layers.Concatenate()([layers.Conv2D(2, 1)(p) for p in parts])
+        rows = keras.ops.split(x, [4, 7], axis=1)
+        planes = keras.ops.unstack(layers.Conv2D(2, 1)(x), axis=3)
+        flat = [layers.Flatten()(t) for t in (*rows, *planes)]
+        return keras.Model(inputs, layers.Concatenate()(flat))
+
+    return make
+
+
 REDUCTIONS = ("REDUCE_MAX", "REDUCE_MIN", "SUM")
 # name -> (model maker, ops it must contain, precisions). TFLite Micro finds the
 # largest or smallest and mirror-pads no int16 (it sums int16).
@@ -98,6 +119,7 @@ MODELS: dict[str, tuple[Callable, tuple[str, ...], tuple[str, ...]]] = {
     "sum": (_reduce_model(("SUM",)), ("SUM",), ("int16",)),
     "transpose-conv": (_transpose_conv_model(), ("TRANSPOSE_CONV",), ("int8", "int16")),
     "mirror-pad": (_mirror_pad_model(), ("MIRROR_PAD",), ("int8",)),
+    "split": (_split_model(), ("SPLIT", "SPLIT_V", "UNPACK"), ("int8", "int16")),
 }
 
 

@@ -76,11 +76,14 @@ def render(graph: Graph, plan: Plan, name: str, sha256: bytes) -> tuple[str, int
     """The C++ source of one model and the bytes of constant data it holds."""
     arrays, structs, calls = [], [], []
     weight_bytes = 0
+    seen: dict[int, int] = {}  # op index -> Ops emitted for it (SPLIT: one per output)
     for op in graph.ops:
+        part = seen[op.index] = seen.get(op.index, -1) + 1
+        tag = f"{op.index}" if part == 0 else f"{op.index}_{part}"
         for field, data in op.arrays.items():
             arrays.append(
                 {
-                    "name": f"k_op{op.index}_{field}",
+                    "name": f"k_op{tag}_{field}",
                     "ctype": C_TYPES[data.dtype],
                     "size": data.size,
                     "data": _values(data),
@@ -100,11 +103,11 @@ def render(graph: Graph, plan: Plan, name: str, sha256: bytes) -> tuple[str, int
         # Designated initializers in the struct's declaration order: the C++ compiler rejects a
         # misspelt, misordered or missing field; pointer fields left out stay nullptr.
         fields = [(field, str(value)) for field, value in op.params.items()]
-        fields += [(field, f"k_op{op.index}_{field}") for field in op.arrays]
-        structs.append({"index": op.index, "name": op.name, "struct": op.struct, "fields": fields})
-        calls.append(
-            f"tr::{op.kernel}(k_op{op.index}, {', '.join(args)});  // op {op.index}: {op.name}"
+        fields += [(field, f"k_op{tag}_{field}") for field in op.arrays]
+        structs.append(
+            {"index": op.index, "tag": tag, "name": op.name, "struct": op.struct, "fields": fields}
         )
+        calls.append(f"tr::{op.kernel}(k_op{tag}, {', '.join(args)});  // op {op.index}: {op.name}")
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         keep_trailing_newline=True,

@@ -73,7 +73,8 @@ def load_graph(data: bytes, label: str = "model") -> Graph:
             )
         try:
             _check_edges(op, name, tensors, graph.inputs[0], graph.outputs[0])
-            ops.append(PREPARE[name](index, name, op, tensors))
+            prepared = PREPARE[name](index, name, op, tensors)  # an Op, or one per output
+            ops.extend(prepared if isinstance(prepared, list) else [prepared])
         except OpError as error:
             raise UserError(f"op {index} ({name}): {error}") from None
         except (ArithmeticError, ValueError) as error:  # a stride of 0, a scale of 1e-30, ...

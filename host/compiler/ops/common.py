@@ -37,8 +37,9 @@ class Op:
     alias: bool = False  # RESHAPE: output may share the input's storage
 
 
-# (op index, builtin name, the op as read, every tensor of the graph) -> the prepared Op
-Prepare = Callable[[int, str, schema.OperatorT, list[Tensor]], Op]
+# (op index, builtin name, the op as read, every tensor of the graph) -> the prepared Op, or one
+# Op per output (SPLIT)
+Prepare = Callable[[int, str, schema.OperatorT, list[Tensor]], Op | list[Op]]
 # A module's BUILTINS: builtin name -> (at least this many inputs, options of this type or None)
 Builtins = dict[str, tuple[int, type | None]]
 

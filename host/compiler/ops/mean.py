@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 from ai_edge_litert import schema_py_generated as schema
 
 from host.compiler import quant as q
 from host.compiler.ops import common as c
+from host.compiler.ops import reduce
 from host.tflite import Tensor
 
 # The builtin ops this module prepares: at least this many inputs, and options of this type.
 BUILTINS: c.Builtins = {
     "MEAN": (2, schema.ReducerOptionsT),
 }
-
-
-def reduced_axes(tensors: list[Tensor], index: int, rank: int) -> set[int]:
-    """The constant axis tensor's axes, negative ones resolved (TFLite's ResolveAxis)."""
-    data = tensors[index].data if index >= 0 else None
-    if data is None or tensors[index].type_name != "INT32":
-        raise c.OpError("the axis must be a constant int32 tensor")
-    axes = {int(a) + rank if a < 0 else int(a) for a in data.reshape(-1)}
-    if any(not 0 <= a < rank for a in axes):
-        raise c.OpError(f"axis out of range for a {rank}-D input")
-    return axes
 
 
 def rescale(count: int, inp: Tensor, out: Tensor) -> dict[str, int]:
@@ -41,9 +33,9 @@ def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) 
     c.batch_one(inp)
     if len(op.inputs) != 2:
         raise c.OpError(f"expects 2 inputs (input, axis), got {len(op.inputs)}")
-    axes = reduced_axes(tensors, op.inputs[1], len(inp.shape))
+    axes = reduce.reduced_axes(tensors, op.inputs[1], len(inp.shape))
     if axes != {1, 2}:
-        raise c.OpError(f"only the mean over axes 1 and 2 (height, width) runs, not {sorted(axes)}")
+        return _mean_any_axes(index, name, op, tensors)
     _, in_h, in_w, channels = inp.shape
     keep_dims = bool(op.builtinOptions.keepDims)
     expected = (1, 1, 1, channels) if keep_dims else (1, channels)
@@ -58,3 +50,17 @@ def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) 
     }
     kernel = c.kernel_name("Mean", out)
     return c.Op(index, name, kernel, "MeanParams", [inp.index], out.index, params)
+
+
+def _mean_any_axes(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) -> c.Op:
+    """MEAN over other axes: SUM's kernel (SumS8 or SumS16) with 1 / group folded in."""
+    inp, out, axes, arrays = reduce.reduction(op, tensors)
+    group = math.prod(inp.shape[a] for a in axes)
+    params = {
+        "group": group,
+        "input_offset": -inp.zero_point,
+        "output_offset": out.zero_point,
+        **rescale(group, inp, out),
+    }
+    kernel = c.kernel_name("Sum", out)
+    return c.Op(index, name, kernel, "SumParams", [inp.index], out.index, params, arrays)

@@ -16,7 +16,6 @@ from ai_edge_litert import schema_py_generated as schema
 from host.compiler import quant as q
 from host.compiler.ops import common as c
 from host.compiler.ops import data_movement as dm
-from host.compiler.ops.mean import reduced_axes
 from host.tflite import Tensor
 
 # The builtin ops this module prepares: at least this many inputs, and options of this type.
@@ -26,6 +25,17 @@ BUILTINS: c.Builtins = {
     "SUM": (2, schema.ReducerOptionsT),
 }
 KERNELS = {"REDUCE_MAX": "ReduceMaxS8", "REDUCE_MIN": "ReduceMinS8"}
+
+
+def reduced_axes(tensors: list[Tensor], index: int, rank: int) -> set[int]:
+    """The constant axis tensor's axes, negative ones resolved (TFLite's ResolveAxis)."""
+    data = tensors[index].data if index >= 0 else None
+    if data is None or tensors[index].type_name != "INT32":
+        raise c.OpError("the axis must be a constant int32 tensor")
+    axes = {int(a) + rank if a < 0 else int(a) for a in data.reshape(-1)}
+    if any(not 0 <= a < rank for a in axes):
+        raise c.OpError(f"axis out of range for a {rank}-D input")
+    return axes
 
 
 def reduction_arrays(shape: tuple[int, ...], axes: set[int]) -> dict[str, np.ndarray]:
