@@ -134,7 +134,7 @@ struct ActivationParams {
 void ActivationS8(const ActivationParams& p, const int8_t* input, int8_t* output);
 void ActivationS16(const ActivationParams& p, const int16_t* input, int16_t* output);
 
-// <<< binary: ADD/SUB/MUL broadcasting, MAXIMUM, MINIMUM
+// ---- Element-wise binary ops: ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE ----
 // ADD of two tensors of the same shape.
 struct AddParams {
   int32_t size;
@@ -204,9 +204,7 @@ void SquaredDifferenceS8(const BinaryParams& p, const int8_t* input, int8_t* out
 void SquaredDifferenceS16(const BinaryParams& p, const int16_t* input1, const int16_t* input2,
                           int16_t* output);
 void SquaredDifferenceS16(const BinaryParams& p, const int16_t* input, int16_t* output);
-// >>> binary
-
-// <<< lut-activations: LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH, PRELU
+// ---- Activations: LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, PRELU ----
 // LOGISTIC and TANH. int8: inputs within input_range_radius of the zero point are rescaled
 // to Q4.27 (input_multiplier * 2^input_shift) for gemmlowp's fixed-point logistic or tanh, the
 // others saturate. int16: x * input_multiplier / 2^input_shift (rounded) indexes TFLite's
@@ -246,14 +244,12 @@ void LeakyReluS16(const LeakyReluParams& p, const int16_t* input, int16_t* outpu
 struct PreluParams {
   int32_t size, alpha_size;
   int32_t input_offset, alpha_offset, output_offset;  // -zp, -zp, +zp
-  int32_t multiplier_1, shift_1;  // x >= 0: input scale / output scale
+  int32_t multiplier_1, shift_1;                      // x >= 0: input scale / output scale
   int32_t multiplier_2, shift_2;  // x < 0: input scale * alpha scale / output scale
   const int8_t* alpha = nullptr;
 };
 void PreluS8(const PreluParams& p, const int8_t* input, int8_t* output);
-// >>> lut-activations
-
-// <<< quantize: QUANTIZE, DEQUANTIZE (float I/O)
+// ---- QUANTIZE and DEQUANTIZE (float32 and uint8 model edges) ----
 // QUANTIZE and DEQUANTIZE of `size` values. float -> int (TFLite's AffineQuantize):
 // round(x / scale) half away from zero, in float, + output_offset, clamped to the output type.
 // int -> int (Requantize, int8/int16, and uint8 at a model's edge): output_offset +
@@ -262,7 +258,7 @@ void PreluS8(const PreluParams& p, const int8_t* input, int8_t* output);
 struct QuantizeParams {
   int32_t size;
   int32_t input_offset, output_offset;
-  int32_t multiplier, shift;      // int -> int only
+  int32_t multiplier, shift;     // int -> int only
   const float* scale = nullptr;  // float -> int: the output scale; int -> float: the input's
 };
 void QuantizeF32S8(const QuantizeParams& p, const float* input, int8_t* output);
@@ -275,9 +271,7 @@ void RequantizeU8S8(const QuantizeParams& p, const uint8_t* input, int8_t* outpu
 void RequantizeS8U8(const QuantizeParams& p, const int8_t* input, uint8_t* output);
 void DequantizeS8F32(const QuantizeParams& p, const int8_t* input, float* output);
 void DequantizeS16F32(const QuantizeParams& p, const int16_t* input, float* output);
-// >>> quantize
-
-// <<< shape: RESIZE_*, TILE, STRIDED_SLICE, TRANSPOSE
+// ---- Data movement: RESIZE_*, STRIDED_SLICE, SLICE, TRANSPOSE, GATHER, BATCH_MATMUL, ... ----
 // STRIDED_SLICE, SLICE, TRANSPOSE, REVERSE_V2, BROADCAST_TO, SPACE_TO_DEPTH, DEPTH_TO_SPACE of
 // int8 or int16 values (element_bytes 1 or 2): a 5-D loop over the output in order; output
 // index (i0..i4) reads the input element
@@ -325,9 +319,9 @@ struct BatchMatMulParams {
   int32_t rhs_depth_stride, rhs_col_stride;
   int32_t lhs_offset, rhs_offset, output_offset;
   int32_t multiplier, shift;
-  const int32_t* batches = nullptr;     // 3 counts
-  const int32_t* lhs_batch = nullptr;   // 3 strides in elements
-  const int32_t* rhs_batch = nullptr;   // 3 strides in elements
+  const int32_t* batches = nullptr;    // 3 counts
+  const int32_t* lhs_batch = nullptr;  // 3 strides in elements
+  const int32_t* rhs_batch = nullptr;  // 3 strides in elements
 };
 void BatchMatMulS8(const BatchMatMulParams& p, const int8_t* lhs, const int8_t* rhs,
                    int8_t* output);
@@ -341,9 +335,7 @@ struct GatherParams {
   const int32_t* positions = nullptr;  // batches * count
 };
 void Gather(const GatherParams& p, const void* input, void* output);
-// >>> shape
-
-// <<< more-ops: REDUCE_MAX, REDUCE_MIN
+// ---- Reductions (REDUCE_MAX, REDUCE_MIN, SUM), TRANSPOSE_CONV, MIRROR_PAD ----
 // REDUCE_MAX and REDUCE_MIN of an int8 tensor (TFLite Micro reduces no int16; values kept, not
 // requantized): output element (i0..i4) of the kept dimensions reads the group at
 // sum(i_k * stride[k]) and keeps its largest (smallest) value over the reduced dimensions' counts
@@ -385,8 +377,6 @@ struct MirrorPadParams {
   const int32_t* offsets = nullptr;  // sum(count) offsets (0 for each padded dimension)
 };
 void MirrorPad(const MirrorPadParams& p, const int8_t* input, int8_t* output);
-// >>> more-ops
-
 }  // namespace tr
 
 #endif  // TINYROBUST_KERNELS_H_
