@@ -107,7 +107,21 @@ def model_inputs(case: Case) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module", params=CASES)
 def case(request, data_dir) -> Case:
-    return request.param
+    """A case whose model is converted (skipped where the converter cannot make it)."""
+    case = request.param
+    try:
+        assert case.path.is_file()
+    except RuntimeError as error:
+        # The converter's own limit, not the engine's: int16x8 with per-tensor weights fails on
+        # DEPTHWISE_CONV_2D ("Quantized dimension ... Got 3 and 0").
+        if (
+            case.precision == "int16"
+            and not case.per_channel
+            and "Quantized dimension" in str(error)
+        ):
+            pytest.skip(f"the converter cannot make this model: {error}")
+        raise
+    return case
 
 
 def test_model_exact_with_tflm(case: Case) -> None:
