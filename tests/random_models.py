@@ -57,11 +57,13 @@ def spec(seed: int, index: int) -> Spec:
     current = shape
     for _ in range(rng.randint(1, 5)):
         layer = _draw(rng, current)
-        if layer is None or (s.precision == "int16" and layer == ("activation", "prelu")):
-            continue  # the converter has no int16x8 PRELU
+        if layer is None or (s.precision == "int16" and layer in INT16_UNCONVERTIBLE):
+            continue  # the converter has no int16x8 PRELU or HARD_SWISH
         s.layers.append(layer)
         current = _shape_after(layer, current)
     s.layers.extend(_head(rng, current))
+    if s.precision == "int16" and any(layer[0] in ("depthwise", "separable") for layer in s.layers):
+        s.per_channel = True  # the converter fails on per-tensor int16x8 depthwise convolutions
     return s
 
 
@@ -76,6 +78,7 @@ def _draw(rng: random.Random, shape: tuple[int, ...]) -> Layer | None:
     return _draw_vector(rng, shape[0])
 
 
+INT16_UNCONVERTIBLE = {("activation", "prelu"), ("activation", "hard_swish")}
 ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "hard_swish", "leaky_relu", "prelu"]
 
 
