@@ -8,9 +8,16 @@ engine's arena is no larger than TFLite Micro's.
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import engine_reference as ref
+import flatbuffers
+
+from host import tflite
 
 
 def _pad_model(constant: bool) -> Callable:
@@ -102,3 +109,25 @@ def test_op_exact_with_tflm(model: ref.Variant, isa: str | None) -> None:
 
 def test_arena_not_larger_than_tflm(model: ref.Variant) -> None:
     ref.assert_arena_not_larger(model.path)
+
+
+def test_subnormal_scale_is_refused_in_one_line(data_dir, tmp_path: Path) -> None:
+    """A tensor scale below float32's normal range (seen in a converted random model: 3.6e-43,
+    which TFLite Micro refuses too) stops the compiler with one line and exit 2, no warnings."""
+    model = tflite.check_model_bytes(ref.op_model_path(MODELS, "relu", "int8").read_bytes())
+    graph = model.subgraphs[0]
+    (conv,) = [op for op in graph.operators if tflite.op_name(model, op) == "CONV_2D"]
+    graph.tensors[conv.outputs[0]].quantization.scale = [3.6e-43]
+    builder = flatbuffers.Builder(1 << 16)
+    builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
+    path = tmp_path / "tiny-scale.tflite"
+    path.write_bytes(bytes(builder.Output()))
+    run = subprocess.run(
+        [sys.executable, "-m", "host.compiler", str(path), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=ref.REPO_ROOT,
+    )
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, run.stderr
+    assert re.match(r"error: op \d+ \(CONV_2D\): tensor .* not a normal float32", lines[0])

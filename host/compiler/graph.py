@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from host.compiler.ops import OPERANDS, PREPARE, Op, OpError
@@ -73,7 +74,8 @@ def load_graph(data: bytes, label: str = "model") -> Graph:
             )
         try:
             _check_edges(op, name, tensors, graph.inputs[0], graph.outputs[0])
-            prepared = PREPARE[name](index, name, op, tensors)  # an Op, or one per output
+            with np.errstate(all="raise"):  # an overflow is an error here, never a warning
+                prepared = PREPARE[name](index, name, op, tensors)  # an Op, or one per output
             ops.extend(prepared if isinstance(prepared, list) else [prepared])
         except OpError as error:
             raise UserError(f"op {index} ({name}): {error}") from None

@@ -64,6 +64,11 @@ def activation(tensors: list[Tensor], index: int) -> Tensor:
         raise OpError(f"tensor {tensor.name!r} is {tensor.type_name}; only int8 and int16 run")
     if len(tensor.scales) != 1:
         raise OpError(f"tensor {tensor.name!r} needs per-tensor quantization")
+    if not np.float32(np.finfo(np.float32).tiny) <= np.float32(tensor.scale) < np.inf:
+        raise OpError(
+            f"tensor {tensor.name!r} has scale {tensor.scale:.3g}, not a normal float32 "
+            f"(TFLite Micro's quantization arithmetic would overflow)"
+        )
     return tensor
 
 
