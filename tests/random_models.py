@@ -87,9 +87,9 @@ def _draw_image(rng: random.Random, h: int, w: int, c: int) -> Layer | None:
     choice = rng.choices(
         [
             "conv", "depthwise", "separable", "pool", "pad", "residual", "broadcast", "constant",
-            "concat", "activation", "upsample", "crop", "permute",
+            "concat", "activation", "upsample", "crop", "permute", "transpose-conv", "resize",
         ],
-        weights=[6, 3, 2, 3, 1, 3, 2, 1, 2, 3, 1, 1, 1],
+        weights=[6, 3, 2, 3, 1, 3, 2, 1, 2, 3, 1, 1, 1, 1, 1],
     )[0]  # fmt: skip
     act = rng.choice([None, None, "relu", "relu6"])
     if choice == "conv":
@@ -128,6 +128,12 @@ def _draw_image(rng: random.Random, h: int, w: int, c: int) -> Layer | None:
         return ("crop", rng.randint(0, 1), rng.randint(0, 1), rng.randint(0, 1), rng.randint(0, 1))
     if choice == "permute":
         return ("permute",)
+    if choice == "transpose-conv" and h * w <= 256:
+        k = rng.randint(1, 3)
+        return ("transpose-conv", rng.randint(1, 8), k, rng.choice([1, 2]),
+                rng.choice(["same", "valid"]), act)  # fmt: skip
+    if choice == "resize" and h * w <= 256:  # RESIZE_NEAREST_NEIGHBOR (UpSampling2D is a TILE)
+        return ("resize", h * 2, w * rng.choice([1, 2]))
     return None
 
 
@@ -157,7 +163,7 @@ def _draw_vector(rng: random.Random, n: int) -> Layer | None:
 def _head(rng: random.Random, shape: tuple[int, ...]) -> list[Layer]:
     head: list[Layer] = []
     if len(shape) == 3 and rng.random() < 0.4:
-        head.append(("global-average",))
+        head.append((rng.choice(["global-average", "global-average", "global-max"]),))
     elif len(shape) > 1 and (rng.random() < 0.5 or len(shape) == 2):
         head.append(("flatten",))
     elif len(shape) > 1:
@@ -255,6 +261,12 @@ def _apply(layer: Layer, x):
         return layers.Cropping2D(((top, bottom), (left, right)))(x)
     if kind == "permute":
         return layers.Permute((2, 1, 3))(x)
+    if kind == "transpose-conv":
+        filters, k, stride, padding, act = p
+        return layers.Conv2DTranspose(filters, k, stride, padding, activation=act)(x)
+    if kind == "resize":
+        height, width = p
+        return layers.Resizing(height, width, interpolation="nearest")(x)
     if kind == "conv1d":
         filters, k, stride, padding, act = p
         return layers.Conv1D(filters, k, stride, padding, activation=act)(x)
@@ -267,6 +279,8 @@ def _apply(layer: Layer, x):
         return _merge(p[0])([x, layers.Dense(x.shape[-1])(x)])
     if kind == "global-average":
         return layers.GlobalAveragePooling2D()(x)
+    if kind == "global-max":
+        return layers.GlobalMaxPooling2D()(x)
     if kind == "flatten":
         return layers.Flatten()(x)
     if kind == "reshape":
