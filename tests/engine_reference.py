@@ -225,3 +225,10 @@ def assert_board_exact(path: Path, inputs: np.ndarray, dataset: str = "cifar10")
     assert ours.tobytes() == reference.tobytes()
     assert [r.argmax for r in results] == list(np.argmax(reference, axis=1))
     return results
+
+
+def assert_board_exact_on_samples(v: Variant, n: int = 3) -> None:
+    """``assert_board_exact`` on ``n`` real and ``n`` random inputs of an int8 model."""
+    details = tflm_interpreter(v.path).get_input_details(0)
+    inputs = np.concatenate([real_inputs(v, details)[:n], random_inputs(details)[:n]])
+    assert_board_exact(v.path, inputs)
