@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from engine_reference import N_REAL, cached_conversion, calibration_images
+from engine_reference import N_REAL, cached_conversion, calibration_images, clear_keras_names
 
 from host import data
 
@@ -302,6 +302,7 @@ def converted(arch: str, precision: str, float_io: bool = False, per_channel: bo
         from host import quantize  # TensorFlow loads only when a model must be converted
 
         entry = ARCHITECTURES[arch]
+        clear_keras_names()
         model = entry.build()
         shape = tuple(model.inputs[0].shape[1:])
         images = model_inputs(calibration(entry), shape)

@@ -163,7 +163,16 @@ def convert_keras(make: Callable, precision: str, **options) -> bytes:
     from host import quantize  # TensorFlow loads only when a model must be converted
 
     calibration = (calibration_images() / 255.0).astype(np.float32)
+    clear_keras_names()
     return quantize.convert(make(), calibration, precision, **options)
+
+
+def clear_keras_names() -> None:
+    """Restart Keras' layer names: the converter's output depends on them (a model built after
+    others in one process got a MAX_POOL_2D left in float, a DEQUANTIZE mid-graph)."""
+    import keras
+
+    keras.backend.clear_session()
 
 
 # An op test's models: name -> (Keras model maker, ops the converted model must hold, precisions)

@@ -192,6 +192,7 @@ def _keras():
 def build(s: Spec):
     """The Keras model of a spec, its weights seeded by (seed, index)."""
     keras = _keras()
+    keras.backend.clear_session()  # layer names restart: the converter's output depends on them
     keras.utils.set_random_seed((s.seed * 100_003 + s.index) % 2**31)
     inputs = keras.Input(s.input_shape, batch_size=1)
     x = inputs
