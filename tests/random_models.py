@@ -61,7 +61,7 @@ def spec(seed: int, index: int) -> Spec:
             continue  # the converter has no int16x8 PRELU or HARD_SWISH
         s.layers.append(layer)
         current = _shape_after(layer, current)
-    s.layers.extend(_head(rng, current))
+    s.layers.extend(_head(rng, current, s.precision))
     if s.precision == "int16" and any(layer[0] in ("depthwise", "separable") for layer in s.layers):
         s.per_channel = True  # the converter fails on per-tensor int16x8 depthwise convolutions
     return s
@@ -160,10 +160,13 @@ def _draw_vector(rng: random.Random, n: int) -> Layer | None:
     return ("residual-dense", rng.choice(["add", "multiply", "subtract"]))
 
 
-def _head(rng: random.Random, shape: tuple[int, ...]) -> list[Layer]:
+def _head(rng: random.Random, shape: tuple[int, ...], precision: str) -> list[Layer]:
     head: list[Layer] = []
     if len(shape) == 3 and rng.random() < 0.4:
-        head.append((rng.choice(["global-average", "global-average", "global-max"]),))
+        pools = ["global-average", "global-average", "global-max"]
+        if precision == "int16":  # TFLite Micro's REDUCE_MAX (GlobalMaxPooling2D) is int8 only
+            pools = pools[:2]
+        head.append((rng.choice(pools),))
     elif len(shape) > 1 and (rng.random() < 0.5 or len(shape) == 2):
         head.append(("flatten",))
     elif len(shape) > 1:
