@@ -259,7 +259,12 @@ def truncate_after(content: bytes, op_index: int) -> bytes:
     graph.outputs = [int(graph.operators[op_index].outputs[0])]
     graph.operators = graph.operators[: op_index + 1]
     model.signatureDefs = []  # signatures would name the dropped outputs
-    builder = flatbuffers.Builder(len(content) + 1024)
+    return model_bytes(model)
+
+
+def model_bytes(model: schema.ModelT) -> bytes:
+    """A parsed (and perhaps edited) model written back as .tflite bytes."""
+    builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
     return bytes(builder.Output())
 

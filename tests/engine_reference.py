@@ -157,6 +157,13 @@ def assert_arena_not_larger(path: Path) -> None:
     assert ours <= theirs, f"arena {ours} B > TFLite Micro's {theirs} B"
 
 
+def edited(content: bytes, edit: Callable) -> bytes:
+    """A .tflite model with ``edit(model)`` applied to its parsed form."""
+    model = tflite.check_model_bytes(content)
+    edit(model)
+    return tflite.model_bytes(model)
+
+
 def convert_keras(make: Callable, precision: str, **options) -> bytes:
     """``make()``'s Keras model converted (int8 or int16x8, ``options`` of quantize.convert),
     calibrated on CIFAR-10 training images."""

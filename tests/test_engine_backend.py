@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
@@ -27,7 +26,7 @@ from host.bench.command import main as bench_main
 from host.bench.oracle import DEFAULT_CASES as MODELS
 from host.bench.oracle import inputs
 from host.errors import UserError
-from host.tflite import FILE_IDENTIFIER, check_model_bytes, truncate_after
+from host.tflite import check_model_bytes, model_bytes, truncate_after
 
 ISAS = compiler.cpu_isas()
 N_DEFAULT = 24  # half real, half random
@@ -113,9 +112,7 @@ def _with_op(content: bytes, index: int, code: int) -> bytes:
     opcode_index = model.subgraphs[0].operators[index].opcodeIndex
     model.operatorCodes[opcode_index].builtinCode = code
     model.operatorCodes[opcode_index].deprecatedBuiltinCode = min(code, 127)
-    builder = flatbuffers.Builder(len(content) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
-    return bytes(builder.Output())
+    return model_bytes(model)
 
 
 def test_unsupported_model_is_a_one_line_user_error() -> None:

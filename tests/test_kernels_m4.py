@@ -17,7 +17,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
@@ -25,7 +24,7 @@ from ai_edge_litert import schema_py_generated as schema
 from host import data, zoo
 from host.backends.engine import EngineBackend
 from host.backends.tflm import TflmBackend
-from host.tflite import FILE_IDENTIFIER, check_model_bytes
+from host.tflite import check_model_bytes, model_bytes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE = REPO_ROOT / "build" / "kernels-m4-tests"
@@ -59,9 +58,7 @@ def _patch_output_scale(content: bytes, op_index: int) -> bytes:
     scale_in = graph.tensors[op.inputs[0]].quantization.scale[0]
     scale_w = min(graph.tensors[op.inputs[1]].quantization.scale)
     graph.tensors[op.outputs[0]].quantization.scale = [scale_in * scale_w * 2.0]
-    builder = flatbuffers.Builder(len(content) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
-    return bytes(builder.Output())
+    return model_bytes(model)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import engine_reference as ref
-import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
@@ -97,9 +96,7 @@ def _patched(source: Path, key: str, input_scales: dict[str, float], alpha: floa
                 graph.tensors[op.inputs[0]].quantization.scale = [input_scales[name]]
             if name == "LEAKY_RELU" and alpha is not None:
                 op.builtinOptions.alpha = alpha
-        builder = flatbuffers.Builder(1 << 16)
-        builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
-        return bytes(builder.Output())
+        return tflite.model_bytes(model)
 
     return ref.cached_conversion(key, make)
 

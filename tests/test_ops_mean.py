@@ -16,7 +16,6 @@ import copy
 from collections.abc import Callable
 from pathlib import Path
 
-import flatbuffers
 import numpy as np
 import pytest
 from engine_reference import (
@@ -77,9 +76,7 @@ def _edit_mean(content: bytes, edit: Callable) -> bytes:
     graph = model.subgraphs[0]
     (op,) = [op for op in graph.operators if tflite.op_name(model, op) == "MEAN"]
     edit(model, op)
-    builder = flatbuffers.Builder(len(content) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
-    return bytes(builder.Output())
+    return tflite.model_bytes(model)
 
 
 def _same_quantization(model, op) -> None:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import engine_reference as ref
-import flatbuffers
 import pytest
 
 from host import tflite
@@ -162,9 +161,7 @@ def _fused_activation(precision: str, code: int) -> Path:
         graph = model.subgraphs[0]
         op = next(o for o in graph.operators if tflite.op_name(model, o) == "TRANSPOSE_CONV")
         op.builtinOptions.fusedActivationFunction = code
-        builder = flatbuffers.Builder(1 << 16)
-        builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
-        return bytes(builder.Output())
+        return tflite.model_bytes(model)
 
     return ref.cached_conversion(f"ops-transpose-conv-act{code}-{precision}", make)
 

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import engine_reference as ref
-import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
@@ -238,9 +237,7 @@ def _chain_model(steps: list[tuple[str, float, int]]) -> bytes:
             graph.operators.append(op)
     graph.inputs, graph.outputs = [0], [len(steps) - 1]
     model.subgraphs = [graph]
-    builder = flatbuffers.Builder(4096)
-    builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
-    return bytes(builder.Output())
+    return tflite.model_bytes(model)
 
 
 EXTREMES = np.array([1e12, -1e12, np.inf, -np.inf, np.nan, 2.0**21, -(2.0**21), 3e5], np.float32)
@@ -276,15 +273,6 @@ def test_quantize_chain_exact_with_tflm(name: str) -> None:
     differ = ours.view(f"u{width}") != reference.view(f"u{width}")
     assert not differ.any(), f"{kernels}: {differ.any(axis=1).sum()} examples differ"
     assert len(np.unique(ours)) > 100
-
-
-def _edit(content: bytes, edit: Callable) -> bytes:
-    """The model with ``edit(model)`` applied."""
-    model = tflite.check_model_bytes(content)
-    edit(model)
-    builder = flatbuffers.Builder(len(content) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
-    return bytes(builder.Output())
 
 
 def _unquantized_model() -> bytes:
@@ -328,7 +316,7 @@ def test_float_tensor_elsewhere_refused(data_dir) -> None:
 
         message = rf"^op \d+ \(CONV_2D\): writes {type_name.lower()} tensor"
         with pytest.raises(UserError, match=message):
-            load_graph(_edit(content, edge_type_conv_output))
+            load_graph(ref.edited(content, edge_type_conv_output))
 
     def float_output_without_dequantize(model) -> None:
         graph = model.subgraphs[0]
@@ -337,7 +325,7 @@ def test_float_tensor_elsewhere_refused(data_dir) -> None:
         graph.tensors[quantize.outputs[0]].type = schema.TensorType.FLOAT32
 
     with pytest.raises(UserError, match=r"^op 0 \(QUANTIZE\): writes float32 tensor"):
-        load_graph(_edit(content, float_output_without_dequantize))
+        load_graph(ref.edited(content, float_output_without_dequantize))
 
 
 @ref.needs_board

@@ -219,17 +219,6 @@ def _transposed_lhs(model) -> None:
             op.builtinOptions.adjX = True
 
 
-def _edited(content: bytes, edit: Callable) -> bytes:
-    """The model with ``edit(model)`` applied."""
-    import flatbuffers
-
-    model = tflite.check_model_bytes(content)
-    edit(model)
-    builder = flatbuffers.Builder(len(content) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
-    return bytes(builder.Output())
-
-
 # Converted models edited before use: name -> edit of the parsed model
 EDITS: dict[str, Callable] = {"shape": _squeeze_and_expand_dims, "matmul": _transposed_lhs}
 
@@ -239,7 +228,7 @@ def _converted(name: str, precision: str):
     if edit is None:
         return ref.op_model_path(MODELS, name, precision)
     return ref.cached_conversion(
-        f"ops-{name}-{precision}", lambda: _edited(ref.convert_keras(make, precision), edit)
+        f"ops-{name}-{precision}", lambda: ref.edited(ref.convert_keras(make, precision), edit)
     )
 
 
@@ -339,6 +328,6 @@ def test_bad_options_are_refused(
             setattr(op.builtinOptions, field, value)
 
     path = tmp_path / "edited.tflite"
-    path.write_bytes(_edited(_converted(name, "int8").read_bytes(), edit))
+    path.write_bytes(ref.edited(_converted(name, "int8").read_bytes(), edit))
     with pytest.raises(UserError, match=rf"op \d+ \({op_name}\): .*{message}"):
         compiler.compile_model(path)

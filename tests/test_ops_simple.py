@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import engine_reference as ref
-import flatbuffers
 
 from host import tflite
 
@@ -118,10 +117,8 @@ def test_subnormal_scale_is_refused_in_one_line(data_dir, tmp_path: Path) -> Non
     graph = model.subgraphs[0]
     (conv,) = [op for op in graph.operators if tflite.op_name(model, op) == "CONV_2D"]
     graph.tensors[conv.outputs[0]].quantization.scale = [3.6e-43]
-    builder = flatbuffers.Builder(1 << 16)
-    builder.Finish(model.Pack(builder), file_identifier=tflite.FILE_IDENTIFIER)
     path = tmp_path / "tiny-scale.tflite"
-    path.write_bytes(bytes(builder.Output()))
+    path.write_bytes(tflite.model_bytes(model))
     run = subprocess.run(
         [sys.executable, "-m", "host.compiler", str(path), "--out", str(tmp_path / "out")],
         capture_output=True,

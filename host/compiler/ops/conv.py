@@ -76,26 +76,16 @@ def convolution(
     pad_w = c.padding(o.padding, o.strideW, o.dilationWFactor, in_w, filters.k_w, out_w)
     bias = c.bias(op, tensors, inp, out_c)
     input_offset = -inp.zero_point if inp.bits == 8 else 0
-    params = {
-        "in_h": in_h,
-        "in_w": in_w,
-        "in_c": in_c,
-        "out_h": out_h,
-        "out_w": out_w,
-        "out_c": out_c,
-        "k_h": filters.k_h,
-        "k_w": filters.k_w,
-        "stride_h": o.strideH,
-        "stride_w": o.strideW,
-        "dil_h": o.dilationHFactor,
-        "dil_w": o.dilationWFactor,
-        "pad_h": pad_h,
-        "pad_w": pad_w,
-        "depth_multiplier": filters.depth_multiplier,
-        "input_offset": input_offset,
-        "output_offset": out.zero_point if out.bits == 8 else 0,
-        **c.activation_range(code, out),
-    }
+    params = geometry(
+        inp,
+        out,
+        (filters.k_h, filters.k_w),
+        (o.strideH, o.strideW),
+        (o.dilationHFactor, o.dilationWFactor),
+        (pad_h, pad_w),
+        filters.depth_multiplier,
+        code,
+    )
     arrays = {"filter": data.astype(np.int8)}
     if inp.bits == 8:
         arrays["bias32"] = bias.astype(np.int32)
@@ -106,3 +96,38 @@ def convolution(
     arrays.update(c.requantization(mults, shifts))
     kernel = c.kernel_name(kernel, inp)
     return c.Op(index, name, kernel, "ConvParams", [inp.index], out.index, params, arrays)
+
+
+def geometry(
+    inp: Tensor,
+    out: Tensor,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    pad: tuple[int, int],
+    depth_multiplier: int,
+    activation: int,
+) -> dict[str, int]:
+    """ConvParams' integer fields, in declaration order, for a batch-1 NHWC input and output."""
+    _, in_h, in_w, in_c = inp.shape
+    _, out_h, out_w, out_c = out.shape
+    return {
+        "in_h": in_h,
+        "in_w": in_w,
+        "in_c": in_c,
+        "out_h": out_h,
+        "out_w": out_w,
+        "out_c": out_c,
+        "k_h": kernel[0],
+        "k_w": kernel[1],
+        "stride_h": stride[0],
+        "stride_w": stride[1],
+        "dil_h": dilation[0],
+        "dil_w": dilation[1],
+        "pad_h": pad[0],
+        "pad_w": pad[1],
+        "depth_multiplier": depth_multiplier,
+        "input_offset": -inp.zero_point if inp.bits == 8 else 0,
+        "output_offset": out.zero_point if out.bits == 8 else 0,
+        **c.activation_range(activation, out),
+    }

@@ -13,6 +13,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from host.compiler import quant as q
 from host.compiler.ops import common as c
+from host.compiler.ops import conv
 from host.compiler.ops import data_movement as dm
 from host.tflite import Tensor
 
@@ -66,26 +67,16 @@ def prepare(index: int, name: str, op: schema.OperatorT, tensors: list[Tensor]) 
     pad_h = c.padding(o.padding, o.strideH, 1, out_h, k_h, in_h)
     pad_w = c.padding(o.padding, o.strideW, 1, out_w, k_w, in_w)
     bias = _bias(tensors, op, inp, out_c)
-    params = {
-        "in_h": in_h,
-        "in_w": in_w,
-        "in_c": in_c,
-        "out_h": out_h,
-        "out_w": out_w,
-        "out_c": out_c,
-        "k_h": k_h,
-        "k_w": k_w,
-        "stride_h": o.strideH,
-        "stride_w": o.strideW,
-        "dil_h": 1,
-        "dil_w": 1,
-        "pad_h": pad_h,
-        "pad_w": pad_w,
-        "depth_multiplier": 1,
-        "input_offset": -inp.zero_point if inp.bits == 8 else 0,
-        "output_offset": out.zero_point if out.bits == 8 else 0,
-        **c.activation_range(c.fused_activation(o), out),
-    }
+    params = conv.geometry(
+        inp,
+        out,
+        (k_h, k_w),
+        (o.strideH, o.strideW),
+        (1, 1),
+        (pad_h, pad_w),
+        1,
+        c.fused_activation(o),
+    )
     arrays = {"filter": data.astype(np.int8)}
     if inp.bits == 8:
         arrays["bias32"] = bias.astype(np.int32)
