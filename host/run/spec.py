@@ -32,10 +32,13 @@ from host.errors import UserError
 from host.run.campaign import MODES, check_mode, default_oracle
 
 CLEAN_CHOICES = ("all", "campaign")  # clean accuracy on every host backend, or on `backends`
-TOP_KEYS = {"name", "description", "models", "backends", "seed", "clean", "sample", "attack"}
+TOP_KEYS = {
+    *("name", "description", "models", "backends", "defenses", "seed", "clean", "sample", "attack")
+}
 SAMPLE_KEYS = {"n", "seed"}
 ATTACK_KEYS = {
-    *("name", "mode", "oracle", "norm", "eps", "eps_steps", "steps_of", "queries", "n", "params")
+    *("name", "mode", "oracle", "norm", "eps", "eps_steps", "steps_of", "queries", "n", "params"),
+    "adaptive",  # false: no adaptive copy through the campaign's defenses
 }
 STEP_PRECISIONS = ("int8", "int16")
 
@@ -71,6 +74,7 @@ class CampaignSpec:
     n: int | None = None  # the first n examples of each model's evaluation split
     sample_seed: int | None = None  # draw the n examples at random with this seed
     clean: str = "all"  # clean accuracy on every host backend (and the board), or "campaign"
+    defenses: tuple[str, ...] = ()  # pre-processing defenses, already in backends and attacks
 
     def with_overrides(
         self, models: list[str] | None = None, n: int | None = None, seed: int | None = None
@@ -97,6 +101,7 @@ class CampaignSpec:
             "models": list(self.models),
             "backends": list(self.backends),
             "clean": self.clean,
+            "defenses": list(self.defenses),
             "n": self.n,
             "sample_seed": self.sample_seed,
             "seed": self.seed,
@@ -205,6 +210,7 @@ _TYPE_NAMES = {
     float: "a number",
     list: "a list",
     dict: "a table",
+    bool: "true or false",
 }
 
 
@@ -239,6 +245,9 @@ def load_campaign(path: str | Path) -> CampaignSpec:
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise file.error("attack must be an array of tables ([[attack]])", key="attack")
     attacks = tuple(_attack(file, entry, i, backends) for i, entry in enumerate(entries))
+    defenses = _defenses(file, table)
+    attacks += _adaptive_copies(file, entries, attacks, defenses, backends)
+    backends = defended_backends(backends, defenses)
     return CampaignSpec(
         path=file.path,
         name=file.typed(table, "name", str) or file.path.stem,
@@ -250,6 +259,7 @@ def load_campaign(path: str | Path) -> CampaignSpec:
         n=n,
         sample_seed=_at_least(file, sample, "seed", 0, "sample"),
         clean=clean,
+        defenses=defenses,
     )
 
 
@@ -323,3 +333,55 @@ def _attack(file: _File, values: dict, i: int, backends: tuple[str, ...]) -> Att
         params=params,
         line=file.locate.line("attack", i),
     )
+
+
+# --- pre-processing defenses: `defenses = ["bits5", "median2"]` --------------------------
+
+DEFENSE_NAME = re.compile(r"^[a-z]+[0-9]*(\+[a-z]+[0-9]*)*$")  # bits5, bits5+median2
+
+
+def _defenses(file: _File, table: dict) -> tuple[str, ...]:
+    """The ``defenses`` key: pre-processing defenses as written after a '+' in a backend name."""
+    names = file.strings(table, "defenses") or ()
+    for name in names:
+        if not DEFENSE_NAME.match(name):
+            raise file.error(
+                f"defenses: {name!r} is not a defense name (e.g. bits5, median2, bits5+median2)",
+                key="defenses",
+            )
+    return tuple(dict.fromkeys(names))
+
+
+def defended_backends(backends: tuple[str, ...], defenses: tuple[str, ...]) -> tuple[str, ...]:
+    """``backends``, then ``<backend>+<defense>`` for every host backend and defense (a board
+    runs the one defense its firmware was built with: name ``device-int8+bits5`` yourself)."""
+    defended = [
+        f"{name}+{defense}"
+        for defense in defenses
+        for name in backends
+        if "+" not in name and not name.startswith("device-")
+    ]
+    return tuple(dict.fromkeys([*backends, *defended]))
+
+
+def _adaptive_copies(
+    file: _File,
+    entries: list[dict],
+    attacks: tuple[AttackSpec, ...],
+    defenses: tuple[str, ...],
+    backends: tuple[str, ...],
+) -> tuple[AttackSpec, ...]:
+    """For each transfer attack crafted on float (``adaptive = false`` opts out), one copy per
+    defense crafted through it: oracle ``float+<defense>`` (BPDA for gradient attacks)."""
+    wanted = []
+    for i, (values, attack) in enumerate(zip(entries, attacks, strict=True)):
+        adaptive = file.typed(values, "adaptive", bool, "attack", i)
+        if adaptive is not False and attack.mode == "transfer" and attack.oracle in (None, "float"):
+            wanted.append(attack)
+    if defenses and wanted and "float" not in backends:
+        raise file.error(
+            "defenses: adaptive attacks query float+<defense>: add float to backends "
+            "(or adaptive = false in each [[attack]])",
+            key="defenses",
+        )
+    return tuple(replace(a, oracle=f"float+{d}") for d in defenses for a in wanted)
