@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from host.report import plots, sections
+from host.report import defenses, plots, sections
 from host.report.run_folder import load_run
 from host.report.summary import summarise
 from host.report.tables import campaign_table
@@ -40,6 +40,8 @@ def write_report(run_dir: Path) -> Path:
             paper_source=sections.paper_source(),
             paper_models=sorted({m for entry, _ in paper for m in entry["models"]}),
             staircases=[(s, plots.staircase(s)) for s in stairs],
+            defenses=defenses.defense_tables(run),
+            defense_costs=defenses.defense_costs(run),
             transfers=[(m, plots.transfer(m)) for m in matrices],
             distortions=[
                 (

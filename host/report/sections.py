@@ -26,13 +26,19 @@ PAPER = Path(__file__).with_name("paper.toml")
 GROUND_TRUTH = ("tflm", "engine")
 
 
+def split_backend(name: str) -> tuple[str, str | None]:
+    """(backend, pre-processing defenses or None): ``engine-int8+bits5`` -> (engine-int8, bits5)."""
+    backend, _, defense = name.partition("+")
+    return backend, defense or None
+
+
 def precision_of(backend: str) -> str:
-    return parse_name(backend)[1]
+    return parse_name(split_backend(backend)[0])[1]
 
 
 def truth_rank(backend: str) -> int:
     """0 for the wheel, 1 for the engine, 2 for a backend that is not TFLite Micro's answer."""
-    runtime = parse_name(backend)[0]
+    runtime = parse_name(split_backend(backend)[0])[0]
     return GROUND_TRUTH.index(runtime) if runtime in GROUND_TRUTH else len(GROUND_TRUTH)
 
 
@@ -285,7 +291,7 @@ class PairAgreement:
 
     @property
     def on_board(self) -> bool:
-        return parse_name(self.backend)[0] == "device"
+        return self.backend.startswith("device-")
 
     @property
     def identical_pct(self) -> float:
@@ -308,7 +314,9 @@ def agreements(run: RunFolder) -> list[PairAgreement]:
     for model, records in _by(run.records, lambda r: r.model).items():
         names = _backends(records)
         for name in names:
-            candidates = [f"{runtime}-{precision_of(name)}" for runtime in GROUND_TRUTH]
+            defense = split_backend(name)[1]  # compared with TFLite Micro behind the same defense
+            suffix = f"+{defense}" if defense else ""
+            candidates = [f"{rt}-{precision_of(name)}{suffix}" for rt in GROUND_TRUTH]
             reference = next((c for c in candidates if c in names), name)
             if precision_of(name) != "float" and reference != name:
                 pairs.append(_record_pair(run, model, records, name, reference))
