@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "board.h"
+#include "defense.h"
 #include "engine.h"
 #include "frame.h"
 
@@ -181,7 +182,7 @@ void SendHello(uint16_t seq, bool boot) {
   uint8_t* q = PutTensor(p + kHelloBytes, tr_model.input);
   q = PutTensor(q, tr_model.output);
   q = PutString(q, tr_board_name());
-  q = PutString(q, TR_ENGINE_NAME);
+  q = PutString(q, TR_ENGINE_NAME TR_DEFENSE_SUFFIX);
   q = PutString(q, tr_model.name);
   SendControl(kHello, seq, static_cast<uint32_t>(q - p));
 }
@@ -265,8 +266,11 @@ void RunBatch(const uint8_t* in, uint32_t count, uint16_t seq, uint32_t request_
   for (uint32_t i = 0; i < count; i++) {
     uint8_t* result = slot + kResultHeaderBytes;
     uint64_t start = tr_counter_ticks();
-    op_mark = start;
-    int status = tr_model_invoke(in, result);
+    // A defended build squeezes a copy of the input (the received one stays for retries); the
+    // count includes the defense, the per-op counts do not.
+    const uint8_t* model_input = DefendInput(in);
+    op_mark = kDefenseEnabled ? tr_counter_ticks() : start;
+    int status = model_input != nullptr ? tr_model_invoke(model_input, result) : kDefenseRefused;
     uint64_t count_value = tr_counter_count(tr_counter_ticks() - start);
     uint32_t clipped = count_value > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<uint32_t>(count_value);
     stats.inferences++;

@@ -80,7 +80,9 @@ class DeviceBackend(Backend):
             )
         self.name = f"device-{precision}"
         self.precision = precision
-        self.kernels = f"{info.engine} on {info.board}"
+        self.kernels = f"{info.engine} on {info.board}"  # "tinyrobust-aot+bits5 on mps2-an386"
+        # The defenses built into the firmware (`make flash DEFENSE=bits5`), in the order they run.
+        self.firmware_defenses: tuple[str, ...] = tuple(info.engine.split("+")[1:])
         self.input_range = float(input_range)
         self.input_dtype = info.input.dtype
         self.input_shape = info.input.shape[1:]

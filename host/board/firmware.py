@@ -2,7 +2,8 @@
 
 Builds with Debian's arm-none-eabi toolchain (no PlatformIO needed for the emulated boards) and
 caches every build under ``build/firmware/<board>/<model>-<key>/``, where the key hashes the
-model file, every source file, the flags and the toolchain version.
+model file, every source file, the flags (a built-in defense's included) and the toolchain
+version.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from host import compiler, datafile, zoo
 from host.board import wire
 from host.errors import UserError
 from host.paths import BUILD, FIRMWARE, REPO_ROOT
-from host.tflite import check_model_bytes, read_model_bytes, read_tensors
+from host.tflite import Tensor, check_model_bytes, read_model_bytes, read_tensors
 
 BUILD_ROOT = BUILD / "firmware"
 OBJECT_CACHE = BUILD_ROOT / "objects"
@@ -29,6 +30,8 @@ TEST_MODEL = "test-model"  # the hand-written model of firmware/app/test_model (
 TOOL_PREFIX = "arm-none-eabi-"
 MAX_BATCH = 8  # inputs per INFER frame at most (more saves nothing on a UART)
 GEMMLOWP = Path("/usr/include/gemmlowp")
+DEFENSE_KINDS = ("bits", "median")  # the squeezers firmware/app/defense.cc runs
+DEFENSE_INPUT_TYPES = {"INT8": 1, "INT16": 2}  # the input types they take (engine type codes)
 
 CPU_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 COMMON_FLAGS = [
@@ -109,6 +112,21 @@ def board(name: str) -> Board:
 
 
 @dataclass(frozen=True)
+class Defense:
+    """Input squeezers built into the firmware (firmware/app/defense.h), run in this order on
+    every input, on the model's input lattice [lo, hi]: the raw values of pixels 0 and 1."""
+
+    steps: tuple[tuple[str, int], ...]  # (("bits", 5), ("median", 2)): bits5+median2
+    lo: int
+    hi: int
+
+    @property
+    def name(self) -> str:
+        """As written after a '+' in a backend name, and in the board's HELLO."""
+        return "+".join(f"{kind}{value}" for kind, value in self.steps)
+
+
+@dataclass(frozen=True)
 class Firmware:
     """A built firmware image and what went into it."""
 
@@ -119,6 +137,7 @@ class Firmware:
     text_bytes: int
     data_bytes: int
     bss_bytes: int
+    defense: str = ""  # the built-in defense's name, "" for none
 
     @property
     def ram_bytes(self) -> int:
@@ -144,12 +163,53 @@ def model_path(model: str) -> Path | None:
     return zoo.model_file(model, "int8")
 
 
-def io_bytes(path: Path) -> tuple[int, int]:
-    """Bytes of the first input and the first output tensor of a .tflite model."""
+def io_tensors(path: Path) -> tuple[Tensor, Tensor]:
+    """The first input and the first output tensor of a .tflite model."""
     model = check_model_bytes(read_model_bytes(path), str(path))
     graph = model.subgraphs[0]
     tensors = read_tensors(model)
-    return tensors[graph.inputs[0]].nbytes, tensors[graph.outputs[0]].nbytes
+    return tensors[graph.inputs[0]], tensors[graph.outputs[0]]
+
+
+def io_bytes(path: Path) -> tuple[int, int]:
+    """Bytes of the first input and the first output tensor of a .tflite model."""
+    tensor_in, tensor_out = io_tensors(path)
+    return tensor_in.nbytes, tensor_out.nbytes
+
+
+def defense_defines(defense: Defense, path: Path | None) -> list[str]:
+    """The defines of firmware/app/defense.h for ``defense`` on the model ``path``; a UserError
+    for a defense the firmware cannot run (value ranges are checked by defense.cc's #errors)."""
+    if path is None:
+        raise UserError("the test model takes no defense")
+    kinds = [kind for kind, _ in defense.steps]
+    if not kinds or set(kinds) - set(DEFENSE_KINDS) or len(set(kinds)) < len(kinds):
+        raise UserError(
+            f"the firmware runs bits<b> and median<k>, each at most once; not {defense.name!r}"
+        )
+    tensor = io_tensors(path)[0]
+    if tensor.type_name not in DEFENSE_INPUT_TYPES:
+        raise UserError(
+            f"{path.name}: the firmware's defenses take int8 or int16 inputs, not "
+            f"{tensor.type_name.lower()}"
+        )
+    if "median" in kinds and (len(tensor.shape) != 4 or tensor.shape[0] != 1):
+        raise UserError(
+            f"{path.name}: median smoothing needs a [1, height, width, channels] input, not "
+            f"{list(tensor.shape)}"
+        )
+    if defense.hi <= defense.lo:
+        raise UserError(f"{path.name}: an empty input lattice [{defense.lo}, {defense.hi}]")
+    defines = [f"TR_DEFENSE_{kind.upper()}={value}" for kind, value in defense.steps]
+    if kinds == ["median", "bits"]:
+        defines.append("TR_DEFENSE_MEDIAN_FIRST=1")
+    return [
+        *defines,
+        f"TR_DEFENSE_LO={defense.lo}",
+        f"TR_DEFENSE_HI={defense.hi}",
+        f"TR_DEFENSE_TYPE={DEFENSE_INPUT_TYPES[tensor.type_name]}",
+        f"TR_DEFENSE_BYTES={tensor.nbytes}",
+    ]
 
 
 def buffer_bytes(path: Path | None, entry: Board, batch: int | None = None) -> tuple[int, int]:
@@ -238,20 +298,31 @@ def _size(elf: Path) -> tuple[int, int, int]:
     return int(text), int(data), int(bss)
 
 
-def build(model: str, board_name: str, max_batch: int | None = None, jobs: int = 2) -> Firmware:
-    """Build (or reuse from the cache) the firmware of ``model`` for ``board_name``."""
+def build(
+    model: str,
+    board_name: str,
+    max_batch: int | None = None,
+    jobs: int = 2,
+    defense: Defense | None = None,
+) -> Firmware:
+    """Build (or reuse from the cache) the firmware of ``model`` for ``board_name``, with
+    ``defense`` run on every input before the model."""
     entry = board(board_name)
     path = model_path(model)
     rx, tx = buffer_bytes(path, entry, max_batch)
     defines = [*entry.defines, f"TR_RX_BUFFER_BYTES={rx}", f"TR_TX_BUFFER_BYTES={tx}"]
+    if defense is not None:
+        defines += defense_defines(defense, path)
     label = model if path is None else zoo.spec(model).name  # a user's folder: its name
     key = _build_key(entry, label, path, defines)  # the name and the file, not where it is
-    out = BUILD_ROOT / entry.name / f"{label}-{key}"
+    suffix = "" if defense is None else f"+{defense.name}"
+    out = BUILD_ROOT / entry.name / f"{label}{suffix}-{key}"
     elf = out / "firmware.elf"
     if not elf.is_file():
         _build_into(out, entry, label, path, defines, jobs)
     text, data, bss = _size(elf)
-    return Firmware(elf, entry, model, key, text, data, bss)
+    name = "" if defense is None else defense.name
+    return Firmware(elf, entry, model, key, text, data, bss, name)
 
 
 def _build_into(

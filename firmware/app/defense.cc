@@ -1,0 +1,192 @@
+// Input squeezers: bit-depth reduction and median smoothing on the integer input lattice
+// (defense.h), the same bytes as host/defenses/squeeze.py.
+#include "defense.h"
+
+#include <string.h>
+
+#if TR_DEFENSE_ENABLED
+#include "engine.h"
+#endif
+
+namespace tr {
+namespace {
+
+constexpr int32_t kMaxBits = 15;  // an int16 lattice holds 2^15 levels (squeeze.MAX_BITS)
+constexpr int32_t kMinMedian = 2;
+constexpr int32_t kMaxMedian = 5;
+
+// round_half_up(numerator / denominator) for non-negative values. With span <= 65535 (an int16
+// lattice) and L <= 2^15 - 1, both numerators below are at most 2 * 65535 * 32767 + 65535 =
+// 4294770825 < 2^32: uint32 arithmetic never overflows.
+inline uint32_t HalfUpDiv(uint32_t numerator, uint32_t denominator) {
+  return (2 * numerator + denominator) / (2 * denominator);
+}
+
+template <typename T>
+void Bits(const T* in, T* out, uint32_t count, uint32_t levels, int32_t lo, int32_t hi) {
+  const uint32_t span = static_cast<uint32_t>(hi - lo);
+  for (uint32_t i = 0; i < count; i++) {
+    int32_t t = static_cast<int32_t>(in[i]) - lo;
+    t = t < 0 ? 0 : (t > hi - lo ? hi - lo : t);
+    uint32_t level = HalfUpDiv(static_cast<uint32_t>(t) * levels, span);
+    out[i] = static_cast<T>(lo + static_cast<int32_t>(HalfUpDiv(level * span, levels)));
+  }
+}
+
+// The index an image row or column `i` (-size < i < n + size) reads with edges mirrored and the
+// edge repeated (d c b a | a b c d | d c b a): numpy's "symmetric" padding.
+inline int32_t Mirror(int32_t i, int32_t n) {
+  int32_t period = 2 * n;
+  int32_t m = i % period;
+  m = m < 0 ? m + period : m;
+  return m < n ? m : period - 1 - m;
+}
+
+template <typename T>
+void Median(const T* in, T* out, int32_t height, int32_t width, int32_t channels, int32_t size) {
+  const int32_t before = size / 2;
+  const int32_t rank = size * size / 2;  // the upper median for an even window count
+  int32_t rows[kMaxMedian];
+  int32_t cols[kMaxMedian];
+  int32_t window[kMaxMedian * kMaxMedian];
+  for (int32_t y = 0; y < height; y++) {
+    for (int32_t d = 0; d < size; d++) {
+      rows[d] = Mirror(y - before + d, height) * width;
+    }
+    for (int32_t x = 0; x < width; x++) {
+      for (int32_t d = 0; d < size; d++) {
+        cols[d] = Mirror(x - before + d, width);
+      }
+      for (int32_t c = 0; c < channels; c++) {
+        // The rank + 1 smallest values of the window, sorted (insertion sort, larger dropped).
+        int32_t kept = 0;
+        for (int32_t r = 0; r < size; r++) {
+          for (int32_t s = 0; s < size; s++) {
+            int32_t v = in[(rows[r] + cols[s]) * channels + c];
+            if (kept == rank + 1 && v >= window[rank]) {
+              continue;
+            }
+            int32_t j = kept == rank + 1 ? rank : kept++;
+            while (j > 0 && window[j - 1] > v) {
+              window[j] = window[j - 1];
+              j--;
+            }
+            window[j] = v;
+          }
+        }
+        out[(y * width + x) * channels + c] = static_cast<T>(window[rank]);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tr
+
+extern "C" int tr_squeeze_bits(int32_t type, const void* in, void* out, uint32_t count,
+                               int32_t bits, int32_t lo, int32_t hi) {
+  if (bits < 1 || bits > tr::kMaxBits || hi <= lo || hi - lo > 65535) {
+    return -1;
+  }
+  const uint32_t levels = (1u << bits) - 1;
+  if (type == TR_DEFENSE_INT8) {
+    tr::Bits(static_cast<const int8_t*>(in), static_cast<int8_t*>(out), count, levels, lo, hi);
+  } else if (type == TR_DEFENSE_INT16) {
+    tr::Bits(static_cast<const int16_t*>(in), static_cast<int16_t*>(out), count, levels, lo, hi);
+  } else {
+    return -1;
+  }
+  return 0;
+}
+
+extern "C" int tr_squeeze_median(int32_t type, const void* in, void* out, int32_t height,
+                                 int32_t width, int32_t channels, int32_t size) {
+  if (size < tr::kMinMedian || size > tr::kMaxMedian || height < 1 || width < 1 || channels < 1) {
+    return -1;
+  }
+  if (type == TR_DEFENSE_INT8) {
+    tr::Median(static_cast<const int8_t*>(in), static_cast<int8_t*>(out), height, width, channels,
+               size);
+  } else if (type == TR_DEFENSE_INT16) {
+    tr::Median(static_cast<const int16_t*>(in), static_cast<int16_t*>(out), height, width, channels,
+               size);
+  } else {
+    return -1;
+  }
+  return 0;
+}
+
+#if TR_DEFENSE_ENABLED
+
+#if !defined(TR_DEFENSE_LO) || !defined(TR_DEFENSE_HI) || !defined(TR_DEFENSE_TYPE) || \
+    !defined(TR_DEFENSE_BYTES)
+#error "a defended build needs TR_DEFENSE_LO, _HI, _TYPE and _BYTES (host/board/firmware.py)"
+#endif
+#if TR_DEFENSE_TYPE != TR_DEFENSE_INT8 && TR_DEFENSE_TYPE != TR_DEFENSE_INT16
+#error "the firmware's defenses take int8 or int16 inputs only (TR_DEFENSE_TYPE 1 or 2)"
+#endif
+#if defined(TR_DEFENSE_BITS) && (TR_DEFENSE_BITS < 1 || TR_DEFENSE_BITS > 15)
+#error "TR_DEFENSE_BITS must be 1..15"
+#endif
+#if defined(TR_DEFENSE_MEDIAN) && (TR_DEFENSE_MEDIAN < 2 || TR_DEFENSE_MEDIAN > 5)
+#error "TR_DEFENSE_MEDIAN must be 2..5"
+#endif
+static_assert(TR_DEFENSE_HI > TR_DEFENSE_LO, "an empty input lattice");
+
+namespace tr {
+namespace {
+
+#ifdef TR_DEFENSE_BITS
+constexpr int32_t kBits = TR_DEFENSE_BITS;
+#else
+constexpr int32_t kBits = 0;
+#endif
+#ifdef TR_DEFENSE_MEDIAN
+constexpr int32_t kMedian = TR_DEFENSE_MEDIAN;
+#else
+constexpr int32_t kMedian = 0;
+#endif
+#ifdef TR_DEFENSE_MEDIAN_FIRST
+constexpr bool kMedianFirst = kMedian > 0 && (kBits == 0 || TR_DEFENSE_MEDIAN_FIRST);
+#else
+constexpr bool kMedianFirst = kMedian > 0 && kBits == 0;
+#endif
+constexpr int32_t kType = TR_DEFENSE_TYPE;
+constexpr uint32_t kCount = TR_DEFENSE_BYTES / (kType == TR_DEFENSE_INT8 ? 1 : 2);
+// The median cannot run in place: after the bits it writes a second buffer (the bits run in
+// place after a median).
+constexpr uint32_t kSecondBytes = kMedian > 0 && !kMedianFirst ? TR_DEFENSE_BYTES : 1;
+
+alignas(8) uint8_t defended[TR_DEFENSE_BYTES];
+alignas(8) uint8_t second[kSecondBytes];
+
+uint8_t* Smooth(const uint8_t* in, uint8_t* out) {
+  const tr_tensor_info& t = tr_model.input;
+  tr_squeeze_median(kType, in, out, t.dims[1], t.dims[2], t.dims[3], kMedian);
+  return out;
+}
+
+}  // namespace
+
+const uint8_t* DefendInput(const uint8_t* input) {
+  const tr_tensor_info& t = tr_model.input;
+  if (t.type != kType || t.bytes != TR_DEFENSE_BYTES || (kMedian > 0 && t.rank != 4)) {
+    return nullptr;
+  }
+  const uint8_t* p = input;
+  if (kMedianFirst) {
+    p = Smooth(p, defended);
+  }
+  if (kBits > 0) {
+    tr_squeeze_bits(kType, p, defended, kCount, kBits, TR_DEFENSE_LO, TR_DEFENSE_HI);
+    p = defended;
+  }
+  if (kMedian > 0 && !kMedianFirst) {
+    p = Smooth(p, second);
+  }
+  return p;
+}
+
+}  // namespace tr
+
+#endif  // TR_DEFENSE_ENABLED
