@@ -24,7 +24,8 @@ from typing import Any
 
 from host.attacks import Attack
 from host.attacks.threat import check_eps
-from host.backends import oracle_backends, parse_name
+from host.backends import oracle_backends
+from host.defenses import parse_name
 from host.errors import ArgumentError, LinkError, UserError
 from host.records import AttackRecord, EvaluationResult
 from host.report import campaign_table, summarise, summarise_run, summary_markdown

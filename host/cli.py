@@ -21,16 +21,20 @@ from typing import Any
 
 from host import quiet
 from host.attacks import ATTACKS
-from host.backends import parse_name
+from host.defenses import parse_name
 from host.errors import ArgumentError, LinkError, UserError, cli_main
 from host.run.campaign import MODES
 
 OPTIONS = {"epsilons": "--eps", "params": "--param"}  # parameters whose option is not --<name>
 EVALUATION_BACKENDS = (
     "comma-separated backends (default: float and every host integer backend whose model "
-    "file exists, plus a running board)"
+    "file exists, plus a running board); '+defense' puts pre-processing defenses in front, "
+    "e.g. engine-int8+bits5, float+median2, engine-int8+squeeze (host.defenses)"
 )
-CAMPAIGN_BACKENDS = "comma-separated backends (default: float and tflm-<precision> that exist)"
+CAMPAIGN_BACKENDS = (
+    "comma-separated backends (default: float and tflm-<precision> that exist); '+defense' "
+    "puts pre-processing defenses in front, e.g. engine-int8+median2, engine-int8+squeeze"
+)
 N_HELP = (
     "number of examples, >= 1 (default: the whole split; more than the split has: the whole "
     "split, with a note saying so)"
@@ -173,8 +177,9 @@ def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--mode", choices=MODES, default="transfer", help="(default: transfer)")
     group.add_argument(
         "--oracle",
-        help="backend the attack queries (transfer: float; direct: "
-        "an integer backend, default the last integer one in --backends)",
+        help="backend the attack queries (transfer: float, or float+DEFENSE to attack through "
+        "the defense adaptively (BPDA); direct: an integer backend, default the last integer "
+        "one in --backends)",
     )
     group.add_argument(
         "--queries", type=integer(1), help="query budget per example, >= 1 (query attacks)"

@@ -13,7 +13,9 @@ folder ``runs/<UTC time>-<name>/`` (``--resume RUN_DIR`` continues one) with the
 ``--attacks`` runs a campaign given by options (as ``python -m host.campaign``). ``--clean``,
 ``--backends``, ``--tflite``, ``--sample-seed`` or ``--agreement-ops`` evaluate clean accuracy
 only: accuracy per backend and, for every pair of integer backends of one precision, the share
-of identical raw outputs (``--agreement-ops``: op by op). The work is done by ``host.api``.
+of identical raw outputs (``--agreement-ops``: op by op). A backend name takes pre-processing
+defenses after '+' (``--backends engine-int8+median2``; ``--oracle float+median2`` attacks through
+the defense, BPDA: ``host.defenses``). The work is done by ``host.api``.
 """
 
 from __future__ import annotations

@@ -46,8 +46,9 @@ class BackendOutcome:
     clean_raw: list[Any]
     prediction: int
     raw: list[Any]
-    success: bool
+    success: bool  # fooled, and not flagged by the backend's detector
     distortion: dict[str, Any]  # after the backend's input mapping: {"float": ..., "steps": ...}
+    detected: bool | None = None  # flagged by a detector (``+squeeze``); None: no detector
 
 
 @dataclass

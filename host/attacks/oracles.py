@@ -1,9 +1,11 @@
 """Oracles: any backend as the thing an attack queries.
 
 A white-box oracle is the float Keras model turned into a logits model on [0,1] inputs (gradient
-attacks need logits). A black-box oracle wraps ``Backend.run`` (float, LiteRT, TFLite Micro or
-the device) for ART, counts every query per example and stops the attack call when an example
-goes past the query budget; the attacker then has the best adversarial query it made.
+attacks need logits); behind pre-processing defenses (``float+median2``) it runs them, with
+BPDA's straight-through gradient (``host.defenses.bpda``): the adaptive attack. A black-box
+oracle wraps ``Backend.run`` (float, LiteRT, TFLite Micro or the device) for ART, counts every
+query per example and stops the attack call when an example goes past the query budget; the
+attacker then has the best adversarial query it made.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from host.attacks.criteria import Criterion, Misclassification
 from host.attacks.threat import step_of
 from host.attacks.traced import TracedModel, traced_classifier
 from host.backends import Backend
+from host.defenses import bpda
+from host.defenses.preprocessed import DefendedBackend
 from host.errors import UserError
 
 
@@ -120,6 +124,7 @@ class Oracle:
         self.budget = QueryBudget(queries)
         self.listener: QueryListener | None = None
         self._float_path = float_path
+        self.defense = backend if isinstance(backend, DefendedBackend) else None
         self.traced: TracedModel | None = None  # the float model's compiled functions
         self._whitebox: dict[str, Any] = {}
         self._keras: Callable[[np.ndarray], Any] | None = None
@@ -133,7 +138,7 @@ class Oracle:
         """Float scores of the backend (dequantized outputs), not counted as attack queries."""
         x01 = np.asarray(x01, dtype=np.float32)
         if not self.integer and self._float_path is not None:
-            return self._keras_scores(x01)
+            return self._keras_scores(x01 if self.defense is None else self.defense.pixels(x01))
         raw = self.backend.run(x01)
         return self.backend.dequantize_output(raw).reshape(len(x01), -1)
 
@@ -202,9 +207,10 @@ class Oracle:
         )
 
     def whitebox(self, loss: str = "cross_entropy"):
-        """ART's differentiable classifier on the float logits model (float oracles only), with
-        ``loss`` (host.attacks.traced.LOSSES) and every call traced; the traced functions are
-        compiled once per oracle and shared by its classifiers."""
+        """ART's differentiable classifier on the float logits model (float oracles only; behind
+        the oracle's defenses, BPDA), with ``loss`` (host.attacks.traced.LOSSES) and every call
+        traced; the traced functions are compiled once per oracle and shared by its
+        classifiers."""
         if self.integer or self._float_path is None:
             raise UserError(
                 f"oracle {self.name} has no gradients: gradient attacks run on the float model "
@@ -212,7 +218,10 @@ class Oracle:
             )
         if self.traced is None:
             model = logits_model(self._float_path, self.backend.input_range)
-            self.traced = TracedModel(model, self.nb_classes)
+            if self.defense is None:
+                self.traced = TracedModel(model, self.nb_classes)
+            else:
+                self.traced = bpda.traced_model(model, self.nb_classes, self.defense.defenses)
         if loss not in self._whitebox:
             self._whitebox[loss] = traced_classifier(self.traced, loss)
         return self._whitebox[loss]

@@ -2,7 +2,10 @@
 
 Two modes. ``transfer``: craft on the float model (white-box for gradient attacks, counted
 black-box queries for the others) and evaluate the same examples on every backend. ``direct``:
-query attacks run against an integer backend itself (``engine-int8``, ``device-int8``). Every
+query attacks run against an integer backend itself (``engine-int8``, ``device-int8``). Backend
+names may carry pre-processing defenses (``engine-int8+median2``, ``host.defenses``); an oracle
+``float+median2`` crafts through the defense (BPDA for gradient attacks): the adaptive attack.
+An example a backend's detector flags (``+squeeze``) does not fool it. Every
 (example, attack, eps) becomes one ``AttackRecord``; records already in the record file (same
 configuration, example and eps) are skipped, so an interrupted campaign resumes. A record
 folder also keeps, per model, what every record depends on besides its attack's configuration
@@ -33,7 +36,8 @@ from host.attacks import ATTACKS, Attack, EpsResult, Oracle, make_attack
 from host.attacks.base import seed_for
 from host.attacks.oracles import QueryBudget
 from host.attacks.threat import check_eps, distortion, eps_from_steps, lattice_distortion, step_of
-from host.backends import CHUNK, Backend, get_backend, parse_name, run_in_chunks
+from host.backends import CHUNK, Backend, run_in_chunks
+from host.defenses import DetectingBackend, get_backend, parse_name, split_backend_name
 from host.errors import ArgumentError, UserError
 from host.records import AttackRecord, BackendOutcome, RecordFile
 from host.run import folder as run_folder
@@ -343,7 +347,8 @@ class Runner:
             boards = {n: self.backend(n) for n in names if parse_name(n)[0] == "device"}
             check_resume(out, [campaign], boards, dataset)
         self.evaluated = [self.backend(name) for name in campaign.backends]
-        float_path = zoo.model_file(campaign.model, "float") if campaign.oracle == "float" else None
+        crafted_on_float = split_backend_name(campaign.oracle)[0] == "float"
+        float_path = zoo.model_file(campaign.model, "float") if crafted_on_float else None
         self.oracle = Oracle(
             self.backend(campaign.oracle), self.nb_classes, float_path, campaign.queries
         )
@@ -455,11 +460,13 @@ class Runner:
         examples (every eps: at most CHUNK times the eps grid) in one call."""
         sent = np.concatenate([result.x_adv for result in results])
         raw = {b.name: b.run(sent).reshape(len(sent), -1) for b in self.evaluated}
+        flags = {b.name: b.detect(sent) for b in self.evaluated if isinstance(b, DetectingBackend)}
         records = []
         for k, result in enumerate(results):
             rows = slice(k * len(chunk), (k + 1) * len(chunk))
             outputs = {name: values[rows] for name, values in raw.items()}
-            records += self._eps_records(attack, cid, chunk, result, outputs)
+            detected = {name: values[rows] for name, values in flags.items()}
+            records += self._eps_records(attack, cid, chunk, result, outputs, detected)
         return records
 
     def _eps_records(
@@ -469,8 +476,10 @@ class Runner:
         chunk: np.ndarray,
         result: EpsResult,
         outputs: dict[str, np.ndarray],
+        detected: dict[str, np.ndarray],
     ) -> list[AttackRecord]:
-        """The records of a chunk at one eps, from each backend's raw outputs of its examples."""
+        """The records of a chunk at one eps, from each backend's raw outputs of its examples
+        and its detector's flags (a flagged example fools no one)."""
         x = self.x[chunk]
         crafted = distortion(x, result.x_crafted, self.ref_step)
         sent = distortion(x, result.x_adv, self.ref_step)
@@ -482,7 +491,10 @@ class Runner:
             else:
                 after = lattice_distortion(backend, x, result.x_adv)
             fooled = result.criterion.is_adversarial(raw.argmax(axis=1))
-            per_backend[backend.name] = (raw, after, fooled)
+            flagged = detected.get(backend.name)
+            if flagged is not None:
+                fooled = fooled & ~flagged
+            per_backend[backend.name] = (raw, after, fooled, flagged)
         config = attack.config()
         records = []
         for j, position in enumerate(chunk):
@@ -490,7 +502,7 @@ class Runner:
             label = int(self.y[position])
             goal = int(self.targets[position]) if attack.targeted else None
             outcomes = {}
-            for name, (raw, after, fooled) in per_backend.items():
+            for name, (raw, after, fooled, flagged) in per_backend.items():
                 prediction = int(raw[j].argmax())
                 clean = self.clean_raw[name][position]
                 outcomes[name] = BackendOutcome(
@@ -500,6 +512,7 @@ class Runner:
                     raw=_jsonable(raw[j]),
                     success=bool(fooled[j]),
                     distortion=after[j],
+                    detected=None if flagged is None else bool(flagged[j]),
                 )
             records.append(
                 AttackRecord(

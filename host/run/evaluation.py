@@ -2,8 +2,9 @@
 
 A ``Target`` is what is evaluated: a zoo model, or the user's own int8/int16 .tflite file with a
 named data set. ``evaluate_target`` runs every backend on the same examples and returns an
-``EvaluationResult`` (raw outputs, accuracy, agreement per pair of integer backends and, if
-asked, per op).
+``EvaluationResult`` (raw outputs, accuracy, agreement per pair of integer backends with the
+same defenses and, if asked, per op). Backend names may carry defenses (``engine-int8+bits5``,
+``host.defenses``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from host import agreement, backends, data, zoo
+from host import agreement, backends, data, defenses, zoo
 from host.errors import ArgumentError, TinyRobustWarning, UserError
 from host.records import BackendEvaluation, EvaluationResult
 from host.tflite import input_type, read_model_bytes
@@ -92,8 +93,17 @@ class Target:
         return self.path
 
     def backend(self, name: str) -> backends.Backend:
-        _, precision = backends.parse_name(name)
-        return backends.backend_for_file(name, self.model_file(precision), self.input_range)
+        """Backend ``name``, with the defenses it names (a board checked to run them)."""
+        _, precision = defenses.parse_name(name)
+        base, names = defenses.split_backend_name(name)
+        path = self.model_file(precision)
+        backend = backends.backend_for_file(base, path, self.input_range)
+        assert self.model is not None  # a file is declared a model (Target.from_file)
+        try:
+            return defenses.defended(backend, names, self.model, path)
+        except UserError:
+            getattr(backend, "close", lambda: None)()  # a board refused: let go of it
+            raise
 
 
 def select_examples(dataset: data.Dataset, n: int | None, seed: int | None) -> np.ndarray:
@@ -145,7 +155,7 @@ def evaluate_target(
     if not names:
         raise ArgumentError("backends is empty", "backends")
     for name in names:
-        backends.parse_name(name)
+        defenses.parse_name(name)
     optional = set(optional)
     dataset = dataset or data.load(target.dataset, target.split, data_dir)
     indices = select_examples(dataset, n, sample_seed)
@@ -201,11 +211,19 @@ def evaluate_target(
             )
             for name, backend in loaded.items()
         },
-        agreement=[pair.as_dict() for pair in agreement.pairwise(raw, precisions)],
+        agreement=[pair.as_dict() for pair in agreement.pairwise(raw, _comparable(loaded))],
         agreement_ops=localise_pairs(target, loaded, x, progress) if agreement_ops else [],
         versions=package_versions(),
         skipped=skipped,
     )
+
+
+def _comparable(loaded: dict[str, backends.Backend]) -> dict[str, str]:
+    """What makes two backends comparable: precision and defenses (``int8+bits5``)."""
+    return {
+        name: "+".join([backend.precision, *defenses.split_backend_name(name)[1]])
+        for name, backend in loaded.items()
+    }
 
 
 def _bar(label: str, unit: str, enabled: bool) -> Callable[[Iterable], Iterable]:
@@ -220,6 +238,8 @@ def localise_pairs(
     precisions = {name: backend.precision for name, backend in loaded.items()}
     results = []
     for a, b in agreement.integer_pairs(loaded, precisions):
+        if "+" in a or "+" in b:  # op by op on the model's own input: no defenses
+            continue
         (runtime_a, precision), (runtime_b, _) = backends.parse_name(a), backends.parse_name(b)
         if runtime_a not in backends.HOST_RUNTIMES or runtime_b not in backends.HOST_RUNTIMES:
             continue

@@ -21,7 +21,8 @@ import numpy as np
 
 from host import data, zoo
 from host.attacks import Attack, make_attack
-from host.backends import Backend, get_backend, parse_name
+from host.backends import Backend
+from host.defenses import get_backend, parse_name
 from host.errors import UserError
 from host.records import AttackRecord, EvaluationResult, RecordFile
 from host.report import evaluation_text

@@ -12,7 +12,9 @@
 
 Every mistake (an unknown key, attack, backend or model, an eps out of [0,1], a parameter the
 attack does not have, a gradient attack in direct mode) is one ``UserError`` naming the file and
-the line of the key (``campaigns/x.toml:12: ...``). Checking reads no model file and no data.
+the line of the key (``campaigns/x.toml:12: ...``). Backend and oracle names may carry
+pre-processing defenses (``engine-int8+bits5``, oracle ``float+median2``: ``host.defenses``).
+Checking reads no model file and no data.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from host import zoo
 from host.attacks import make_attack
 from host.attacks.threat import check_eps
-from host.backends import parse_name
+from host.defenses import parse_name
 from host.errors import UserError
 from host.run.campaign import MODES, check_mode, default_oracle
 
