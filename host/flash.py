@@ -1,16 +1,49 @@
 """``make flash``: build the firmware for a model and put it on a board.
 
 Emulated boards (``qemu-*``) are built with the Debian toolchain and started in the background;
-real boards are built and uploaded by PlatformIO (host/board/platformio.py).
+real boards are built and uploaded by PlatformIO (host/board/platformio.py). ``--defense
+bits5+median2`` builds bit-depth reduction and median smoothing into the firmware
+(firmware/app/defense.cc), on the model's input lattice as the host computes them.
 """
 
 from __future__ import annotations
 
 import sys
 
+import numpy as np
+
+from host import zoo
+from host.backends import quantize_input
 from host.board import firmware
 from host.board.flash import flash
-from host.errors import CommandParser, cli_main
+from host.defenses import parse_defenses
+from host.defenses.squeeze import BitDepth, Median
+from host.errors import CommandParser, UserError, cli_main
+
+
+def board_defense(model: str, names: str) -> firmware.Defense:
+    """The firmware defense ``names`` (``bits5+median2``, left to right) for ``model``: the
+    squeezers checked as host.defenses parses them, on the lattice of the model's int8 or int16
+    input (pixels 0 and 1 quantized as every integer backend quantizes them)."""
+    path = firmware.model_path(model)
+    if path is None:
+        raise UserError("the test model takes no defense")
+    steps: list[tuple[str, int]] = []
+    for defense in parse_defenses(tuple(names.split("+")), zoo.spec(model).dataset):
+        if isinstance(defense, BitDepth):
+            steps.append(("bits", defense.bits))
+        elif isinstance(defense, Median):
+            steps.append(("median", defense.size))
+        else:
+            raise UserError(
+                f"{defense.name} runs on the host only; the firmware runs bits<b> and median<k>"
+            )
+    tensor = firmware.io_tensors(path)[0]  # its type is checked by firmware.build
+    pixels = np.array([0.0, 1.0], dtype=np.float32)
+    lo, hi = quantize_input(
+        pixels, zoo.spec(model).input_range, tensor.scale, tensor.zero_point, np.dtype(tensor.dtype)
+    )
+    return firmware.Defense(tuple(steps), int(lo), int(hi))
 
 
 @cli_main
@@ -28,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         "--port", default=None, help="TCP port for QEMU boards, upload port for real boards"
     )
     parser.add_argument(
+        "--defense",
+        default=None,
+        help="squeezers built into the firmware, run on every input: bits<1-15>, median<2-5>, "
+        "joined by '+' and applied left to right (e.g. bits5+median2; docs/defenses.md)",
+    )
+    parser.add_argument(
         "--build-only", action="store_true", help="build with the Debian toolchain, print the ELF"
     )
     parser.add_argument(
@@ -37,11 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     board = firmware.board(args.board)
+    defense = None if args.defense is None else board_defense(args.model, args.defense)
     if args.build_only:
-        image = firmware.build(args.model, board.name)
+        image = firmware.build(args.model, board.name, defense=defense)
         print(f"{image.elf} (flash {image.flash_bytes} B, static RAM {image.ram_bytes} B)")
     else:
-        state = flash(args.model, board.name, args.port, args.platformio)
+        state = flash(args.model, board.name, args.port, args.platformio, defense)
         if state is not None:
             print(f"{board.name} running {state.model} at {state.url} (pid {state.pid})")
             print("stop it with `python -m host.emulator stop`")

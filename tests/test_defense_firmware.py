@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,12 @@ import pytest
 from engine_reference import needs_board
 
 from host import data, zoo
-from host.backends import get_backend, quantize_input
+from host.backends import backend_for_file, get_backend, quantize_input
 from host.backends.device import DeviceBackend
 from host.board import firmware, qemu
 from host.defenses.base import Lattice, Preprocessor
 from host.defenses.squeeze import BitDepth, Median, median_filter
+from host.flash import board_defense, main
 from host.paths import BUILD, FIRMWARE
 
 MODEL = "cifar10-resnet8"
@@ -102,9 +104,17 @@ def model_path(dtype: np.dtype) -> Path:
     return zoo.model_file(MODEL, "int8" if dtype == np.int8 else "int16")
 
 
+def model_name(dtype: np.dtype) -> str:
+    """The model whose firmware runs the model's int8 or int16 file (the int16 file declared
+    as a model of its own, whose board file it is)."""
+    if dtype == np.int8:
+        return MODEL
+    return zoo.declare_file(model_path(dtype), "cifar10", "int8")
+
+
 def model_inputs(dtype: np.dtype, n: int) -> tuple[np.ndarray, Lattice]:
     """n real CIFAR-10 test images quantized for the model's int8 or int16 input, n random
-    inputs over the whole type, and the model's lattice."""
+    inputs over the whole type, and the model's lattice (computed by ``board_defense``)."""
     path = model_path(dtype)
     tensor = firmware.io_tensors(path)[0]
     x = data.load("cifar10", "test").x[:n].astype(np.float32) / np.float32(255.0)
@@ -112,13 +122,24 @@ def model_inputs(dtype: np.dtype, n: int) -> tuple[np.ndarray, Lattice]:
     info = np.iinfo(dtype)
     rng = np.random.default_rng(13)
     noise = rng.integers(info.min, info.max, size=real.shape, endpoint=True).astype(dtype)
-    ends = quantize_input(np.array([0.0, 1.0]), 1.0, tensor.scale, tensor.zero_point, dtype)
-    return np.concatenate([real, noise]), Lattice(int(ends[0]), int(ends[1]))
+    defense = board_defense(model_name(dtype), "bits5")
+    return np.concatenate([real, noise]), Lattice(defense.lo, defense.hi)
 
 
 @pytest.fixture(scope="module", params=[np.int8, np.int16], ids=["int8", "int16"])
 def inputs(request, data_dir) -> tuple[np.ndarray, Lattice]:
     return model_inputs(np.dtype(request.param), N)
+
+
+def test_lattices_are_the_models() -> None:
+    """Pixel 0 is the input's zero point, pixel 1 its 1/scale above (int8: the whole range)."""
+    for dtype in (np.dtype(np.int8), np.dtype(np.int16)):
+        defense = board_defense(model_name(dtype), "bits3+median2")
+        assert defense.steps == (("bits", 3), ("median", 2))
+        tensor = firmware.io_tensors(model_path(dtype))[0]
+        one = min(np.iinfo(dtype).max, tensor.zero_point + round(1 / tensor.scale))
+        assert (defense.lo, defense.hi) == (tensor.zero_point, one), defense
+    assert board_defense(MODEL, "median2").lo == -128
 
 
 def test_bit_depth_equals_the_host(squeezers, inputs) -> None:
@@ -147,6 +168,10 @@ def test_median_and_both_orders_equal_the_host(squeezers, inputs) -> None:
         for step in steps:
             expected = step.raw(expected, lattice)
         assert c_chain(squeezers, few, steps, lattice).tobytes() == expected.tobytes(), steps
+        # The firmware runs the median first whatever the order (defense.cc: the bits are a
+        # non-decreasing map, which a window's order statistics commute with).
+        swapped = c_chain(squeezers, few, steps[::-1], lattice)
+        assert swapped.tobytes() == expected.tobytes(), steps
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1), (2, 3, 2), (5, 1, 3), (3, 4, 1), (4, 4, 2)])
@@ -178,14 +203,39 @@ def test_bad_arguments_are_refused(squeezers) -> None:
         assert median(type_code, q.ctypes.data, out.ctypes.data, 4, 4, 1, size) == -1
 
 
-def run_on_board(image: firmware.Firmware, path: Path, q: np.ndarray) -> tuple:
-    """The board's raw outputs for q, its per-input counts, its defenses and kernels string."""
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        ("bogus", "unknown defense 'bogus'"),
+        ("jpeg75", "jpeg75 runs on the host only"),
+        ("bits5+bits3", "each at most once"),
+        ("bits16", "bits16: the bit depth must be 1..15"),
+    ],
+)
+def test_bad_defense_is_one_line_exit_2(names, message, capsys) -> None:
+    code = main(["--build-only", "--defense", names])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
+@dataclass
+class BoardRun:
+    outputs: np.ndarray  # the raw outputs
+    defenses: tuple[str, ...]  # DeviceBackend.firmware_defenses
+    kernels: str
+    outside_ops: int  # counted instructions of the last inference outside the model's ops
+
+
+def run_on_board(image: firmware.Firmware, path: Path, q: np.ndarray) -> BoardRun:
+    """``image`` on the emulated board, through the device backend, on the raw inputs q."""
     emulator = qemu.Emulator(image.board.qemu_machine, image.elf).start()
     try:
-        board = DeviceBackend(path, "int8", emulator.url)
+        board = DeviceBackend(path, path.stem, emulator.url)
         try:
             outputs = board.invoke(q)
-            return outputs, list(board.last_counts), board.firmware_defenses, board.kernels
+            stats = board.device.op_stats()
+            outside = stats.total - sum(stats.counts)
+            return BoardRun(outputs, board.firmware_defenses, board.kernels, outside)
         finally:
             board.close()
     finally:
@@ -195,15 +245,37 @@ def run_on_board(image: firmware.Firmware, path: Path, q: np.ndarray) -> tuple:
 @needs_board
 def test_board_squeezes_as_the_host(data_dir) -> None:
     """bits5+median2 in the firmware: the board's outputs are the host engine's on the inputs
-    squeezed on the host (and differ from the unsqueezed ones'), and HELLO names the defense."""
-    q, lattice = model_inputs(np.dtype(np.int8), N_BOARD)
-    defense = firmware.Defense((("bits", 5), ("median", 2)), lattice.lo, lattice.hi)
+    squeezed on the host (and differ from the unsqueezed ones'), HELLO names the defense, and
+    it costs one input's RAM and counted instructions outside the model's ops."""
+    defense = board_defense(MODEL, "bits5+median2")
     image = firmware.build(MODEL, "qemu-an386", defense=defense)
     assert image.defense == "bits5+median2"
-    outputs, counts, running, kernels = run_on_board(image, model_path(np.dtype(np.int8)), q)
-    assert running == ("bits5", "median2") and "+bits5+median2 on mps2-an386" in kernels
-    assert all(count > 0 for count in counts)
+    plain = firmware.build(MODEL, "qemu-an386")
+    input_bytes = firmware.io_bytes(model_path(np.dtype(np.int8)))[0]
+    assert image.ram_bytes - plain.ram_bytes == input_bytes
+    assert image.flash_bytes > plain.flash_bytes
+    q, lattice = model_inputs(np.dtype(np.int8), N_BOARD)
+    run = run_on_board(image, model_path(np.dtype(np.int8)), q)
+    assert run.defenses == ("bits5", "median2") and "+bits5+median2 on mps2-an386" in run.kernels
+    assert run.outside_ops > 32 * 32 * 3  # instructions, the defense's: > 1 per input value
     engine = get_backend(MODEL, "engine-int8")
     squeezed = Median(2).raw(BitDepth(5).raw(q, lattice), lattice)
-    assert outputs.tobytes() == engine.invoke(squeezed).tobytes()
-    assert not np.array_equal(outputs, engine.invoke(q))
+    assert run.outputs.tobytes() == engine.invoke(squeezed).tobytes()
+    assert not np.array_equal(run.outputs, engine.invoke(q))
+
+
+@needs_board
+@pytest.mark.slow
+def test_int16_board_squeezes_as_the_host(data_dir) -> None:
+    """median3+bits4 on the int16 model's firmware: the engine's outputs on host-squeezed
+    inputs (real and random)."""
+    int16 = np.dtype(np.int16)
+    image = firmware.build(
+        model_name(int16), "qemu-an386", defense=board_defense(model_name(int16), "median3+bits4")
+    )
+    q, lattice = model_inputs(int16, N_BOARD)
+    run = run_on_board(image, model_path(int16), q)
+    assert run.defenses == ("median3", "bits4")
+    engine = backend_for_file("engine-int16", model_path(int16))
+    squeezed = BitDepth(4).raw(Median(3).raw(q, lattice), lattice)
+    assert run.outputs.tobytes() == engine.invoke(squeezed).tobytes()

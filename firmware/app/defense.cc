@@ -2,9 +2,9 @@
 // (defense.h), the same bytes as host/defenses/squeeze.py.
 #include "defense.h"
 
-#include <string.h>
-
 #if TR_DEFENSE_ENABLED
+#include <type_traits>
+
 #include "engine.h"
 #endif
 
@@ -42,41 +42,58 @@ inline int32_t Mirror(int32_t i, int32_t n) {
   return m < n ? m : period - 1 - m;
 }
 
-template <typename T>
-void Median(const T* in, T* out, int32_t height, int32_t width, int32_t channels, int32_t size) {
-  const int32_t before = size / 2;
-  const int32_t rank = size * size / 2;  // the upper median for an even window count
-  int32_t rows[kMaxMedian];
-  int32_t cols[kMaxMedian];
-  int32_t window[kMaxMedian * kMaxMedian];
+// The median of each channel's K x K window: for each pixel, the addresses of its window's K * K
+// pixels, then per channel the rank + 1 smallest values kept sorted (insertion, the larger
+// dropped). K is a constant, so the loops over the window unroll.
+template <typename T, int32_t K>
+void Median(const T* in, T* out, int32_t height, int32_t width, int32_t channels) {
+  constexpr int32_t kBefore = K / 2;
+  constexpr int32_t kRank = K * K / 2;  // the upper median for an even window count
+  int32_t rows[K];
+  const T* taps[K * K];
+  int32_t window[kRank + 1];
   for (int32_t y = 0; y < height; y++) {
-    for (int32_t d = 0; d < size; d++) {
-      rows[d] = Mirror(y - before + d, height) * width;
+    for (int32_t d = 0; d < K; d++) {
+      rows[d] = Mirror(y - kBefore + d, height) * width;
     }
     for (int32_t x = 0; x < width; x++) {
-      for (int32_t d = 0; d < size; d++) {
-        cols[d] = Mirror(x - before + d, width);
+      for (int32_t s = 0; s < K; s++) {
+        int32_t col = Mirror(x - kBefore + s, width);
+        for (int32_t r = 0; r < K; r++) {
+          taps[r * K + s] = in + (rows[r] + col) * channels;
+        }
       }
       for (int32_t c = 0; c < channels; c++) {
-        // The rank + 1 smallest values of the window, sorted (insertion sort, larger dropped).
         int32_t kept = 0;
-        for (int32_t r = 0; r < size; r++) {
-          for (int32_t s = 0; s < size; s++) {
-            int32_t v = in[(rows[r] + cols[s]) * channels + c];
-            if (kept == rank + 1 && v >= window[rank]) {
-              continue;
-            }
-            int32_t j = kept == rank + 1 ? rank : kept++;
-            while (j > 0 && window[j - 1] > v) {
-              window[j] = window[j - 1];
-              j--;
-            }
-            window[j] = v;
+        for (int32_t i = 0; i < K * K; i++) {
+          int32_t v = taps[i][c];
+          if (kept == kRank + 1 && v >= window[kRank]) {
+            continue;
           }
+          int32_t j = kept == kRank + 1 ? kRank : kept++;
+          while (j > 0 && window[j - 1] > v) {
+            window[j] = window[j - 1];
+            j--;
+          }
+          window[j] = v;
         }
-        out[(y * width + x) * channels + c] = static_cast<T>(window[rank]);
+        *out++ = static_cast<T>(window[kRank]);
       }
     }
+  }
+}
+
+template <typename T>
+void MedianOfSize(const T* in, T* out, int32_t height, int32_t width, int32_t channels,
+                  int32_t size) {
+  if (size == 2) {
+    Median<T, 2>(in, out, height, width, channels);
+  } else if (size == 3) {
+    Median<T, 3>(in, out, height, width, channels);
+  } else if (size == 4) {
+    Median<T, 4>(in, out, height, width, channels);
+  } else {
+    Median<T, 5>(in, out, height, width, channels);
   }
 }
 
@@ -105,11 +122,11 @@ extern "C" int tr_squeeze_median(int32_t type, const void* in, void* out, int32_
     return -1;
   }
   if (type == TR_DEFENSE_INT8) {
-    tr::Median(static_cast<const int8_t*>(in), static_cast<int8_t*>(out), height, width, channels,
-               size);
+    tr::MedianOfSize(static_cast<const int8_t*>(in), static_cast<int8_t*>(out), height, width,
+                     channels, size);
   } else if (type == TR_DEFENSE_INT16) {
-    tr::Median(static_cast<const int16_t*>(in), static_cast<int16_t*>(out), height, width, channels,
-               size);
+    tr::MedianOfSize(static_cast<const int16_t*>(in), static_cast<int16_t*>(out), height, width,
+                     channels, size);
   } else {
     return -1;
   }
@@ -144,47 +161,36 @@ constexpr int32_t kBits = 0;
 #ifdef TR_DEFENSE_MEDIAN
 constexpr int32_t kMedian = TR_DEFENSE_MEDIAN;
 #else
-constexpr int32_t kMedian = 0;
+constexpr int32_t kMedian = 2;  // unused
 #endif
-#ifdef TR_DEFENSE_MEDIAN_FIRST
-constexpr bool kMedianFirst = kMedian > 0 && (kBits == 0 || TR_DEFENSE_MEDIAN_FIRST);
-#else
-constexpr bool kMedianFirst = kMedian > 0 && kBits == 0;
-#endif
-constexpr int32_t kType = TR_DEFENSE_TYPE;
-constexpr uint32_t kCount = TR_DEFENSE_BYTES / (kType == TR_DEFENSE_INT8 ? 1 : 2);
-// The median cannot run in place: after the bits it writes a second buffer (the bits run in
-// place after a median).
-constexpr uint32_t kSecondBytes = kMedian > 0 && !kMedianFirst ? TR_DEFENSE_BYTES : 1;
+using Element = std::conditional<TR_DEFENSE_TYPE == TR_DEFENSE_INT8, int8_t, int16_t>::type;
+constexpr uint32_t kCount = TR_DEFENSE_BYTES / sizeof(Element);
 
-alignas(8) uint8_t defended[TR_DEFENSE_BYTES];
-alignas(8) uint8_t second[kSecondBytes];
-
-uint8_t* Smooth(const uint8_t* in, uint8_t* out) {
-  const tr_tensor_info& t = tr_model.input;
-  tr_squeeze_median(kType, in, out, t.dims[1], t.dims[2], t.dims[3], kMedian);
-  return out;
-}
+alignas(8) Element defended[kCount];
 
 }  // namespace
 
+// Whatever the order asked for, the median runs first and the bits after it, in place: the
+// same bytes, since the bits map every value by a non-decreasing function, and the k-th
+// smallest value of a window of mapped values is the mapped k-th smallest value. One buffer,
+// and the bits run once per pixel.
 const uint8_t* DefendInput(const uint8_t* input) {
   const tr_tensor_info& t = tr_model.input;
-  if (t.type != kType || t.bytes != TR_DEFENSE_BYTES || (kMedian > 0 && t.rank != 4)) {
+  if (t.type != TR_DEFENSE_TYPE || t.bytes != TR_DEFENSE_BYTES) {
     return nullptr;
   }
-  const uint8_t* p = input;
-  if (kMedianFirst) {
-    p = Smooth(p, defended);
+  const Element* in = reinterpret_cast<const Element*>(input);
+#ifdef TR_DEFENSE_MEDIAN
+  if (t.rank != 4) {
+    return nullptr;
   }
+  Median<Element, kMedian>(in, defended, t.dims[1], t.dims[2], t.dims[3]);
+  in = defended;
+#endif
   if (kBits > 0) {
-    tr_squeeze_bits(kType, p, defended, kCount, kBits, TR_DEFENSE_LO, TR_DEFENSE_HI);
-    p = defended;
+    Bits(in, defended, kCount, (1u << kBits) - 1, TR_DEFENSE_LO, TR_DEFENSE_HI);
   }
-  if (kMedian > 0 && !kMedianFirst) {
-    p = Smooth(p, second);
-  }
-  return p;
+  return reinterpret_cast<const uint8_t*>(defended);
 }
 
 }  // namespace tr

@@ -6,7 +6,8 @@
 // gets these defines and runs them on every input:
 //   TR_DEFENSE_BITS=<b>           bit-depth reduction to b bits (1..15)
 //   TR_DEFENSE_MEDIAN=<k>         median of each channel's k x k window (2..5)
-//   TR_DEFENSE_MEDIAN_FIRST=1     with both: the median runs first (else the bits)
+//   TR_DEFENSE_MEDIAN_FIRST=1     with both: the median was asked first (the bytes are the
+//                                 same in either order: DefendInput in defense.cc)
 //   TR_DEFENSE_LO, TR_DEFENSE_HI  the lattice: the raw values of pixels 0 and 1
 //   TR_DEFENSE_TYPE=1|2           the input's element type (engine.h: int8 or int16)
 //   TR_DEFENSE_BYTES=<n>          the input's size in bytes
@@ -68,8 +69,9 @@ constexpr bool kDefenseEnabled = TR_DEFENSE_ENABLED;
 constexpr int kDefenseRefused = 2;  // RESULT status: DefendInput refused the model's input
 
 #if TR_DEFENSE_ENABLED
-// The defended copy of one model input (a static buffer of the input's size; `input` itself is
-// never modified), or nullptr when the model's input is not the one the firmware was built for.
+// The defended copy of one model input (one static buffer of the input's size; `input` itself
+// is never modified), or nullptr when the model's input is not the one the firmware was built
+// for.
 const uint8_t* DefendInput(const uint8_t* input);
 #else
 inline const uint8_t* DefendInput(const uint8_t* input) { return input; }
