@@ -1,0 +1,94 @@
+"""PixelDefend: the PixelCNN is causal, trains and reloads, and purifies within eps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from host import data
+from host.errors import UserError
+
+purifier = pytest.importorskip("host.defenses.purifier")  # needs TensorFlow
+
+
+def test_masked_convolution_is_causal():
+    """Changing sub-pixel k changes no logit of sub-pixels up to k in raster order (rows,
+    columns, R G B), and does change logits after it: the masks make the model autoregressive."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = purifier.build_pixelcnn()
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (1, 12, 12, 3), dtype=np.uint8)
+    before = purifier.pixel_logits(model, x)[0].reshape(-1, purifier.LEVELS)
+    for i, j, c in [(0, 0, 0), (5, 6, 1), (7, 11, 2), (11, 3, 0)]:
+        changed = x.copy()
+        changed[0, i, j, c] ^= 0x80
+        after = purifier.pixel_logits(model, changed)[0].reshape(-1, purifier.LEVELS)
+        k = (i * 12 + j) * 3 + c  # the raster index of the changed sub-pixel
+        moved = np.abs(after - before).max(axis=1)
+        assert moved[: k + 1].max() < 1e-5, f"sub-pixel {(i, j, c)} leaks into earlier logits"
+        if k + 1 < len(moved):
+            assert moved[k + 1 :].max() > 1e-3, f"sub-pixel {(i, j, c)} conditions nothing"
+
+
+def test_tiny_training_writes_a_purifier_that_purifies(tmp_path, data_dir):
+    """A few dozen images, one epoch: the files and record are written, the model reloads, and
+    its windowed logits equal the whole-image logits (the window covers the receptive field)."""
+    path = purifier.train_purifier("cifar10", seed=1, epochs=1, limit=32, out_dir=tmp_path)
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert path == tmp_path / "purifier.keras" and path.is_file()
+    assert record["seed"] == 1 and record["images"] == 32 and record["epochs"] == 1
+    assert 0 < record["bits_per_dim"] < 9 and record["seconds"] > 0
+
+    defense = purifier.Purifier("cifar10", eps=4, folder=tmp_path)
+    assert defense.name == "purify4"
+    x = data.load("cifar10", "test", data_dir).x[:2]
+    full = purifier.pixel_logits(purifier._load(path), x)
+    for i, j in [(0, 0), (3, 30), (17, 5), (31, 31), (20, 16)]:
+        window = defense.logits_at(x, i, j)
+        np.testing.assert_allclose(window, full[:, i, j], atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def committed():
+    try:
+        return purifier.Purifier("cifar10")
+    except UserError:
+        pytest.skip("no committed CIFAR-10 purifier (python -m host.purify --dataset cifar10)")
+
+
+def test_purification_is_bounded_deterministic_and_cleans_noise(committed, data_dir):
+    """On 16x16 crops of real test images: every value moves by at most eps 8-bit levels, the
+    same input gives the same output, and purification moves a clean image less than the same
+    image with strong random noise (PixelDefend's premise: noise is unlikely under p(x))."""
+    clean = data.load("cifar10", "test", data_dir).x[:3, :16, :16]
+    rng = np.random.default_rng(0)
+    noisy = np.clip(clean + rng.choice([-24, 24], clean.shape), 0, 255).astype(np.uint8)
+    batch = np.concatenate([clean, noisy]) / 255.0
+    out = committed.pixels(batch)
+    assert out.shape == batch.shape and out.dtype == np.float32
+    moved = np.abs(out * 255.0 - batch * 255.0)
+    assert moved.max() <= committed.eps + 1e-3
+    np.testing.assert_array_equal(committed.pixels(batch), out)
+    change = moved.reshape(2, 3, -1).mean(axis=2)
+    assert (change[0] * 1.5 < change[1]).all(), change  # measured: clean x, noisy y
+
+
+def test_bad_inputs_are_one_line_errors():
+    with pytest.raises(UserError, match=r"no purifier trained for vww \(python -m host.purify"):
+        purifier.Purifier("vww")
+    with pytest.raises(UserError, match="eps must be"):
+        purifier.Purifier("cifar10", eps=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "host.purify", "--dataset", "vww"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: argument --dataset: invalid choice")
