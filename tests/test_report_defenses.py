@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from host.api import run_file
 from host.errors import UserError
+from host.report.defenses import CLEAN, defense_tables
+from host.report.html import write_report
+from host.report.run_folder import load_run
 from host.run.spec import load_campaign
 
 DEFENDED = """name = "d"
@@ -65,8 +69,31 @@ def test_defenses_expand_backends_and_add_adaptive_copies(tmp_path) -> None:
     assert plain.backends == ("float", "engine-int8", "device-int8") and len(plain.attacks) == 3
 
 
+CAMPAIGNS = Path(__file__).resolve().parent.parent / "campaigns"
+
+
+def test_shipped_defense_campaigns_load() -> None:
+    pre = load_campaign(CAMPAIGNS / "defenses-preprocess.toml")
+    assert set(pre.defenses) == {"bits5", "median2", "jpeg75", "squeeze", "purify"}
+    assert pre.models == ("cifar10-resnet8", "coffee-cnn")
+    plain = [a for a in pre.attacks if a.oracle is None]
+    assert {a.name for a in plain} == {"pgd", "square-linf", "autoattack"}
+    for defense in pre.defenses:
+        assert [a.name for a in pre.attacks if a.oracle == f"float+{defense}"] == [
+            a.name for a in plain
+        ]
+        assert {f"{b}+{defense}" for b in ("float", "engine-int16", "engine-int8")} <= set(
+            pre.backends
+        )
+    board = load_campaign(CAMPAIGNS / "defenses-board.toml")
+    assert {"device-int8+bits5+median2", "engine-int8+bits5+median2"} <= set(board.backends)
+    assert "device-int8" not in board.backends  # the board runs the firmware's defense only
+    assert {a.oracle for a in board.attacks} == {None, "float+bits5+median2"}
+
+
 BAD = {
-    "not a defense name": ('["bits5", "median2"]', '["bits5", "Median 2"]', "not a defense", 4),
+    "not a defense name": ('["bits5", "median2"]', '["bits5", "median9"]', "median9", 4),
+    "squeeze not last": ('["bits5", "median2"]', '["squeeze+bits5"]', "goes last", 4),
     "defenses not strings": ('["bits5", "median2"]', '["bits5", 2]', "list of strings", 4),
     "adaptive not a boolean": ("adaptive = false", 'adaptive = "no"', "true or false", 22),
     "no float to adapt on": ('"float", "engine-int8"', '"engine-int8"', "add float", 4),
@@ -82,3 +109,72 @@ def test_bad_defenses_name_file_and_line(case, tmp_path) -> None:
         _load(tmp_path, text)
     assert str(raised.value).startswith(f"{tmp_path / 'd.toml'}:{line}: "), raised.value
     assert message in str(raised.value)
+
+
+TINY = """name = "tiny-defenses"
+models = ["cifar10-resnet8"]
+backends = ["float", "engine-int8"]
+defenses = ["bits4"]
+clean = "campaign"
+
+[sample]
+n = 4
+
+[[attack]]
+name = "pgd"
+eps_steps = [2, 8]
+steps_of = "int8"
+params = { max_iter = 5 }
+"""
+ROWS = {  # row label -> (oracle, the backends' suffix)
+    "none": ("float", ""),
+    "bits4 (non-adaptive)": ("float", "+bits4"),
+    "bits4 (adaptive)": ("float+bits4", "+bits4"),
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A real tiny campaign: PGD on float and through bits4, on float and the engine."""
+    folder = tmp_path_factory.mktemp("defenses")
+    (folder / "tiny.toml").write_text(TINY)
+    return run_file(folder / "tiny.toml", out=folder / "runs", data_dir=data_dir).folder
+
+
+def _accuracy(records: list, oracle: str, backend: str, steps: float) -> float:
+    hits = [
+        r.backends[backend].prediction == r.label
+        for r in records
+        if r.oracle == oracle and r.eps_steps == steps
+    ]
+    assert len(hits) == 4
+    return 100.0 * sum(hits) / len(hits)
+
+
+def test_defenses_table_from_a_real_campaign(run_dir: Path) -> None:
+    run = load_run(run_dir)
+    (table,) = defense_tables(run)
+    assert table.family == "cifar10-resnet8" and table.n == 4
+    assert table.precisions == ["float", "int8"]
+    assert [row.label for row in table.rows] == list(ROWS)
+    assert table.columns == [CLEAN, ("pgd (linf)", "ε 2 steps"), ("pgd (linf)", "ε 8 steps")]
+    (evaluation,) = run.evaluations
+    for row in table.rows:
+        oracle, suffix = ROWS[row.label]
+        for precision, backend in (("float", "float"), ("int8", "engine-int8")):
+            name = backend + suffix
+            clean = row.cell(CLEAN, precision).accuracy
+            assert clean == evaluation.backends[name].accuracy_pct, (row.label, name)
+            for steps in (2, 8):
+                cell = row.cell(("pgd (linf)", f"ε {steps} steps"), precision)
+                assert cell.accuracy == _accuracy(run.records, oracle, name, steps), (
+                    row.label,
+                    name,
+                )
+                assert cell.detected is None  # bits4 is no detector
+    markdown = table.markdown()
+    assert markdown.splitlines()[0].startswith("| defense (float / int8, %) | clean |")
+    assert len(markdown.splitlines()) == 2 + len(ROWS)
+    html = write_report(run_dir).read_text()
+    section = html[html.index('<section id="defenses">') : html.index('<section id="transfer">')]
+    assert all(label in section for label in ROWS) and "No defense in this run" not in section

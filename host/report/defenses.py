@@ -190,13 +190,9 @@ def _cell(outcomes: list[Outcome]) -> Cell:
 
 
 def _clean_cell(outcomes: list[Outcome]) -> Cell:
-    """Clean accuracy over the distinct examples of the outcomes (and false detections)."""
-    seen: dict[int, tuple[bool, Any]] = {}
-    for record, outcome in outcomes:
-        flag = getattr(outcome, "clean_detected", None)
-        seen.setdefault(record.index, (outcome.clean_prediction == record.label, flag))
-    flags = [bool(f) for _, f in seen.values() if f is not None]
-    return Cell(_pct(correct for correct, _ in seen.values()), _pct(flags))
+    """Clean accuracy over the distinct examples of the outcomes."""
+    seen = {record.index: o.clean_prediction == record.label for record, o in outcomes}
+    return Cell(_pct(seen.values()))
 
 
 def _attack_title(record: AttackRecord, oracle: str) -> str:

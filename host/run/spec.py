@@ -339,18 +339,16 @@ def _attack(file: _File, values: dict, i: int, backends: tuple[str, ...]) -> Att
 
 # --- pre-processing defenses: `defenses = ["bits5", "median2"]` --------------------------
 
-DEFENSE_NAME = re.compile(r"^[a-z]+[0-9]*(\+[a-z]+[0-9]*)*$")  # bits5, bits5+median2
-
 
 def _defenses(file: _File, table: dict) -> tuple[str, ...]:
-    """The ``defenses`` key: pre-processing defenses as written after a '+' in a backend name."""
+    """The ``defenses`` key: pre-processing defenses as written after a '+' in a backend name,
+    checked as such (``bits5``, ``median2``, ``bits5+median2``; host.defenses)."""
     names = file.strings(table, "defenses") or ()
     for name in names:
-        if not DEFENSE_NAME.match(name):
-            raise file.error(
-                f"defenses: {name!r} is not a defense name (e.g. bits5, median2, bits5+median2)",
-                key="defenses",
-            )
+        try:
+            parse_name(f"float+{name}")
+        except UserError as error:
+            raise file.error(f"defenses: {error}", key="defenses") from None
     return tuple(dict.fromkeys(names))
 
 
