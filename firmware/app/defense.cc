@@ -2,6 +2,8 @@
 // (defense.h), the same bytes as host/defenses/squeeze.py.
 #include "defense.h"
 
+#include <stdint.h>
+
 #if TR_DEFENSE_ENABLED
 #include <type_traits>
 
@@ -42,6 +44,38 @@ inline int32_t Mirror(int32_t i, int32_t n) {
   return m < n ? m : period - 1 - m;
 }
 
+inline int32_t Min(int32_t a, int32_t b) { return a < b ? a : b; }
+inline int32_t Max(int32_t a, int32_t b) { return a < b ? b : a; }
+
+// The third smallest of four values (the upper median of a 2 x 2 window): the second largest,
+// the larger of the smaller maximum of the two pairs and the larger minimum.
+inline int32_t ThirdOfFour(int32_t a, int32_t b, int32_t c, int32_t d) {
+  return Max(Min(Max(a, b), Max(c, d)), Max(Min(a, b), Min(c, d)));
+}
+
+inline int32_t MedianOfThree(int32_t a, int32_t b, int32_t c) {
+  return Max(Min(a, b), Min(Max(a, b), c));
+}
+
+// The fifth smallest of a 3 x 3 window (channel c of the pixels at taps, row-major): the median
+// of the largest column minimum, the median of the column medians and the smallest column
+// maximum.
+template <typename T>
+int32_t FifthOfNine(const T* const* taps, int32_t c) {
+  int32_t lows = INT32_MIN;
+  int32_t highs = INT32_MAX;
+  int32_t mids[3];
+  for (int32_t s = 0; s < 3; s++) {
+    int32_t a = taps[s][c];
+    int32_t b = taps[3 + s][c];
+    int32_t d = taps[6 + s][c];
+    lows = Max(lows, Min(Min(a, b), d));
+    highs = Min(highs, Max(Max(a, b), d));
+    mids[s] = MedianOfThree(a, b, d);
+  }
+  return MedianOfThree(lows, MedianOfThree(mids[0], mids[1], mids[2]), highs);
+}
+
 // The median of each channel's K x K window: for each pixel, the addresses of its window's K * K
 // pixels, then per channel the rank + 1 smallest values kept sorted (insertion, the larger
 // dropped). K is a constant, so the loops over the window unroll.
@@ -64,6 +98,14 @@ void Median(const T* in, T* out, int32_t height, int32_t width, int32_t channels
         }
       }
       for (int32_t c = 0; c < channels; c++) {
+        if constexpr (K == 2) {
+          *out++ = static_cast<T>(ThirdOfFour(taps[0][c], taps[1][c], taps[2][c], taps[3][c]));
+          continue;
+        }
+        if constexpr (K == 3) {
+          *out++ = static_cast<T>(FifthOfNine(taps, c));
+          continue;
+        }
         int32_t kept = 0;
         for (int32_t i = 0; i < K * K; i++) {
           int32_t v = taps[i][c];
