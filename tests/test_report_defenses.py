@@ -114,7 +114,7 @@ def test_bad_defenses_name_file_and_line(case, tmp_path) -> None:
 TINY = """name = "tiny-defenses"
 models = ["cifar10-resnet8"]
 backends = ["float", "engine-int8"]
-defenses = ["bits4"]
+defenses = ["bits4+median2"]  # a chain: one adaptive copy through both
 clean = "campaign"
 
 [sample]
@@ -128,14 +128,14 @@ params = { max_iter = 5 }
 """
 ROWS = {  # row label -> (oracle, the backends' suffix)
     "none": ("float", ""),
-    "bits4 (non-adaptive)": ("float", "+bits4"),
-    "bits4 (adaptive)": ("float+bits4", "+bits4"),
+    "bits4+median2 (non-adaptive)": ("float", "+bits4+median2"),
+    "bits4+median2 (adaptive)": ("float+bits4+median2", "+bits4+median2"),
 }
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
-    """A real tiny campaign: PGD on float and through bits4, on float and the engine."""
+    """A real tiny campaign: PGD on float and through bits4+median2, on float and the engine."""
     folder = tmp_path_factory.mktemp("defenses")
     (folder / "tiny.toml").write_text(TINY)
     return run_file(folder / "tiny.toml", out=folder / "runs", data_dir=data_dir).folder
@@ -171,7 +171,7 @@ def test_defenses_table_from_a_real_campaign(run_dir: Path) -> None:
                     row.label,
                     name,
                 )
-                assert cell.detected is None  # bits4 is no detector
+                assert cell.detected is None  # no detector
     markdown = table.markdown()
     assert markdown.splitlines()[0].startswith("| defense (float / int8, %) | clean |")
     assert len(markdown.splitlines()) == 2 + len(ROWS)

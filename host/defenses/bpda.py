@@ -52,7 +52,7 @@ def defended_logits_model(logits_model: Any, defenses: Sequence[Preprocessor]) -
         def compute_output_spec(self, x):
             return keras.KerasTensor(x.shape, x.dtype)
 
-    name = "+".join(d.name for d in steps)
+    name = "_".join(d.name for d in steps)  # a Keras name has no "+"
     inputs = keras.Input(shape=logits_model.input_shape[1:], name="x01")
     defended = StraightThrough(name=f"bpda_{name}")(inputs)
     return keras.Model(inputs, logits_model(defended), name=f"logits_{name}")
