@@ -74,7 +74,7 @@ CAMPAIGNS = Path(__file__).resolve().parent.parent / "campaigns"
 
 def test_shipped_defense_campaigns_load() -> None:
     pre = load_campaign(CAMPAIGNS / "defenses-preprocess.toml")
-    assert set(pre.defenses) == {"bits5", "median2", "jpeg75", "squeeze", "purify"}
+    assert pre.defenses == ("bits5", "median2", "jpeg75", "squeeze")
     assert pre.models == ("cifar10-resnet8", "coffee-cnn")
     plain = [a for a in pre.attacks if a.oracle is None]
     assert {a.name for a in plain} == {"pgd", "square-linf", "autoattack"}
@@ -85,6 +85,8 @@ def test_shipped_defense_campaigns_load() -> None:
         assert {f"{b}+{defense}" for b in ("float", "engine-int16", "engine-int8")} <= set(
             pre.backends
         )
+    assert {"float+purify", "engine-int8+purify"} <= set(pre.backends)
+    assert [a.name for a in pre.attacks if a.oracle == "float+purify"] == ["pgd"]
     board = load_campaign(CAMPAIGNS / "defenses-board.toml")
     assert {"device-int8+bits5+median2", "engine-int8+bits5+median2"} <= set(board.backends)
     assert "device-int8" not in board.backends  # the board runs the firmware's defense only

@@ -23,7 +23,7 @@ from host.report.sections import board_costs, split_backend, truth_rank
 # Train-based defenses, as zoo variants are named (<base>-<defense>); longest suffix first.
 TRAIN_DEFENSES = ("ensemble-adv-train", "sinkhorn-adv-train", "adv-train", "distillation")
 COLUMNS = ("float", "int16", "int8", "board")  # the precision columns, in this order
-COST_KEYS = ("defense", "instructions", "cycles", "arena", "ram", "flash", "weight")
+COST_KEYS = ("engine", "instructions", "cycles", "arena", "ram", "flash", "weight")
 CLEAN = ("clean", "")  # the clean column's key
 
 
