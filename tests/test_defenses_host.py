@@ -8,13 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_reference import needs_board
 
 from host import api, backends, data, defenses, evaluate, zoo
+from host.backends.device import DEVICE_ENV
+from host.board import firmware, qemu
 from host.defenses import detector
 from host.defenses.detector import FALSE_POSITIVES
 from host.defenses.jpeg import Jpeg
 from host.defenses.squeeze import BitDepth, Median
 from host.errors import UserError
+from host.flash import board_defense
 from host.records import AttackRecord
 from host.run.spec import load_campaign
 from host.zoo.quantizer import calibration_set
@@ -113,6 +117,33 @@ def test_a_board_must_run_exactly_the_lattice_defenses() -> None:
     assert defenses.defended(board, (), MODEL, path) is board
     with pytest.raises(UserError, match=r"make flash DEFENSE=bits5\+median2"):
         defenses.defended(board, ("bits5", "median2"), MODEL, path)
+
+
+@needs_board
+def test_the_board_runs_its_firmware_defenses(images, monkeypatch) -> None:
+    """A board built with bits5+median2 (the firmware of tests/test_defense_firmware.py): as
+    device-int8+jpeg75+bits5+median2 it answers as the engine behind the same defenses (jpeg75
+    on the host, the rest on the board); any other name for it is refused in one line."""
+    image = firmware.build(MODEL, "qemu-an386", defense=board_defense(MODEL, "bits5+median2"))
+    emulator = qemu.Emulator(image.board.qemu_machine, image.elf).start()
+    try:
+        monkeypatch.setenv(DEVICE_ENV, emulator.url)
+        for name, answer in [
+            ("device-int8", "runs bits5+median2, device-int8 asks for none: rebuild it with "),
+            ("device-int8+median2+bits5", "rebuild it with `make flash DEFENSE=median2+bits5`"),
+        ]:
+            with pytest.raises(UserError, match=answer.replace("+", r"\+")):
+                defenses.get_backend(MODEL, name)
+        chain = "+jpeg75+bits5+median2"
+        board = defenses.get_backend(MODEL, f"device-int8{chain}")
+        try:
+            engine = defenses.get_backend(MODEL, f"engine-int8{chain}")
+            assert board.run(images[:8]).tobytes() == engine.run(images[:8]).tobytes()
+            assert board.last_counts and len(board.last_counts) == 8  # the board's, through
+        finally:
+            board.close()
+    finally:
+        emulator.stop()
 
 
 def test_unknown_defense_is_one_line_in_campaign_files_and_evaluate(tmp_path, capsys) -> None:
