@@ -33,6 +33,7 @@ STAGES: list[tuple[str, ...]] = [
         "host.evaluate",
         "host.campaign",
         "host.train",
+        "host.purify",
         "host.quantize",
         "host.flash",
         "host.emulator",
