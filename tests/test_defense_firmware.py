@@ -23,7 +23,7 @@ from engine_reference import needs_board
 from host import data, zoo
 from host.backends import backend_for_file, get_backend, quantize_input
 from host.backends.device import DeviceBackend
-from host.board import firmware, qemu
+from host.board import firmware, platformio, qemu
 from host.defenses.base import Lattice, Preprocessor
 from host.defenses.squeeze import BitDepth, Median, median_filter
 from host.flash import board_defense, main
@@ -279,3 +279,47 @@ def test_int16_board_squeezes_as_the_host(data_dir) -> None:
     engine = backend_for_file("engine-int16", model_path(int16))
     squeezed = BitDepth(4).raw(Median(3).raw(q, lattice), lattice)
     assert run.outputs.tobytes() == engine.invoke(squeezed).tobytes()
+
+
+def test_platformio_builds_get_the_defense(tmp_path: Path, monkeypatch) -> None:
+    """A PlatformIO build (no -D flags) takes the defense from tr_build_config.h: main.cc
+    compiled for a real board names it in HELLO and calls the squeezers."""
+    if shutil.which("arm-none-eabi-g++") is None:
+        pytest.skip("needs arm-none-eabi-g++ (make apt)")
+    monkeypatch.setattr(platformio, "PIO_MODEL_DIR", tmp_path)
+    defense = board_defense(MODEL, "median2+bits5")
+    platformio.write_pio_sources(MODEL, firmware.board("disco-f407vg"), defense)
+    obj = tmp_path / "main.o"
+    command = ["arm-none-eabi-g++", *firmware.CPU_FLAGS, *firmware.COMMON_FLAGS]
+    command += [*firmware.CXX_FLAGS, f"-I{tmp_path}", f"-I{FIRMWARE / 'app'}"]
+    command += [f"-I{FIRMWARE / 'engine'}", "-c", str(FIRMWARE / "app" / "main.cc")]
+    result = subprocess.run([*command, "-o", str(obj)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert b"tinyrobust-aot+median2+bits5\0" in obj.read_bytes()
+    assert b"DefendInput" in obj.read_bytes()
+
+
+@needs_board
+@pytest.mark.slow
+def test_platformio_board_squeezes_as_the_host(tmp_path: Path, monkeypatch, data_dir) -> None:
+    """The emulated board built and started through PlatformIO with --defense runs it."""
+    if shutil.which("platformio") is None:
+        pytest.skip("needs platformio (make setup)")
+    state = tmp_path / "emulator.json"
+    monkeypatch.setattr(qemu, "STATE_FILE", state)
+    monkeypatch.setenv(qemu.STATE_ENV, str(state))  # for the board PlatformIO starts
+    argv = ["--model", MODEL, "--board", "qemu-an386", "--platformio", "--defense", "bits4"]
+    try:
+        assert main(argv) == 0
+        url = qemu.read_state().url  # type: ignore[union-attr]
+        q, lattice = model_inputs(np.dtype(np.int8), 4)
+        board = DeviceBackend(model_path(np.dtype(np.int8)), "int8", url)
+        try:
+            assert board.firmware_defenses == ("bits4",)
+            outputs = board.invoke(q)
+        finally:
+            board.close()
+    finally:
+        qemu.stop()
+    engine = get_backend(MODEL, "engine-int8")
+    assert outputs.tobytes() == engine.invoke(BitDepth(4).raw(q, lattice)).tobytes()

@@ -16,6 +16,11 @@
 
 #include <stdint.h>
 
+// Builds without -D flags (PlatformIO) get the defines from a header written by host.flash.
+#if __has_include("tr_build_config.h")
+#include "tr_build_config.h"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -38,16 +38,11 @@ def flash(
     """Emulated boards start in the background (returns their state); real boards are uploaded
     by PlatformIO (returns None; for QEMU boards through PlatformIO, the started board's state
     with ``model`` recorded). ``port``: a TCP port for QEMU boards, else the upload port.
-    ``defense``: squeezers built into the firmware (emulated boards, Debian toolchain)."""
+    ``defense``: squeezers built into the firmware."""
     board = firmware.board(board_name)
     emulated = board.qemu_machine is not None
     tcp_port = qemu.check_port(port) if emulated and port is not None else None
     if emulated and not use_platformio:
         return start_emulated(model, board.name, tcp_port, defense=defense)
-    if defense is not None:
-        raise UserError(
-            f"a defense is built into the firmware of the emulated boards only (not through "
-            f"PlatformIO): {board.name}{' with --platformio' if emulated else ''}"
-        )
-    platformio.upload(model, board, port)
+    platformio.upload(model, board, port, defense)
     return qemu.record_model(model) if emulated else None

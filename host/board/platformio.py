@@ -21,11 +21,15 @@ from host.paths import BUILD, REPO_ROOT
 PIO_MODEL_DIR = BUILD / "pio" / "model"
 
 
-def write_pio_sources(model: str, board: firmware.Board) -> Path:
-    """Write the model source, wire.h and the buffer sizes where platformio.ini looks for them."""
+def write_pio_sources(
+    model: str, board: firmware.Board, defense: firmware.Defense | None = None
+) -> Path:
+    """Write the model source, wire.h and the buffer sizes (and a built-in defense's defines)
+    where platformio.ini looks for them."""
     path = firmware.model_path(model)
     if path is None:
         raise UserError("the test model runs only on the emulated boards")
+    defines = [] if defense is None else firmware.defense_defines(defense, path)
     PIO_MODEL_DIR.mkdir(parents=True, exist_ok=True)
     compiled = compile_model(path, name=model)
     (PIO_MODEL_DIR / "model.cc").write_text(compiled.source)
@@ -34,6 +38,7 @@ def write_pio_sources(model: str, board: firmware.Board) -> Path:
     (PIO_MODEL_DIR / "tr_build_config.h").write_text(
         "// Written by host.flash for PlatformIO builds.\n"
         f"#define TR_RX_BUFFER_BYTES {rx}\n#define TR_TX_BUFFER_BYTES {tx}\n"
+        + "".join(f"#define {name} {value}\n" for name, value in (d.split("=") for d in defines))
     )
     return PIO_MODEL_DIR
 
@@ -68,12 +73,14 @@ def ensure_pio_scons() -> None:
     (package / ".piopm").write_text(json.dumps(meta))
 
 
-def upload(model: str, board: firmware.Board, port: str | None) -> None:
+def upload(
+    model: str, board: firmware.Board, port: str | None, defense: firmware.Defense | None = None
+) -> None:
     """Build and upload through PlatformIO (for QEMU boards, "upload" starts the emulator)."""
     pio = shutil.which("platformio") or shutil.which("pio")
     if pio is None:
         raise UserError("platformio not found; install it with `make setup`")
-    write_pio_sources(model, board)
+    write_pio_sources(model, board, defense)
     if board.qemu_machine is not None:
         ensure_pio_scons()
     if board.pio_env is None:
