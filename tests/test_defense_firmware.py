@@ -2,8 +2,8 @@
 (host/defenses/squeeze.py): the host build of defense.cc on 300 real CIFAR-10 test images and
 300 random inputs for every bit depth and median window on int8 and int16 lattices, and the
 emulated board built with ``--defense bits5+median2`` against the host engine on the
-host-squeezed inputs. ``-m slow`` adds the board's cost of each defense (instructions, RAM,
-flash) against the undefended firmware.
+host-squeezed inputs, with its cost in RAM, flash and counted instructions. ``-m slow`` adds the
+int16 model's firmware and a board built and started through PlatformIO.
 """
 
 from __future__ import annotations

@@ -24,14 +24,19 @@ inline uint32_t HalfUpDiv(uint32_t numerator, uint32_t denominator) {
   return (2 * numerator + denominator) / (2 * denominator);
 }
 
+// One value reduced to `levels` + 1 levels over [lo, hi].
+inline int32_t BitsOf(int32_t q, uint32_t levels, int32_t lo, int32_t hi) {
+  const uint32_t span = static_cast<uint32_t>(hi - lo);
+  int32_t t = q - lo;
+  t = t < 0 ? 0 : (t > hi - lo ? hi - lo : t);
+  uint32_t level = HalfUpDiv(static_cast<uint32_t>(t) * levels, span);
+  return lo + static_cast<int32_t>(HalfUpDiv(level * span, levels));
+}
+
 template <typename T>
 void Bits(const T* in, T* out, uint32_t count, uint32_t levels, int32_t lo, int32_t hi) {
-  const uint32_t span = static_cast<uint32_t>(hi - lo);
   for (uint32_t i = 0; i < count; i++) {
-    int32_t t = static_cast<int32_t>(in[i]) - lo;
-    t = t < 0 ? 0 : (t > hi - lo ? hi - lo : t);
-    uint32_t level = HalfUpDiv(static_cast<uint32_t>(t) * levels, span);
-    out[i] = static_cast<T>(lo + static_cast<int32_t>(HalfUpDiv(level * span, levels)));
+    out[i] = static_cast<T>(BitsOf(in[i], levels, lo, hi));
   }
 }
 
@@ -229,8 +234,18 @@ const uint8_t* DefendInput(const uint8_t* input) {
   Median<Element, kMedian>(in, defended, t.dims[1], t.dims[2], t.dims[3]);
   in = defended;
 #endif
-  if (kBits > 0) {
-    Bits(in, defended, kCount, (1u << kBits) - 1, TR_DEFENSE_LO, TR_DEFENSE_HI);
+  constexpr uint32_t kLevels = (1u << kBits) - 1;
+  if constexpr (kBits > 0 && sizeof(Element) == 1) {
+    // int8: a table of the 256 values, then one look-up per value.
+    int8_t table[256];
+    for (int32_t v = -128; v < 128; v++) {
+      table[v + 128] = static_cast<int8_t>(BitsOf(v, kLevels, TR_DEFENSE_LO, TR_DEFENSE_HI));
+    }
+    for (uint32_t i = 0; i < kCount; i++) {
+      defended[i] = table[in[i] + 128];
+    }
+  } else if constexpr (kBits > 0) {
+    Bits(in, defended, kCount, kLevels, TR_DEFENSE_LO, TR_DEFENSE_HI);
   }
   return reinterpret_cast<const uint8_t*>(defended);
 }
