@@ -36,22 +36,56 @@ def test_masked_convolution_is_causal():
             assert moved[k + 1 :].max() > 1e-3, f"sub-pixel {(i, j, c)} conditions nothing"
 
 
-def test_tiny_training_writes_a_purifier_that_purifies(tmp_path, data_dir):
-    """A few dozen images, one epoch: the files and record are written, the model reloads, and
-    its windowed logits equal the whole-image logits (the window covers the receptive field)."""
+def test_window_logits_equal_whole_image_logits(tmp_path):
+    """A purification step's logits, from the window of the pixel's receptive field alone, equal
+    the whole image's at the corners, edges and inside, on a model with non-zero biases (so
+    values outside the image must be zeroed at every layer as 'same' padding has them)."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    model = purifier.build_pixelcnn()
+    rng = np.random.default_rng(1)
+    for layer in model.get_layer("body").layers + model.get_layer("head").layers:
+        if isinstance(layer, purifier.MaskedConv2D):
+            layer.bias.assign(rng.normal(0, 0.3, layer.bias.shape).astype(np.float32))
+    model.save(tmp_path / "purifier.keras")
+    defense = purifier.Purifier("cifar10", folder=tmp_path)
+    for shape, places in [
+        ((2, 32, 32, 3), [(0, 0), (5, 30), (20, 3), (31, 31), (15, 16), (7, 7), (8, 0)]),
+        ((1, 5, 4, 3), [(i, j) for i in range(5) for j in range(4)]),
+    ]:
+        x = rng.integers(0, 256, shape, dtype=np.uint8)
+        full = purifier.pixel_logits(model, x)
+        for i, j in places:
+            np.testing.assert_allclose(defense.logits_at(x, i, j), full[:, i, j], atol=1e-4)
+
+
+def test_larger_images_are_purified_at_block_means(tmp_path, monkeypatch):
+    """An image larger than RESOLUTION (here 4, so that it is quick) is purified as its 2x2 block
+    means: each block's pixels move together, and by at most eps."""
+    import keras
+
+    keras.utils.set_random_seed(2)
+    purifier.build_pixelcnn().save(tmp_path / "purifier.keras")
+    defense = purifier.Purifier("coffee", eps=6, folder=tmp_path)
+    monkeypatch.setattr(purifier, "RESOLUTION", 4)
+    x = np.random.default_rng(3).integers(20, 236, (2, 8, 8, 3)) / 255.0
+    change = np.round((defense.pixels(x) - x) * 255.0).astype(int)
+    assert np.abs(change).max() <= 6 and change.any()
+    blocks = change.reshape(2, 4, 2, 4, 2, 3)
+    assert (blocks == blocks[:, :, :1, :, :1]).all()
+
+
+def test_tiny_training_writes_a_purifier(tmp_path, data_dir):
+    """A few dozen images, one epoch: the model and its record are written and it reloads as
+    a purifier."""
     path = purifier.train_purifier("cifar10", seed=1, epochs=1, limit=32, out_dir=tmp_path)
     record = json.loads((tmp_path / "training.json").read_text())
     assert path == tmp_path / "purifier.keras" and path.is_file()
     assert record["seed"] == 1 and record["images"] == 32 and record["epochs"] == 1
     assert 0 < record["bits_per_dim"] < 9 and record["seconds"] > 0
-
     defense = purifier.Purifier("cifar10", eps=4, folder=tmp_path)
-    assert defense.name == "purify4"
-    x = data.load("cifar10", "test", data_dir).x[:2]
-    full = purifier.pixel_logits(purifier._load(path), x)
-    for i, j in [(0, 0), (3, 30), (17, 5), (31, 31), (20, 16)]:
-        window = defense.logits_at(x, i, j)
-        np.testing.assert_allclose(window, full[:, i, j], atol=1e-4)
+    assert defense.name == "purify4" and defense.eps == 4
 
 
 @pytest.fixture(scope="module")

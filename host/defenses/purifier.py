@@ -126,14 +126,14 @@ def bits_per_dim(model: keras.Model, levels: np.ndarray, batch: int = 32) -> flo
 
 
 def downsampled(levels: np.ndarray) -> np.ndarray:
-    """uint8 NHWC images at RESOLUTION: the mean of each f x f block (f = side / RESOLUTION,
-    an integer: 1 for CIFAR-10, 7 for coffee's 224 x 224), rounded half up."""
+    """uint8 NHWC images no larger than RESOLUTION as they are; larger (square, side a multiple
+    f of RESOLUTION: coffee's 224 = 7 x 32) as the mean of each f x f block, rounded half up."""
     n, h, w, c = levels.shape
-    f = h // RESOLUTION
-    if h != w or f < 1 or h % RESOLUTION:
-        raise UserError(f"purify: needs square images whose side is a multiple of {RESOLUTION}")
-    if f == 1:
+    if max(h, w) <= RESOLUTION:
         return np.asarray(levels, np.uint8)
+    if h != w or h % RESOLUTION:
+        raise UserError(f"purify: needs images of side <= {RESOLUTION} or square, a multiple of it")
+    f = h // RESOLUTION
     blocks = np.asarray(levels, np.int64).reshape(n, RESOLUTION, f, RESOLUTION, f, c)
     return ((blocks.sum(axis=(2, 4)) * 2 + f * f) // (2 * f * f)).astype(np.uint8)
 
@@ -180,7 +180,7 @@ def train_purifier(
     seconds = time.time() - started
     test_images = downsampled(held_out.x)
     path = out_dir / "purifier.keras"
-    model.save(path)
+    save(model, path)
     record = {
         "seed": seed,
         "dataset": f"{dataset}/train ({train_set.source})",
@@ -199,6 +199,13 @@ def train_purifier(
     }
     (out_dir / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+def save(model: keras.Model, path: Path) -> None:
+    """Save a PixelCNN's weights and architecture, without the training's optimizer state."""
+    bare = build_pixelcnn()
+    bare.set_weights(model.get_weights())
+    bare.save(path)
 
 
 def _loss(levels: Any, logits: Any) -> Any:
@@ -222,7 +229,7 @@ class Purifier(Preprocessor):
     def __init__(self, dataset: str, eps: int = DEFAULT_EPS, folder: Path | None = None) -> None:
         if not 0 <= eps < LEVELS:
             raise UserError(f"purify{eps}: eps must be 0..{LEVELS - 1} 8-bit levels")
-        path = Path(folder or PURIFIERS / dataset) / "purifier.keras"
+        path = Path(folder or PURIFIERS / str(dataset)) / "purifier.keras"
         if not path.is_file():
             raise UserError(
                 f"purify: no purifier trained for {dataset} "
@@ -232,24 +239,46 @@ class Purifier(Preprocessor):
         self.eps = eps
         self.name = "purify" if eps == DEFAULT_EPS else f"purify{eps}"
         model = _load(path)
-        self.body = model.get_layer("body")
-        self.head = model.get_layer("head")
+        parts = [model.get_layer("body"), model.get_layer("head")]
+        layers = [layer for part in parts for layer in part.layers if hasattr(layer, "mask")]
+        # Each masked kernel cut to its rows down to the centre (the rows below are zero).
+        self._kernels = [
+            tf.constant((layer.kernel.numpy() * layer.mask)[: layer.kernel_size // 2 + 1])
+            for layer in layers
+        ]
+        self._biases = [tf.constant(layer.bias.numpy()) for layer in layers]
         self._step = tf.function(self._window_logits, reduce_retracing=True)
 
-    def _window_logits(self, window: tf.Tensor, row: tf.Tensor, col: tf.Tensor) -> tf.Tensor:
-        """The logits (N, CHANNELS * LEVELS) of pixel (row, col) of a scaled window."""
-        features = self.body(window, training=False)[:, row : row + 1, col : col + 1]
-        return tf.reshape(self.head(features, training=False), (-1, CHANNELS * LEVELS))
+    def _window_logits(self, window: tf.Tensor, inside: tf.Tensor) -> tf.Tensor:
+        """The logits (N, CHANNELS * LEVELS) of the bottom-centre pixel of a scaled window of
+        REACH + 1 rows and 2 * REACH + 1 columns (zero outside the image, where ``inside`` is
+        0): 'valid' convolutions shrink it to that one pixel, and every layer's values outside
+        the image are zeroed, as the whole-image model's 'same' padding has them."""
+        h = window
+        body = zip(self._kernels[:-2], self._biases[:-2], strict=True)
+        for index, (kernel, bias) in enumerate(body):
+            up, side = kernel.shape[0] - 1, kernel.shape[1] // 2
+            out = tf.nn.relu(tf.nn.conv2d(h, kernel, 1, "VALID") + bias)
+            inside = inside[up:, side : inside.shape[1] - side]
+            if index:  # a residual block
+                out += h[:, up:, side : h.shape[2] - side]
+            h = out * inside[None, :, :, None]
+        hidden, logits = self._kernels[-2][0, 0], self._kernels[-1][0, 0]
+        g = tf.nn.relu(tf.reshape(h, (-1, HIDDEN)) @ hidden + self._biases[-2])
+        return g @ logits + self._biases[-1]
 
     def logits_at(self, levels: np.ndarray, i: int, j: int) -> np.ndarray:
         """The logits (N, CHANNELS, LEVELS) of pixel (i, j) of uint8 images, computed on the
-        window of rows i-REACH..i and columns j-REACH..j+REACH (kept inside the image)."""
-        h, w = levels.shape[1:3]
-        rows, cols = min(REACH + 1, h), min(2 * REACH + 1, w)
-        top = max(0, i - REACH)
-        left = min(max(0, j - REACH), w - cols)
-        window = scaled(levels[:, top : top + rows, left : left + cols])
-        out = self._step(tf.constant(window), tf.constant(i - top), tf.constant(j - left))
+        window of rows i-REACH..i and columns j-REACH..j+REACH, the pixels it depends on."""
+        n, h, w, c = levels.shape
+        window = np.zeros((n, REACH + 1, 2 * REACH + 1, c), np.float32)
+        inside = np.zeros(window.shape[1:3], np.float32)
+        top, left, right = max(0, i - REACH), max(0, j - REACH), min(w, j + REACH + 1)
+        rows = slice(top - (i - REACH), REACH + 1)
+        cols = slice(left - (j - REACH), right - (j - REACH))
+        window[:, rows, cols] = scaled(levels[:, top : i + 1, left:right])
+        inside[rows, cols] = 1
+        out = self._step(tf.constant(window), tf.constant(inside))
         return np.asarray(out).reshape(-1, CHANNELS, LEVELS)
 
     def levels(self, levels: np.ndarray) -> np.ndarray:
