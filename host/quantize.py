@@ -12,6 +12,7 @@ files. ``--model`` also takes a user's model folder (docs/models.md) with a floa
 from __future__ import annotations
 
 import datetime
+import json
 import sys
 from pathlib import Path
 
@@ -115,6 +116,15 @@ def write_model_manifest(model: str, calibration: dict | None, data_dir: str | N
     training = out / "training.json"
     if training.is_file():
         manifest["training"] = "training.json"
+        record = json.loads(training.read_text())
+        manifest["training_seconds"] = record.get("training_seconds")
+        if entry.defense:
+            manifest["defense"] = {
+                "name": entry.defense,
+                "base": entry.base,
+                "parameters": record.get("defense_parameters"),
+                "recipe": record.get("recipe"),
+            }
     return zoo.write_manifest(model, manifest)
 
 

@@ -20,6 +20,8 @@ ORIGINS = ("own", "mlperf", "user")
 CALIBRATIONS = ("train", "eval-tail")
 EVAL_SPLITS = {"cifar10": "test", "vww": "eval", "coffee": "test", "kws": "eval"}
 DEFAULT_FILES = {"float": "float.keras", "int8": "int8.tflite", "int16": "int16.tflite"}
+# train-based defenses (host/zoo/robust_training.py): an own model fine-tuned from ``base``
+DEFENSES = ("adv-train", "ensemble-adv-train", "distillation", "sinkhorn-adv-train")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +43,8 @@ class ModelSpec:
     derive: tuple[str, ...] = ()  # imported: precisions quantized here from the float import
     calibration: str = "train"  # "train", or "eval-tail": a recorded tail of the eval split
     description: str = ""
+    base: str = ""  # a defended own model: the zoo model it was fine-tuned from
+    defense: str = ""  # ... and its defense, one of DEFENSES
 
 
 def load_spec(path: Path) -> ModelSpec:
@@ -72,6 +76,10 @@ def load_spec(path: Path) -> ModelSpec:
             raise UserError(
                 f"{path}: 'derive' needs an imported float model and a precision not imported"
             )
+    if entry.defense or entry.base:
+        if entry.origin != "own" or not (entry.defense and entry.base):
+            raise UserError(f"{path}: 'base' and 'defense' go together, in an own model")
+        _check_choice(path, "defense", entry.defense, DEFENSES)
     return entry
 
 
