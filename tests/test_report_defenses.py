@@ -85,8 +85,9 @@ def test_shipped_defense_campaigns_load() -> None:
         assert {f"{b}+{defense}" for b in ("float", "engine-int16", "engine-int8")} <= set(
             pre.backends
         )
-    assert {"float+purify", "engine-int8+purify"} <= set(pre.backends)
-    assert [a.name for a in pre.attacks if a.oracle == "float+purify"] == ["pgd"]
+    purify = load_campaign(CAMPAIGNS / "defenses-purify.toml")
+    assert {"float+purify", "engine-int8+purify"} <= set(purify.backends)
+    assert [a.name for a in purify.attacks if a.oracle == "float+purify"] == ["pgd"]
     board = load_campaign(CAMPAIGNS / "defenses-board.toml")
     assert {"device-int8+bits5+median2", "engine-int8+bits5+median2"} <= set(board.backends)
     assert "device-int8" not in board.backends  # the board runs the firmware's defense only
