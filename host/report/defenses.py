@@ -141,12 +141,14 @@ def _table(base: str, records: list[AttackRecord]) -> DefenseTable:
     # (row, precision) -> backend -> [(column, record, outcome)]
     found: dict[tuple[RowKey, str], dict[str, list[tuple[tuple[str, str], Outcome]]]] = {}
     models: dict[RowKey, str] = {}
-    columns: dict[tuple[str, str], float] = {CLEAN: -1.0}
+    columns: dict[tuple[str, str], float] = {CLEAN: -1.0}  # column -> its eps
+    attacks: dict[str, int] = {CLEAN[0]: -1}  # attack title -> first seen (the campaign's order)
     for record in records:
         train = family(record.model)[1]
         oracle, oracle_defense = split_backend(record.oracle)
         column = (_attack_title(record, oracle), _eps_title(record))
         columns.setdefault(column, _eps_value(record))
+        attacks.setdefault(column[0], len(attacks))
         for name, outcome in record.backends.items():
             backend, defense = split_backend(name)
             if oracle_defense is not None and oracle_defense != defense:
@@ -177,7 +179,7 @@ def _table(base: str, records: list[AttackRecord]) -> DefenseTable:
         base,
         len(examples),
         [p for p in COLUMNS if p in present],
-        sorted(columns, key=lambda c: (c != CLEAN, c[0], columns[c])),
+        sorted(columns, key=lambda c: (attacks[c[0]], columns[c])),
         ordered,
     )
 
