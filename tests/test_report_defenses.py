@@ -13,7 +13,7 @@ import pytest
 
 from host.api import run_file
 from host.errors import UserError
-from host.report.defenses import CLEAN, defense_tables
+from host.report.defenses import CLEAN, defense_tables, family
 from host.report.html import write_report
 from host.report.run_folder import load_run
 from host.run.spec import load_campaign
@@ -181,3 +181,10 @@ def test_defenses_table_from_a_real_campaign(run_dir: Path) -> None:
     html = write_report(run_dir).read_text()
     section = html[html.index('<section id="defenses">') : html.index('<section id="transfer">')]
     assert all(label in section for label in ROWS) and "No defense in this run" not in section
+
+
+def test_family_of_train_based_variants() -> None:
+    assert family("cifar10-resnet8-ensemble-adv-train") == ("cifar10-resnet8", "ensemble-adv-train")
+    assert family("coffee-cnn-adv-train") == ("coffee-cnn", "adv-train")
+    assert family("coffee-cnn-sinkhorn-adv-train") == ("coffee-cnn", "sinkhorn-adv-train")
+    assert family("mlperf-resnet8") == ("mlperf-resnet8", None)

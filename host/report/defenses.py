@@ -19,9 +19,10 @@ from host.backends import parse_name
 from host.records import AttackRecord, BackendOutcome
 from host.report.run_folder import RunFolder
 from host.report.sections import board_costs, split_backend, truth_rank
+from host.zoo.entry import DEFENSES
 
 # Train-based defenses, as zoo variants are named (<base>-<defense>); longest suffix first.
-TRAIN_DEFENSES = ("ensemble-adv-train", "sinkhorn-adv-train", "adv-train", "distillation")
+TRAIN_DEFENSES = tuple(sorted(DEFENSES, key=len, reverse=True))
 COLUMNS = ("float", "int16", "int8", "board")  # the precision columns, in this order
 COST_KEYS = ("engine", "instructions", "cycles", "arena", "ram", "flash", "weight")
 CLEAN = ("clean", "")  # the clean column's key
