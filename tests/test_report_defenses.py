@@ -73,6 +73,10 @@ CAMPAIGNS = Path(__file__).resolve().parent.parent / "campaigns"
 
 
 def test_shipped_defense_campaigns_load() -> None:
+    trained = load_campaign(CAMPAIGNS / "defenses.toml")
+    bases = {family(model)[0] for model in trained.models}
+    assert bases == {"cifar10-resnet8", "coffee-cnn"} and not trained.defenses
+    assert len(trained.models) > len(bases)  # the base models and train-based variants
     pre = load_campaign(CAMPAIGNS / "defenses-preprocess.toml")
     assert pre.defenses == ("bits5", "median2", "jpeg75", "squeeze")
     assert pre.models == ("cifar10-resnet8", "coffee-cnn")
