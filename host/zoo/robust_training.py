@@ -4,7 +4,12 @@ Used by ``python -m host.train --defense ...`` to fine-tune an own model:
 - ``adv-train``: Madry et al. PGD (Linf, random start) adversarial training;
 - ``ensemble-adv-train``: Tramer et al., half of each batch clean, half FGSM from the current
   model or a static auxiliary model chosen at random per batch;
-- ``distillation``: Papernot et al. defensive distillation at temperature T;
+- ``distillation``: Papernot et al. defensive distillation at temperature T. The teacher is the
+  base model read as a network trained at temperature T (its logits times T), so its soft
+  labels at T are the base's softmax; the student, fine-tuned from the base, learns them at T
+  (its logits grow towards T times the base's) and is saved with the softmax at T = 1. (The
+  base's own softmax at T as labels would leave a student started from the base with nothing
+  to learn: it matches them already.);
 - ``sinkhorn-adv-train``: Bouniot et al. (SAT), adversarial examples that maximise the entropic
   Sinkhorn divergence between the batch's clean and adversarial logits, and a loss of
   CE(adversarial) + lambda * that divergence.
