@@ -71,6 +71,18 @@ def test_lattice_defenses_run_on_the_raw_integers(images) -> None:
         assert defended.input_scale == plain.input_scale  # the same lattice for distortion
 
 
+def test_clean_evaluation_compares_backends_behind_the_same_defenses(data_dir) -> None:
+    """Agreement pairs only backends of one precision behind the same defenses: TFLite Micro
+    and the engine agree byte for byte behind median2 too."""
+    names = ["engine-int8", "tflm-int8+median2", "engine-int8+median2", "engine-int8+bits5"]
+    result = api.evaluate(MODEL, names, n=24, data_dir=data_dir)
+    assert set(result.backends) == set(names)
+    [pair] = result.agreement
+    assert {pair["a"], pair["b"]} == {"tflm-int8+median2", "engine-int8+median2"}
+    assert pair["identical_pct"] == 100.0
+    assert result.backends["engine-int8+median2"].precision == "int8"
+
+
 def test_float_defenses_run_on_pixels(images) -> None:
     plain = backends.get_backend(MODEL, "float")
     defended = defenses.get_backend(MODEL, "float+bits5+median2")

@@ -103,7 +103,16 @@ def parse_name(name: str) -> tuple[str, str]:
 
 def defended(backend: Backend, names: tuple[str, ...], model: str, path: Path) -> Backend:
     """``backend`` (built for ``model``'s file ``path``) with the defenses ``names`` in front;
-    a board is checked to run exactly the lattice defenses asked for (none included)."""
+    a board is checked to run exactly the lattice defenses asked for (none included), and let
+    go of when it does not."""
+    try:
+        return _defended(backend, names, model, path)
+    except UserError:
+        getattr(backend, "close", lambda: None)()
+        raise
+
+
+def _defended(backend: Backend, names: tuple[str, ...], model: str, path: Path) -> Backend:
     defenses = parse_defenses(names, zoo.spec(model).dataset)
     if not defenses:
         check_board(backend, defenses)
@@ -129,11 +138,4 @@ def get_backend(model: str, name: str) -> Backend:
     base, names = split_backend_name(name)
     parse_name(name)
     path = zoo.model_file(model, parse_base_name(base)[1])
-    backend = backend_for_file(base, path, zoo.spec(model).input_range)
-    try:
-        return defended(backend, names, model, path)
-    except UserError:
-        closer = getattr(backend, "close", None)
-        if closer is not None:
-            closer()  # a board refused: let go of it
-        raise
+    return defended(backend_for_file(base, path, zoo.spec(model).input_range), names, model, path)

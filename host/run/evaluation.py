@@ -99,11 +99,7 @@ class Target:
         path = self.model_file(precision)
         backend = backends.backend_for_file(base, path, self.input_range)
         assert self.model is not None  # a file is declared a model (Target.from_file)
-        try:
-            return defenses.defended(backend, names, self.model, path)
-        except UserError:
-            getattr(backend, "close", lambda: None)()  # a board refused: let go of it
-            raise
+        return defenses.defended(backend, names, self.model, path)
 
 
 def select_examples(dataset: data.Dataset, n: int | None, seed: int | None) -> np.ndarray:
