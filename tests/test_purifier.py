@@ -96,21 +96,29 @@ def committed():
         pytest.skip("no committed CIFAR-10 purifier (python -m host.purify --dataset cifar10)")
 
 
-def test_purification_is_bounded_deterministic_and_cleans_noise(committed, data_dir):
+def test_purification_is_bounded_deterministic_and_removes_noise(committed, data_dir):
     """On 16x16 crops of real test images: every value moves by at most eps 8-bit levels, the
-    same input gives the same output, and purification moves a clean image less than the same
-    image with strong random noise (PixelDefend's premise: noise is unlikely under p(x))."""
+    same input gives the same output, and (PixelDefend's premise) purification makes images
+    with strong random noise far more likely under the PixelCNN than it makes clean ones, and
+    brings them back towards the clean images. Measured (committed purifier): bits/dim drops of
+    0.3-1.1 on clean crops, 6.5-8.2 on noisy ones; noisy ones from 23-24 to 12-14 levels (mean
+    absolute difference) of the clean ones."""
     clean = data.load("cifar10", "test", data_dir).x[:3, :16, :16]
     rng = np.random.default_rng(0)
     noisy = np.clip(clean + rng.choice([-24, 24], clean.shape), 0, 255).astype(np.uint8)
     batch = np.concatenate([clean, noisy]) / 255.0
     out = committed.pixels(batch)
     assert out.shape == batch.shape and out.dtype == np.float32
-    moved = np.abs(out * 255.0 - batch * 255.0)
-    assert moved.max() <= committed.eps + 1e-3
+    assert np.abs(out * 255.0 - batch * 255.0).max() <= committed.eps + 1e-3
     np.testing.assert_array_equal(committed.pixels(batch), out)
-    change = moved.reshape(2, 3, -1).mean(axis=2)
-    assert (change[0] * 1.5 < change[1]).all(), change  # measured: clean x, noisy y
+
+    model = purifier._load(purifier.PURIFIERS / "cifar10" / "purifier.keras")
+    levels = np.round(np.concatenate([batch, out]) * 255.0).astype(np.uint8)
+    bits = np.array([purifier.bits_per_dim(model, image[None]) for image in levels])
+    drop = (bits[:6] - bits[6:]).reshape(2, 3)  # rows: clean, noisy
+    assert (drop > 0).all() and drop[1].min() > 3 * drop[0].max(), drop
+    distance = np.abs(levels.astype(int) - np.tile(clean, (4, 1, 1, 1))).mean(axis=(1, 2, 3))
+    assert (distance[9:] < 0.75 * distance[3:6]).all(), distance  # purified noisy vs noisy
 
 
 def test_bad_inputs_are_one_line_errors():
