@@ -328,7 +328,7 @@ def _defense_step(model, name: str, defense: str):
     from host.zoo import keras_file, robust_training  # imports TensorFlow: only when training
 
     robust_training.freeze_batch_norm(model)
-    p = robust_training.params(defense)
+    p = robust_training.params(defense, zoo.spec(name).dataset)
     statics = [
         robust_training.logits_fn(keras_file.load(zoo.model_file(aux, "float")), scale)
         for aux, scale in _auxiliaries(name, defense)
@@ -352,7 +352,7 @@ def _defense_record(name: str, defense: str, seed: int, recipe: Recipe) -> dict:
         "base": name,
         "base_float_sha256": datasets.sha256_file(zoo.model_file(name, "float")),
         "defense": defense,
-        "defense_parameters": asdict(robust_training.params(defense)),
+        "defense_parameters": asdict(robust_training.params(defense, zoo.spec(name).dataset)),
         "static_models": [aux for aux, _ in _auxiliaries(name, defense)],
         "command": f"python -m host.train --model {name} --defense {defense} --seed {seed}",
     }

@@ -39,7 +39,7 @@ def test_pgd_and_fgsm_stay_within_eps_and_raise_the_loss(batch, base_logits):
     from host.zoo import robust_training as rt
 
     x, y = tf.constant(batch[0]), tf.constant(batch[1])
-    p = rt.params("adv-train")
+    p = rt.params("adv-train", "cifar10")
     noise = np.random.default_rng(0).uniform(-p.eps, p.eps, x.shape).astype(np.float32)
     clean = float(rt.cross_entropy(base_logits(x), y))
     for adv in (rt.pgd(base_logits, x, y, noise, p), rt.fgsm(base_logits, x, y, p.eps)):
@@ -63,7 +63,7 @@ def test_sinkhorn_divergence_is_zero_on_itself_and_half_squared_shift(batch, bas
     expected = 0.5 * float(tf.reduce_sum(shift**2))
     assert float(rt.sinkhorn_divergence(a, a + shift, 1.0, 30)) == pytest.approx(expected, 1e-3)
     # the SAT examples move the logits away: a positive divergence from the clean batch
-    p = rt.params("sinkhorn-adv-train")
+    p = rt.params("sinkhorn-adv-train", "cifar10")
     noise = np.random.default_rng(1).uniform(-p.eps, p.eps, batch[0].shape)
     adv = rt.sinkhorn_pgd(base_logits, tf.constant(batch[0]), noise.astype(np.float32), p)
     assert float(tf.reduce_max(tf.abs(adv - batch[0]))) <= p.eps + 1e-6
@@ -92,7 +92,7 @@ def _check_record(out, defense: str) -> dict:
 
     record = json.loads((out / "training.json").read_text())
     assert record["defense"] == defense and record["base"] == BASE
-    assert record["defense_parameters"] == asdict(robust_training.params(defense))
+    assert record["defense_parameters"] == asdict(robust_training.params(defense, "cifar10"))
     assert record["train_examples"] == 24 and record["training_seconds"] > 0
     entry = load_spec(out / zoo.ENTRY_FILE)
     assert (entry.base, entry.defense, entry.origin) == (BASE, defense, "own")

@@ -57,8 +57,27 @@ _EPS_WHY = (
 _PGD = DefenseParams(eps=2 / 255, step_size=1 / 255, steps=3)  # random start, 3 steps
 
 
-def params(defense: str) -> DefenseParams:
-    """The parameters of one defense (the same for CIFAR-10 and coffee)."""
+# Where a defense destroyed clean accuracy (more than 15 points below the base), its eps is
+# lowered: coffee SAT at 2/255 ended at 48 % clean (base 91 %); the divergence between the base's
+# clean and SAT logits is 42 there at 2/255 (CE 4.3), 7 at 1/255 (CIFAR-10: 19 at 2/255).
+_LOWER_EPS = {("coffee", "sinkhorn-adv-train"): 1 / 255}
+
+
+def params(defense: str, dataset: str) -> DefenseParams:
+    """The parameters of one defense for one data set."""
+    p = _params(defense)
+    eps = _LOWER_EPS.get((dataset, defense))
+    if eps is None:
+        return p
+    why = (
+        f"{p.why}; lowered to {eps * 255:g}/255 for {dataset}: at 2/255 the model ended at "
+        "48 % clean accuracy (base 91 %)"
+    )
+    return replace(p, eps=eps, step_size=eps / 2, why=why)
+
+
+def _params(defense: str) -> DefenseParams:
+    """A defense's parameters before any per-data-set change."""
     if defense == "adv-train":
         return replace(_PGD, why=_EPS_WHY)
     if defense == "ensemble-adv-train":
