@@ -50,12 +50,18 @@ test: setup lint
 test-all: setup lint
 	$(PYTHON) -m pytest -m ''
 
+# The own models, then each fine-tuned with each train-based defense (models/<model>-<defense>/).
+TRAIN_DEFENSES = adv-train ensemble-adv-train distillation sinkhorn-adv-train
 models: setup
 	$(PYTHON) -m host.train --model cifar10-resnet8
 	$(PYTHON) -m host.train --model coffee-cnn
+	for defense in $(TRAIN_DEFENSES); do \
+	  $(PYTHON) -m host.train --model cifar10-resnet8 --defense $$defense && \
+	  $(PYTHON) -m host.train --model coffee-cnn --defense $$defense || exit 1; \
+	done
 
 flash: setup
-	$(PYTHON) -m host.flash --model $(MODEL) --board $(BOARD)
+	$(PYTHON) -m host.flash --model $(MODEL) --board $(BOARD) $(if $(DEFENSE),--defense $(DEFENSE))
 
 bench: setup
 	$(PYTHON) -m host.bench
