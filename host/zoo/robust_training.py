@@ -57,23 +57,26 @@ _EPS_WHY = (
 _PGD = DefenseParams(eps=2 / 255, step_size=1 / 255, steps=3)  # random start, 3 steps
 
 
-# Where a defense destroyed clean accuracy (more than 15 points below the base), its eps is
-# lowered: coffee SAT at 2/255 ended at 48 % clean (base 91 %); the divergence between the base's
-# clean and SAT logits is 42 there at 2/255 (CE 4.3), 7 at 1/255 (CIFAR-10: 19 at 2/255).
-_LOWER_EPS = {("coffee", "sinkhorn-adv-train"): 1 / 255}
+# Where a defense destroyed clean accuracy (more than 15 points below the base), it is made
+# milder. Coffee SAT at eps 2/255, lambda 0.1 ended at 48 % clean (base 91 %): the divergence
+# between the base's clean and SAT logits is 42 there (CE 4.3), 7 at 1/255 (CIFAR-10: 19 at
+# 2/255); at 1/255 it still ended at 63 %, and at 69 % with the divergence on inference-mode
+# logits on both sides (dropout off); so lambda 0.02 at 1/255.
+_MILDER = {("coffee", "sinkhorn-adv-train"): (1 / 255, 0.02)}  # (eps, lambda)
 
 
 def params(defense: str, dataset: str) -> DefenseParams:
     """The parameters of one defense for one data set."""
     p = _params(defense)
-    eps = _LOWER_EPS.get((dataset, defense))
-    if eps is None:
+    milder = _MILDER.get((dataset, defense))
+    if milder is None:
         return p
     why = (
-        f"{p.why}; lowered to {eps * 255:g}/255 for {dataset}: at 2/255 the model ended at "
-        "48 % clean accuracy (base 91 %)"
+        f"{p.why}; for {dataset} eps 1/255 and lambda 0.02: eps 2/255 ended at 48 % clean "
+        "accuracy (base 91 %), 1/255 with lambda 0.1 at 63-69 %"
     )
-    return replace(p, eps=eps, step_size=eps / 2, why=why)
+    eps, weight = milder
+    return replace(p, eps=eps, step_size=eps / 2, sinkhorn_lambda=weight, why=why)
 
 
 def _params(defense: str) -> DefenseParams:
@@ -285,9 +288,12 @@ class RobustStep:
                 loss = distillation_loss(logits, teacher, p.temperature)
             else:
                 loss = cross_entropy(logits, y)
-            if clean is not None:
+            if clean is not None:  # both in inference mode: dropout is no divergence to learn
                 divergence = sinkhorn_divergence(
-                    tf.stop_gradient(clean), logits, p.sinkhorn_blur, p.sinkhorn_iterations
+                    tf.stop_gradient(clean),
+                    self.logits(inputs),
+                    p.sinkhorn_blur,
+                    p.sinkhorn_iterations,
                 )
                 loss += p.sinkhorn_lambda * divergence
             loss += tf.add_n([tf.constant(0.0)] + list(self.model.losses))
