@@ -184,6 +184,8 @@ def test_model_toml_needs_base_and_defense_together(tmp_path):
 
 
 def test_committed_defended_models_match_their_manifests():
+    from host.zoo import robust_training
+
     defended = [e for e in zoo.ZOO.values() if e.defense]
     for entry in defended:
         assert entry.defense in DEFENSES and entry.base in zoo.ZOO
@@ -204,6 +206,8 @@ def test_committed_defended_models_match_their_manifests():
         record = json.loads((entry.folder / "training.json").read_text())
         assert manifest["defense"]["name"] == record["defense"] == entry.defense
         assert manifest["defense"]["parameters"] == record["defense_parameters"]
+        current = robust_training.params(entry.defense, entry.dataset)  # reproducible as is
+        assert record["defense_parameters"] == asdict(current), entry.name
         assert manifest["training_seconds"] == record["training_seconds"] > 0
         base = zoo.read_manifest(entry.base)["accuracy"]["float"]
         assert manifest["accuracy"]["float"] >= base - 0.15, entry.name  # not destroyed
