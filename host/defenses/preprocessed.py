@@ -62,8 +62,7 @@ def check_board(backend: Backend, defenses: Sequence[Preprocessor]) -> None:
         asked = "+".join(wanted) or "none"
         name = backend.name + "".join(f"+{d.name}" for d in defenses)
         raise UserError(
-            f"the board's firmware runs {runs}, {name} asks for {asked}: "
-            f"rebuild it with `{flash}`"
+            f"the board's firmware runs {runs}, {name} asks for {asked}: rebuild it with `{flash}`"
         )
     seen_lattice = False
     for defense in defenses:
