@@ -36,19 +36,8 @@ class Checked(Backend):
 
     def __init__(self, device: DeviceBackend, reference: Backend) -> None:
         self.device, self.reference = device, reference
-        for attribute in (
-            "name",
-            "precision",
-            "kernels",
-            "input_range",
-            "input_scale",
-            "input_zero_point",
-            "input_dtype",
-            "input_shape",
-            "output_scale",
-            "output_zero_point",
-        ):
-            setattr(self, attribute, getattr(device, attribute))
+        self.name, self.precision, self.kernels = device.name, device.precision, device.kernels
+        self.take_io_from(device)
         self.inputs = 0
         self.mismatches = 0
 

@@ -60,6 +60,22 @@ class Backend(ABC):
     output_scale: float = 1.0
     output_zero_point: int = 0
 
+    # What a wrapper around a backend takes over from it: how inputs and outputs are mapped.
+    IO_ATTRIBUTES = (
+        "input_range",
+        "input_scale",
+        "input_zero_point",
+        "input_dtype",
+        "input_shape",
+        "output_scale",
+        "output_zero_point",
+    )
+
+    def take_io_from(self, inner: Backend) -> None:
+        """Map inputs and outputs as ``inner`` does (a backend wrapped around it)."""
+        for attribute in self.IO_ATTRIBUTES:
+            setattr(self, attribute, getattr(inner, attribute))
+
     def quantize(self, x01: np.ndarray) -> np.ndarray:
         """Float [0,1] NHWC batch to the raw integers the model reads."""
         return quantize_input(

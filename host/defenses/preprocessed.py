@@ -84,16 +84,7 @@ class DefendedBackend(Backend):
         self.name = inner.name + "".join(f"+{d.name}" for d in self.defenses)
         self.precision = inner.precision
         self.kernels = f"{inner.kernels} + {'+'.join(d.name for d in self.defenses)}"
-        for attribute in (
-            "input_range",
-            "input_scale",
-            "input_zero_point",
-            "input_dtype",
-            "input_shape",
-            "output_scale",
-            "output_zero_point",
-        ):
-            setattr(self, attribute, getattr(inner, attribute))
+        self.take_io_from(inner)
         self.integer = inner.precision != "float"
         self.lattice = lattice_of(inner) if self.integer else None
         board = on_board(inner)
