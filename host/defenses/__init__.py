@@ -9,7 +9,6 @@ A pre-processing defense is written after a '+' in a backend name: ``engine-int8
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 
@@ -39,7 +38,6 @@ __all__ = [
 
 KNOWN = "bits<1-15>, median<2-5>, jpeg<1-95>, squeeze, purify[<eps>]"
 _PATTERN = re.compile(r"(bits|median|jpeg|purify)(\d*)|squeeze")
-PURIFIER = "host.defenses.purifier"  # helper H4's module, imported when purify is asked for
 
 
 def split_backend_name(name: str) -> tuple[str, tuple[str, ...]]:
@@ -71,21 +69,25 @@ def parse_defense(name: str, dataset: str | None = None) -> Preprocessor:
 
 
 def _purifier(dataset: str | None, eps: int | None) -> Preprocessor:
-    try:
-        module = importlib.import_module(PURIFIER)
-    except ModuleNotFoundError:
-        raise UserError(f"purify: no purifier trained for {dataset}") from None
-    options = {} if eps is None else {"eps": eps}
-    return module.Purifier(dataset, **options)
+    from host.defenses.purifier import Purifier  # imports TensorFlow: only for purify
+
+    if dataset is None:
+        raise UserError("purify needs the model's data set (its purifier is trained per data set)")
+    return Purifier(dataset) if eps is None else Purifier(dataset, eps)
 
 
 def parse_defenses(names: tuple[str, ...], dataset: str | None = None) -> tuple[Preprocessor, ...]:
     """The defenses of a backend name, built and checked (``squeeze`` only last)."""
+    _check_order(names)
+    return tuple(parse_defense(name, dataset) for name in names)
+
+
+def _check_order(names: tuple[str, ...]) -> None:
+    """Every name known, and the detector (squeeze) only last."""
     for i, name in enumerate(names):
         _check_syntax(name)
         if name == "squeeze" and i != len(names) - 1:
             raise UserError("squeeze is a detector: it goes last in a backend name")
-    return tuple(parse_defense(name, dataset) for name in names)
 
 
 def parse_name(name: str) -> tuple[str, str]:
@@ -93,11 +95,10 @@ def parse_name(name: str) -> tuple[str, str]:
     (a purifier's files are looked for only when the backend is built)."""
     base, defenses = split_backend_name(name)
     runtime, precision = parse_base_name(base)
-    for i, defense in enumerate(defenses):
+    _check_order(defenses)
+    for defense in defenses:
         if _check_syntax(defense).group(1) != "purify":
-            parse_defense(defense)
-        if defense == "squeeze" and i != len(defenses) - 1:
-            raise UserError("squeeze is a detector: it goes last in a backend name")
+            parse_defense(defense)  # checks the parameter's range
     return runtime, precision
 
 
