@@ -13,10 +13,10 @@ import sys
 import numpy as np
 
 from host import zoo
-from host.backends import quantize_input
 from host.board import firmware
 from host.board.flash import flash
 from host.defenses import parse_defenses
+from host.defenses.base import input_lattice
 from host.defenses.squeeze import BitDepth, Median
 from host.errors import CommandParser, UserError, cli_main
 
@@ -39,11 +39,10 @@ def board_defense(model: str, names: str) -> firmware.Defense:
                 f"{defense.name} runs on the host only; the firmware runs bits<b> and median<k>"
             )
     tensor = firmware.io_tensors(path)[0]  # its type is checked by firmware.build
-    pixels = np.array([0.0, 1.0], dtype=np.float32)
-    lo, hi = quantize_input(
-        pixels, zoo.spec(model).input_range, tensor.scale, tensor.zero_point, np.dtype(tensor.dtype)
+    lattice = input_lattice(
+        zoo.spec(model).input_range, tensor.scale, tensor.zero_point, np.dtype(tensor.dtype)
     )
-    return firmware.Defense(tuple(steps), int(lo), int(hi))
+    return firmware.Defense(tuple(steps), lattice.lo, lattice.hi)
 
 
 @cli_main

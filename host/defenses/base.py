@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from host.backends import quantize_input
+
 
 @dataclass(frozen=True)
 class Lattice:
@@ -26,12 +28,21 @@ class Lattice:
         return self.hi - self.lo
 
 
+def input_lattice(input_range: float, scale: float, zero_point: int, dtype: np.dtype) -> Lattice:
+    """The lattice of an input quantization: pixels 0 and 1 quantized as every integer backend
+    (and the board's host side) quantizes them."""
+    pixels = np.array([0.0, 1.0], dtype=np.float32)
+    ends = quantize_input(pixels, input_range, scale, zero_point, dtype)
+    return Lattice(int(ends[0]), int(ends[1]))
+
+
 class Preprocessor(ABC):
     """One pre-processing defense, named as it is written after a '+' in a backend name."""
 
     name: str  # "bits5", "median2", ...
     on_lattice: bool = False  # ``raw`` is defined: the integer models (and the board) run it
     random: bool = False  # a random transform (adaptive attacks take an expectation over it)
+    detector: bool = False  # flags inputs instead of transforming them (``squeeze``)
 
     @abstractmethod
     def pixels(self, x01: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from host.backends import Backend, quantize_input
-from host.defenses.base import Lattice, Preprocessor
+from host.defenses.base import Lattice, Preprocessor, input_lattice
 from host.errors import UserError
 
 
@@ -30,19 +30,14 @@ def integer_dtype(backend: Backend) -> np.dtype:
 
 def lattice_of(backend: Backend) -> Lattice:
     """The raw input values of pixels 0 and 1 of an integer backend (its input quantization)."""
-    ends = quantize_input(
-        np.array([0.0, 1.0], dtype=np.float32),
-        backend.input_range,
-        backend.input_scale,
-        backend.input_zero_point,
-        integer_dtype(backend),
+    return input_lattice(
+        backend.input_range, backend.input_scale, backend.input_zero_point, integer_dtype(backend)
     )
-    return Lattice(int(ends[0]), int(ends[1]))
 
 
 def is_detector(defense: Preprocessor) -> bool:
     """A detector (``squeeze``) flags inputs instead of transforming them."""
-    return bool(getattr(defense, "detector", False))
+    return defense.detector
 
 
 def on_board(backend: Backend) -> bool:
