@@ -59,6 +59,7 @@ class Jitter(Preprocessor):
 def test_eot_averages_the_gradient_over_draws_of_a_random_defense() -> None:
     import keras
 
+    keras.utils.set_random_seed(0)  # the toy model's weights: the same test on every run
     inputs = keras.Input(shape=(4, 4, 1))
     hidden = keras.layers.Dense(8, activation="tanh")(keras.layers.Flatten()(inputs))
     logits = keras.Model(inputs, keras.layers.Dense(3)(hidden))
@@ -71,7 +72,11 @@ def test_eot_averages_the_gradient_over_draws_of_a_random_defense() -> None:
     eot = traced.loss_gradient("cross_entropy", x, y).numpy()
     assert jitter.draws == 5  # one draw per sample
     single = [traced._gradients["cross_entropy"](x, y).numpy() for _ in range(40)]
-    assert np.abs(eot - np.mean(single, axis=0)).max() < np.std(single, axis=0).max()
+    reference = np.mean(single, axis=0)
+    # an average of 5 draws lies about sqrt(5) times closer to the expectation than one draw
+    eot_error = np.abs(eot - reference).mean()
+    single_error = np.mean([np.abs(draw - reference).mean() for draw in single])
+    assert eot_error < 0.85 * single_error  # measured 0.67; one draw alone gives about 1
     assert not isinstance(bpda.traced_model(logits, 3, [Median(2)]), bpda.EotTracedModel)
 
 
