@@ -24,7 +24,7 @@ STAGES: list[tuple[str, ...]] = [
     ("host.compiler",),
     ("host.board",),
     ("host.backends",),
-    ("host.attacks", "host.defenses", "host.agreement"),
+    ("host.attacks", "host.defenses", "host.metrics", "host.agreement"),
     ("host.records",),
     ("host.report",),
     ("host.run", "host.api", "host"),  # library entry points (run a campaign, an evaluation)
