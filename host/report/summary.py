@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from host.records import AttackRecord
+from host.report.audit import audit
 from host.report.sections import GROUND_TRUTH
 
 Row = dict[str, Any]  # one (attack, eps): as written to summary.json
@@ -78,11 +79,14 @@ def _mean(values: list[float]) -> float | None:
 
 
 def summarise_run(
-    records: list[AttackRecord], model_files: dict[str, dict[str, Any]] | None = None
+    records: list[AttackRecord],
+    model_files: dict[str, dict[str, Any]] | None = None,
+    gradients: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A run's summary: one table per (model, mode, oracle) with what it was run with (model
-    file hashes, examples, seed, query budgets, backends), and the agreement between the board
-    and TFLite Micro on every adversarial input."""
+    file hashes, examples, seed, query budgets, backends), the agreement between the board
+    and TFLite Micro on every adversarial input, and the gradient-masking audit (``gradients``:
+    the run folder's measurements, ``host.report.audit``)."""
     groups: dict[tuple[str, str, str], list[AttackRecord]] = {}
     for record in records:
         groups.setdefault((record.model, record.mode, record.oracle), []).append(record)
@@ -102,7 +106,11 @@ def summarise_run(
                 "rows": summarise(group, backends),
             }
         )
-    return {"tables": tables, "agreement": device_agreement(records)}
+    return {
+        "tables": tables,
+        "agreement": device_agreement(records),
+        "audit": audit(records, gradients),
+    }
 
 
 def device_agreement(records: list[AttackRecord]) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from host.records import EvaluationResult
+from host.report.audit import audit_markdown
 from host.report.summary import Row
 
 
@@ -64,6 +65,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         )
     for pair in summary["agreement"]:
         parts.append(agreement_text(pair))
+    if "audit" in summary:
+        parts.append(audit_markdown(summary["audit"]))
     return "\n\n".join(parts)
 
 

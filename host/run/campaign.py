@@ -39,6 +39,7 @@ from host.attacks.threat import check_eps, distortion, eps_from_steps, lattice_d
 from host.backends import CHUNK, Backend, run_in_chunks
 from host.defenses import DetectingBackend, get_backend, parse_name, split_backend_name
 from host.errors import ArgumentError, UserError
+from host.metrics.measure import measure
 from host.records import AttackRecord, BackendOutcome, RecordFile
 from host.run import folder as run_folder
 from host.run.evaluation import select_examples
@@ -541,6 +542,25 @@ class Runner:
                 )
             )
         return records
+
+
+def measure_for_audit(
+    folder: Path,
+    model: str,
+    files: dict[str, dict[str, str]],
+    backends: Mapping[str, Backend],
+    dataset: data.Dataset,
+    n: int | None,
+    sample_seed: int | None,
+) -> None:
+    """The gradient-masking audit's measurements of a model at the end of its campaigns
+    (``host.metrics.measure``, a few seconds), kept in the run folder; a resumed run with the
+    same model files reuses them."""
+    if run_folder.has_gradients(folder, model, files) or dataset.x.dtype != np.uint8:
+        return
+    indices = select_examples(dataset, n, sample_seed)
+    x = dataset.x[indices].astype(np.float32) / np.float32(255.0)
+    run_folder.add_gradients(folder, model, files, measure(model, backends, x, dataset.y[indices]))
 
 
 @contextmanager

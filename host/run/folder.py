@@ -6,6 +6,8 @@
     records.jsonl     attack records (``host.records.AttackRecord``), appended line by line
     resume.json       per model, what its records depend on besides each attack's config id
                       (``host.run.campaign.resume_key``): a resume with other ones is refused
+    gradients.json    per model, the gradient-masking audit's measurements
+                      (``host.metrics.measure``), with the model files they were made on
     summary.json/.md  built from the records only
 
 A run resumes in its folder on purpose only (``resume_folder``); a new one is never reused.
@@ -24,6 +26,7 @@ from host.backends import Backend
 from host.errors import UserError
 from host.records import AttackRecord, EvaluationResult
 from host.report import summarise_run, summary_markdown
+from host.report.audit import GRADIENTS, read_gradients
 from host.report.run_folder import EVALUATION, MANIFEST, RECORDS
 from host.versions import package_versions
 
@@ -195,10 +198,25 @@ def write_summary(
     folder: Path, records: list[AttackRecord], files: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """summary.json and summary.md from the records (``files``: model -> precision -> hash)."""
-    summary = summarise_run(records, files)
+    summary = summarise_run(records, files, read_gradients(folder))
     (folder / SUMMARY_JSON).write_text(json.dumps(summary, indent=1) + "\n")
     (folder / SUMMARY_MD).write_text(summary_markdown(summary) + "\n")
     return summary
+
+
+def has_gradients(folder: Path, model: str, files: dict[str, dict[str, str]]) -> bool:
+    """Whether gradients.json holds measurements of ``model`` made on these model files."""
+    entry = read_gradients(folder).get(model)
+    return entry is not None and entry.get("model_files") == files
+
+
+def add_gradients(
+    folder: Path, model: str, files: dict[str, dict[str, str]], measured: dict[str, Any]
+) -> None:
+    """Add (or replace) a model's measurements in gradients.json, with its model files."""
+    values = read_gradients(folder)
+    values[model] = {**measured, "model_files": files}
+    (folder / GRADIENTS).write_text(json.dumps(values, indent=1) + "\n")
 
 
 def _read_json(path: Path, default: Any) -> Any:

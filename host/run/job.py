@@ -33,6 +33,7 @@ from host.run.campaign import (
     Runner,
     check_resume,
     default_oracle,
+    measure_for_audit,
     plan_campaign,
 )
 from host.run.evaluation import Target, evaluate_target
@@ -104,6 +105,10 @@ def run_job(
                     dataset=dataset,
                     resume_checked=True,  # above, with the model's other campaigns
                 ).run()
+            if campaigns:
+                measure_for_audit(
+                    folder, model, files[model], loaded, dataset, spec.n, spec.sample_seed
+                )
             manifest.add_board(loaded)
         finally:
             _close(loaded)

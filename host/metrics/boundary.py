@@ -1,0 +1,77 @@
+"""Decision-boundary distances and distortion distributions, from attack records.
+
+A minimal-perturbation attack's record at eps "none" holds the distortion of what it found
+(``crafted``) and of what the oracle received (``sent``), in float units and in input steps.
+Over the successful examples only, per (model, attack, oracle): mean and median distance with
+bootstrap 95 % intervals, the success share beside; and the L0/L2/Linf quantiles of any attack.
+Records are read by attribute (``host.records.AttackRecord``), not imported: this stage comes
+before the records'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from host.metrics.statistics import bootstrap, quantiles
+
+NORMS = ("l0", "l2", "linf")
+
+
+def _groups(records: Iterable[Any], minimal_only: bool) -> dict[tuple, list[Any]]:
+    groups: dict[tuple, list[Any]] = {}
+    for r in records:
+        if minimal_only and r.eps != "none":
+            continue
+        groups.setdefault((r.model, r.attack, r.norm, r.mode, r.oracle, r.eps), []).append(r)
+    return groups
+
+
+def _head(key: tuple, group: list[Any], hits: list[Any]) -> dict[str, Any]:
+    model, attack, norm, mode, oracle, eps = key
+    return {
+        "model": model,
+        "attack": attack,
+        "attack_norm": norm,
+        "mode": mode,
+        "oracle": oracle,
+        "eps": eps,
+        "n": len(group),
+        "successful": len(hits),
+        "success_pct": 100.0 * len(hits) / len(group),
+    }
+
+
+def boundary_distances(
+    records: Iterable[Any], norm: str = "l2", where: str = "sent", seed: int = 0
+) -> list[dict[str, Any]]:
+    """Per (model, minimal attack, oracle): the ``norm`` distance to the boundary of the
+    successful examples (``where``: "sent" or "crafted"), float and steps, mean and median
+    with bootstrap intervals, and the success share."""
+    rows = []
+    for key, group in _groups(records, True).items():
+        hits = [r for r in group if r.oracle_success]
+        row = {**_head(key, group, hits), "norm": norm}
+        for unit in ("float", "steps"):
+            values = [r.distortion[where][unit][norm] for r in hits if r.distortion[where][unit]]
+            for name, stat in (("mean", np.mean), ("median", np.median)):
+                interval = bootstrap(values, stat, seed=seed) if values else None
+                row[f"{name}_{unit}"] = interval.to_dict() if interval else None
+        rows.append(row)
+    return rows
+
+
+def distortion_quantiles(records: Iterable[Any], where: str = "sent") -> list[dict[str, Any]]:
+    """Per (model, attack, oracle, eps): L0/L2/Linf quantiles of the successful examples'
+    distortion, in float units and in steps."""
+    rows = []
+    for key, group in _groups(records, False).items():
+        hits = [r for r in group if r.oracle_success]
+        row = _head(key, group, hits)
+        for unit in ("float", "steps"):
+            parts = [r.distortion[where][unit] for r in hits if r.distortion[where][unit]]
+            row[unit] = {k: quantiles([p[k] for p in parts]) for k in NORMS}
+        rows.append(row)
+    return rows

@@ -1,0 +1,96 @@
+"""What the gradient-masking audit measures at the end of a campaign, cheaply.
+
+On a few clean examples (``EXAMPLES``): the loss gradient a white-box attack uses (the float
+model's, and each integer model's replica), finite differences of one input step on each
+host integer backend (the real integer landscape), and the replicas' top-1 agreement with the
+integer backends on all the campaign's clean examples. Anything predicted to take longer than
+``BUDGET_S`` is skipped with a note. The result is plain JSON (the run folder keeps it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from host import zoo
+from host.attacks.oracles import logits_model
+from host.attacks.threat import step_of
+from host.backends import Backend
+from host.defenses import parse_name
+from host.metrics.gradients import estimate_analytic, estimate_backend
+
+EXAMPLES = 8
+DIRECTIONS = 16  # random sign directions per example
+BUDGET_S = 2.0  # per estimate, predicted from one timed forward pass
+HOST_RUNTIMES = ("engine", "tflm", "litert", "litert-ref")
+
+
+def replica_model(model: str, precision: str):
+    """The replica of a zoo model's integer file, or None when host.attacks.replica is absent."""
+    try:
+        from host.attacks.replica import replica_logits_model  # optional: absent in older versions
+    except ImportError:
+        return None
+    return replica_logits_model(zoo.model_file(model, precision), zoo.spec(model).input_range)
+
+
+def _predicted_seconds(backend: Backend, x: np.ndarray, images: int) -> float:
+    start = time.perf_counter()
+    backend.run(x[:1])
+    return (time.perf_counter() - start) * images
+
+
+def measure(
+    model: str,
+    backends: Mapping[str, Backend],
+    x: np.ndarray,
+    labels: np.ndarray,
+    budget_s: float = BUDGET_S,
+) -> dict[str, Any]:
+    """Gradient estimates on the first ``EXAMPLES`` of x and replica agreement on all of x."""
+    entry = zoo.spec(model)
+    few, few_labels = x[:EXAMPLES], labels[:EXAMPLES]
+    estimates, notes, agreement = [], [], {}
+    integer = {
+        name: b
+        for name, b in backends.items()
+        if b.precision != "float" and parse_name(name)[0] in HOST_RUNTIMES and "+" not in name
+    }
+    steps = {b.precision: step_of(b) for b in integer.values()}
+    step = steps.get("int8", next(iter(steps.values()), 0.0))
+    if any(b.precision == "float" for b in backends.values()):
+        float_model = logits_model(zoo.model_file(model, "float"), entry.input_range)
+        estimates.append(estimate_analytic("float", float_model, few, few_labels, step))
+    for name, backend in integer.items():
+        own = steps[backend.precision]
+        cost = _predicted_seconds(backend, few, 2 * DIRECTIONS * len(few))
+        if cost > budget_s:
+            notes.append(f"{name}: finite differences skipped (predicted {cost:.1f} s)")
+            continue
+        estimates.append(estimate_backend(backend, few, few_labels, own, own, DIRECTIONS))
+    for precision in sorted({b.precision for b in integer.values()}):
+        replica = replica_model(model, precision)
+        if replica is None:
+            notes.append(f"replica-{precision}: not measured (no replica in this version)")
+            continue
+        name = f"replica-{precision}"
+        estimates.append(estimate_analytic(name, replica, few, few_labels, steps[precision]))
+        ours = np.concatenate([np.asarray(replica(x[i : i + 64])) for i in range(0, len(x), 64)])
+        backend = next(b for b in integer.values() if b.precision == precision)
+        real = backend.dequantize_output(backend.run(x)).reshape(len(x), -1)
+        agreement[name] = {
+            "backend": backend.name,
+            "n": len(x),
+            "top1_agreement": float(np.mean(ours.argmax(1) == real.argmax(1))),
+        }
+    return {
+        "model": model,
+        "n": len(few),
+        "directions": DIRECTIONS,
+        "estimates": [e.to_dict() for e in estimates],
+        "replica_agreement": agreement,
+        "notes": notes,
+    }
