@@ -12,6 +12,7 @@ import numpy as np
 
 from host.records import AttackRecord
 from host.report.audit import audit
+from host.report.edge import edge_summary
 from host.report.sections import GROUND_TRUTH
 
 Row = dict[str, Any]  # one (attack, eps): as written to summary.json
@@ -85,8 +86,9 @@ def summarise_run(
 ) -> dict[str, Any]:
     """A run's summary: one table per (model, mode, oracle) with what it was run with (model
     file hashes, examples, seed, query budgets, backends), the agreement between the board
-    and TFLite Micro on every adversarial input, and the gradient-masking audit (``gradients``:
-    the run folder's measurements, ``host.report.audit``)."""
+    and TFLite Micro on every adversarial input, the gradient-masking audit (``gradients``:
+    the run folder's measurements, ``host.report.audit``) and the edge-only rates
+    (``host.report.edge``)."""
     groups: dict[tuple[str, str, str], list[AttackRecord]] = {}
     for record in records:
         groups.setdefault((record.model, record.mode, record.oracle), []).append(record)
@@ -110,6 +112,7 @@ def summarise_run(
         "tables": tables,
         "agreement": device_agreement(records),
         "audit": audit(records, gradients),
+        "edge": edge_summary(records),
     }
 
 

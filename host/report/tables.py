@@ -6,6 +6,7 @@ from typing import Any
 
 from host.records import EvaluationResult
 from host.report.audit import audit_markdown
+from host.report.edge import edge_markdown
 from host.report.summary import Row
 
 
@@ -67,7 +68,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         parts.append(agreement_text(pair))
     if "audit" in summary:
         parts.append(audit_markdown(summary["audit"]))
-    return "\n\n".join(parts)
+    if "edge" in summary:
+        parts.append(edge_markdown(summary["edge"]))
+    return "\n\n".join(part for part in parts if part)
 
 
 def agreement_text(pair: dict[str, Any]) -> str:

@@ -1,0 +1,191 @@
+"""Edge-only (divergence) attacks: inputs the integer model gets wrong, the float model right.
+
+DIVA (in the spirit of Hao et al., MLSys 2022, "A Tale of Two Models") ascends, inside the eps
+ball, the gap between the float model's and the integer model's confidence in the true class:
+``L(x) = softmax(float(x))[y] - c * softmax(replica(x))[y]``, where the replica is the
+differentiable copy of the integer model's .tflite (``host.attacks.replica``). Sign steps
+(Linf) or normalised gradient steps (L2) of ``step_ratio * eps``, projected into the ball and
+[0,1], ``max_iter`` of them, all in one traced TensorFlow function. Per example it keeps the
+iterate, seen on the integer model's input lattice, with the largest L among those the replica
+gets wrong while the float model gets right (else the last iterate). As for every attack, the
+success the records show is the real integer oracle's (``Attack._result``); whether the float
+model still classifies the input correctly is the float backend's outcome in the records
+(``host.report.edge``: the edge-only rate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from host.attacks.base import FixedEpsilonAttack, GradientAttack
+from host.attacks.oracles import Oracle, logits_model
+from host.attacks.params import POSITIVE, count
+from host.errors import UserError
+
+
+class DIVA(GradientAttack, FixedEpsilonAttack):
+    """Divergence attack: the float model right, the integer model wrong (mode direct)."""
+
+    name = "diva"
+    norms = ("linf", "l2")
+    defaults = {"max_iter": 20, "step_ratio": 0.1, "c": 1.0, "batch_size": 128}
+    limits = {"max_iter": count(), "step_ratio": POSITIVE, "c": POSITIVE, "batch_size": count()}
+
+    def __init__(self, norm: str | None = None, **params: Any) -> None:
+        super().__init__(norm, **params)
+        self._ascent: tuple[Oracle, DivergenceAscent] | None = None
+
+    def art_attack(self, oracle: Oracle, eps: float) -> Any:
+        if self._ascent is None or self._ascent[0] is not oracle:
+            self._ascent = (oracle, DivergenceAscent(*_two_models(oracle), self.norm))
+        ascent = self._ascent[1]
+        return ascent.bound(eps, self.params)
+
+
+def _two_models(oracle: Oracle) -> tuple[Any, Any, Lattice]:
+    """(float logits model, replica logits model, input lattice) of an integer oracle."""
+    if not oracle.integer:
+        raise UserError(
+            f"attack diva needs an integer oracle (mode direct, e.g. engine-int8), "
+            f"not {oracle.name}"
+        )
+    if oracle.defense is not None:
+        raise UserError(f"attack diva does not run through defenses (oracle {oracle.name})")
+    float_path, int_path = getattr(oracle, "_float_path", None), getattr(oracle, "model_path", None)
+    if float_path is None or int_path is None:
+        raise UserError(
+            f"attack diva needs the float model and the integer model file of {oracle.name}"
+        )
+    from host.attacks.replica import replica_logits_model  # imports keras: only when crafting
+
+    backend = oracle.backend
+    return (
+        logits_model(float_path, backend.input_range),
+        replica_logits_model(int_path, backend.input_range),
+        Lattice.of(backend),
+    )
+
+
+class Lattice:
+    """An integer backend's input lattice in [0,1] units (``host.attacks.threat.to_lattice``)."""
+
+    def __init__(self, input_range: float, scale: float, zero_point: int, low: int, high: int):
+        self.input_range, self.scale, self.zero_point = input_range, scale, zero_point
+        self.low, self.high = low, high
+
+    @classmethod
+    def of(cls, backend: Any) -> Lattice:
+        dtype = backend.input_dtype
+        if dtype.kind == "f":  # a float-input model: its QUANTIZE's type
+            dtype = np.dtype(np.int8 if backend.precision == "int8" else np.int16)
+        info = np.iinfo(dtype)
+        return cls(
+            float(backend.input_range),
+            float(backend.input_scale),
+            int(backend.input_zero_point),
+            int(info.min),
+            int(info.max),
+        )
+
+    def snap(self, x: Any) -> Any:
+        """x01 (a tensor) onto the lattice, in [0,1] units (rounding half away from zero)."""
+        import tensorflow as tf
+
+        v = x * self.input_range / self.scale
+        q = tf.sign(v) * tf.floor(tf.abs(v) + 0.5) + self.zero_point
+        q = tf.clip_by_value(q, self.low, self.high)
+        return (q - self.zero_point) * self.scale / self.input_range
+
+
+class DivergenceAscent:
+    """The traced ascent of one (float model, replica) pair; ``bound`` fixes eps and parameters
+    and gives the object ``FixedEpsilonAttack`` calls ``generate(x, y)`` on."""
+
+    def __init__(self, float_model: Any, replica: Any, lattice: Lattice, norm: str) -> None:
+        import tensorflow as tf
+
+        images = tf.TensorSpec([None, *float_model.input_shape[1:]], tf.float32)
+        scalar = tf.TensorSpec([], tf.float32)
+        spec = [images, tf.TensorSpec([None], tf.int64), scalar, scalar, scalar]
+        spec.append(tf.TensorSpec([], tf.int32))
+
+        def confidences(x, y):
+            pf = tf.nn.softmax(float_model(x, training=False))
+            pr = tf.nn.softmax(replica(x, training=False))
+            return pf, pr, tf.gather(pf, y, batch_dims=1), tf.gather(pr, y, batch_dims=1)
+
+        def step_of(gradient, step):
+            if norm == "linf":
+                return step * tf.sign(gradient)
+            flat = tf.reshape(gradient, [tf.shape(gradient)[0], -1])
+            size = tf.norm(flat, axis=1) + 1e-12
+            return step * gradient / tf.reshape(size, [-1, *[1] * (len(gradient.shape) - 1)])
+
+        def project(x_adv, x, eps):
+            delta = x_adv - x
+            if norm == "linf":
+                delta = tf.clip_by_value(delta, -eps, eps)
+            else:
+                flat = tf.reshape(delta, [tf.shape(delta)[0], -1])
+                factor = tf.minimum(1.0, eps / (tf.norm(flat, axis=1) + 1e-12))
+                delta = delta * tf.reshape(factor, [-1, *[1] * (len(delta.shape) - 1)])
+            return tf.clip_by_value(x + delta, 0.0, 1.0)
+
+        def ascend(x, y, eps, step, c, iterations):
+            def body(i, x_adv, best, best_loss):
+                with tf.GradientTape() as tape:
+                    tape.watch(x_adv)
+                    _, _, f, r = confidences(x_adv, y)
+                    total = tf.reduce_sum(f - c * r)
+                gradient = tape.gradient(total, x_adv)
+                x_adv = project(x_adv + step_of(gradient, step), x, eps)
+                pf, pr, f, r = confidences(lattice.snap(x_adv), y)
+                edge = (tf.argmax(pf, axis=1) == y) & (tf.argmax(pr, axis=1) != y)
+                better = edge & (f - c * r > best_loss)
+                best = tf.where(_rows(better, x), x_adv, best)
+                return i + 1, x_adv, best, tf.where(better, f - c * r, best_loss)
+
+            start = (tf.constant(0), x, x, tf.fill([tf.shape(x)[0]], -np.inf))
+            _, x_adv, best, best_loss = tf.while_loop(lambda i, *_: i < iterations, body, start)
+            return tf.where(_rows(best_loss > -np.inf, x), best, x_adv)
+
+        self._ascend = tf.function(ascend, input_signature=spec, autograph=False)
+
+    def bound(self, eps: float, params: dict[str, Any]) -> BoundAscent:
+        return BoundAscent(self, eps, params)
+
+    def run(self, x: np.ndarray, y: np.ndarray, eps: float, params: dict[str, Any]) -> np.ndarray:
+        """The best iterate of each example (numpy in, numpy out), ``batch_size`` at a time."""
+        size = params["batch_size"]
+        out = [
+            self._ascend(
+                np.asarray(x[i : i + size], np.float32),
+                np.asarray(y[i : i + size], np.int64),
+                np.float32(eps),
+                np.float32(eps * params["step_ratio"]),
+                np.float32(params["c"]),
+                np.int32(params["max_iter"]),
+            ).numpy()
+            for i in range(0, len(x), size)
+        ]
+        return np.concatenate(out) if out else np.asarray(x, np.float32)
+
+
+class BoundAscent:
+    """One eps of a DivergenceAscent, called as ``GradientAttack.generate`` calls ART's."""
+
+    def __init__(self, ascent: DivergenceAscent, eps: float, params: dict[str, Any]) -> None:
+        self.ascent, self.eps, self.params = ascent, eps, params
+
+    def generate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``y``: one-hot labels."""
+        return self.ascent.run(x, np.asarray(y).argmax(axis=1), self.eps, self.params)
+
+
+def _rows(mask: Any, like: Any) -> Any:
+    """A per-example mask broadcastable against images like ``like``."""
+    import tensorflow as tf
+
+    return tf.reshape(mask, [-1, *[1] * (len(like.shape) - 1)])
