@@ -19,6 +19,7 @@ import pytest
 from host import api, data, zoo
 from host.records import AttackRecord, BackendOutcome
 from host.report.audit import CHECKS, audit, audit_markdown
+from host.report.html import write_report
 
 CAMPAIGN = """name = "audit"
 models = ["{model}"]
@@ -56,22 +57,29 @@ def masked_folder(root: Path) -> Path:
     return folder
 
 
-def run_audit(model: str, root: Path, data_dir: Path) -> tuple[dict, str]:
+def run_audit(model: str, root: Path, data_dir: Path) -> tuple[dict, str, Path]:
+    """The campaign on ``model``: the audit in summary.json, summary.md, the run folder."""
     campaign = root / f"{Path(model).name}.toml"
     campaign.write_text(CAMPAIGN.format(model=model))
     result = api.run_file(campaign, out=root / "runs", data_dir=data_dir)
     summary_md = (result.folder / "summary.md").read_text()
-    return json.loads((result.folder / "summary.json").read_text())["audit"], summary_md
+    summary = json.loads((result.folder / "summary.json").read_text())
+    return summary["audit"], summary_md, result.folder
 
 
 def test_the_masked_model_is_flagged_and_the_plain_one_is_not(tmp_path, data_dir):
-    masked, masked_md = run_audit(str(masked_folder(tmp_path)), tmp_path, data_dir)
+    masked, masked_md, folder = run_audit(str(masked_folder(tmp_path)), tmp_path, data_dir)
     raised = {flag["check"] for flag in masked["flags"]}
     assert {"black-box beats white-box", "zero-gradient share"} <= raised, masked
     zero = next(f for f in masked["flags"] if f["check"] == "zero-gradient share")
     assert "100.0 % of the float gradient" in zero["evidence"]
     assert "**black-box beats white-box**" in masked_md
-    plain, plain_md = run_audit("cifar10-resnet8", tmp_path, data_dir)
+    page = write_report(folder).read_text()
+    assert "<strong>zero-gradient share</strong>" in page
+    (measured,) = json.loads((folder / "gradients.json").read_text()).values()
+    (kept,) = measured["estimates"]
+    assert (kept["backend"], kept["zero_share"], kept["n"]) == ("float", 1.0, 6)
+    plain, plain_md, _ = run_audit("cifar10-resnet8", tmp_path, data_dir)
     assert plain["flags"] == [], plain
     assert f"no sign of gradient masking in {plain['checks']} checks" in plain_md
     assert plain["checks"] >= 5  # the float gradient was measured (no replica: float only)

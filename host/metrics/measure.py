@@ -54,11 +54,15 @@ def measure(
     entry = zoo.spec(model)
     few, few_labels = x[:EXAMPLES], labels[:EXAMPLES]
     estimates, notes, agreement = [], [], {}
-    integer = {
-        name: b
-        for name, b in backends.items()
-        if b.precision != "float" and parse_name(name)[0] in HOST_RUNTIMES and "+" not in name
-    }
+    integer: dict[str, Backend] = {}  # one host backend per precision, the engine first
+    for name, b in sorted(backends.items(), key=lambda item: not item[0].startswith("engine")):
+        host = parse_name(name)[0] in HOST_RUNTIMES and "+" not in name
+        if (
+            host
+            and b.precision != "float"
+            and b.precision not in {i.precision for i in integer.values()}
+        ):
+            integer[name] = b
     steps = {b.precision: step_of(b) for b in integer.values()}
     step = steps.get("int8", next(iter(steps.values()), 0.0))
     if any(b.precision == "float" for b in backends.values()):

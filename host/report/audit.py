@@ -22,6 +22,7 @@ from typing import Any
 from host.attacks import ATTACKS
 from host.attacks.base import GradientAttack
 from host.records import AttackRecord
+from host.report.run_folder import RunFolder
 
 GRADIENTS = "gradients.json"
 ZERO_SHARE = 0.5
@@ -255,6 +256,11 @@ def audit(records: list[AttackRecord], gradients: dict[str, Any] | None = None) 
     ]
     checked = len(CHECKS) - len(missing)
     return {"checks": checked, "flags": flags, "notes": notes}
+
+
+def audit_run(run: RunFolder) -> dict[str, Any]:
+    """The audit of a run folder as the report reads it (records and gradients.json)."""
+    return audit(run.records, read_gradients(run.path))
 
 
 def audit_markdown(result: dict[str, Any]) -> str:
