@@ -16,6 +16,7 @@ from host.attacks.oracles import logits_model
 from host.attacks.threat import step_of
 from host.defenses import get_backend
 from host.errors import UserError
+from host.metrics.__main__ import main as metrics_main
 from host.metrics.boundary import boundary_distances, distortion_quantiles
 from host.metrics.gradients import estimate_analytic, estimate_backend, random_directions
 from host.metrics.statistics import bootstrap, quantiles
@@ -111,3 +112,17 @@ def test_boundary_distances_and_quantiles_over_successful_examples():
     assert rows[0]["float"]["l2"]["q100"] == pytest.approx(0.8)
     assert rows[0]["steps"]["linf"]["q50"] == pytest.approx(0.225 * 255)
     assert quantiles([]) == {}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--n", "0"], "--n and --k must be positive"),
+        (["--directions", "gaussian"], "--directions must be one of sign, coordinate"),
+        (["--models", "nope"], "unknown model 'nope'"),
+    ],
+)
+def test_the_command_refuses_bad_input_in_one_line(argv, message, capsys):
+    assert metrics_main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -49,6 +49,8 @@ class GradientEstimate:
     norm_steps_mean: float
     zero_share: float
     seconds: float
+    norms: list[float]  # per example, float units
+    zero_shares: list[float]  # per example
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,6 +154,8 @@ def summarise(
         norm_steps_mean=float(np.mean(norms) * step),
         zero_share=float(np.mean(values == 0)),
         seconds=round(seconds, 3),
+        norms=[float(v) for v in norms],
+        zero_shares=[float(v) for v in np.mean(values.reshape(len(norms), -1) == 0, axis=1)],
     )
 
 
