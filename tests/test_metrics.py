@@ -21,6 +21,7 @@ from host.metrics.boundary import boundary_distances, distortion_quantiles
 from host.metrics.gradients import estimate_analytic, estimate_backend, random_directions
 from host.metrics.statistics import bootstrap, quantiles
 from host.records import AttackRecord
+from host.report.boundary import boundary_markdown
 
 MODEL = "cifar10-resnet8"
 
@@ -126,3 +127,10 @@ def test_the_command_refuses_bad_input_in_one_line(argv, message, capsys):
     assert metrics_main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_boundary_table_in_markdown():
+    records = [record(i, 0.1 * (i + 1), success=i < 8) for i in range(10)]
+    text = boundary_markdown(boundary_distances(records))
+    assert "| m | deepfool (l2) | float | 8 of 10 | 0.45 [" in text
+    assert boundary_markdown([]) == ""

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from host.metrics.boundary import boundary_distances
 from host.records import AttackRecord
 from host.report.audit import audit
 from host.report.edge import edge_summary
@@ -87,8 +88,9 @@ def summarise_run(
     """A run's summary: one table per (model, mode, oracle) with what it was run with (model
     file hashes, examples, seed, query budgets, backends), the agreement between the board
     and TFLite Micro on every adversarial input, the gradient-masking audit (``gradients``:
-    the run folder's measurements, ``host.report.audit``) and the edge-only rates
-    (``host.report.edge``)."""
+    the run folder's measurements, ``host.report.audit``), the edge-only rates
+    (``host.report.edge``) and the minimal attacks' boundary distances
+    (``host.metrics.boundary``)."""
     groups: dict[tuple[str, str, str], list[AttackRecord]] = {}
     for record in records:
         groups.setdefault((record.model, record.mode, record.oracle), []).append(record)
@@ -113,6 +115,7 @@ def summarise_run(
         "agreement": device_agreement(records),
         "audit": audit(records, gradients),
         "edge": edge_summary(records),
+        "boundary": boundary_distances(records),
     }
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from host.records import EvaluationResult
 from host.report.audit import audit_markdown
+from host.report.boundary import boundary_markdown
 from host.report.edge import edge_markdown
 from host.report.summary import Row
 
@@ -66,6 +67,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         )
     for pair in summary["agreement"]:
         parts.append(agreement_text(pair))
+    if summary.get("boundary"):
+        parts.append(boundary_markdown(summary["boundary"]))
     if "audit" in summary:
         parts.append(audit_markdown(summary["audit"]))
     if "edge" in summary:
