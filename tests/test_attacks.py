@@ -118,7 +118,16 @@ def test_bad_attack_configuration_is_a_user_error() -> None:
 
 def test_attack_types_carry_their_meaning() -> None:
     """Each attack is fixed-eps or minimal, gradient or query; the flags follow from the types."""
-    fixed_eps = {"pgd", "fgsm", "autoattack", "square-linf", "square-l2"}
+    fixed_eps = {
+        "pgd",
+        "fgsm",
+        "autoattack",
+        "apgd-ce",
+        "apgd-dlr",
+        "square-linf",
+        "square-l2",
+        "diva",
+    }
     score, decision = {"zoo", "square-linf", "square-l2"}, {"boundary", "geoda", "hopskipjump"}
     for name in ATTACKS:
         attack = make_attack(name)

@@ -50,7 +50,7 @@ def _cli(*args: str, command: str = "host.campaign") -> subprocess.CompletedProc
         (["--attacks", "pgd", "--eps", "-0.01"], "eps must be a finite number >= 0"),
         (["--attacks", "deepfool", "--norm", "linf"], "does not support norm linf"),
         (["--attacks", "pgd"], "need --eps or --eps-steps"),
-        (["--attacks", "pgd", "--eps", "0.01", "--mode", "direct"], "need gradients"),
+        (["--attacks", "pgd", "--eps", "0.01", "--mode", "direct", "--oracle", "float"], "direct"),
         (["--attacks", "pgd", "--eps", "0.01", "--param", "pgd.steps=3"], "no parameter steps"),
         (["--attacks", "pgd", "--eps", "0.01", "--queries", "0"], "--queries must be positive"),
         (["--attacks", "pgd", "--eps", "0.01", "--n", "0"], "--n must be positive"),

@@ -55,7 +55,12 @@ BAD = {
     "unknown attack": ('name = "pgd"', 'name = "fab"', "unknown attack 'fab'", 9),
     "eps out of range": ("eps = [0.002]", "eps = [0.002, 1.5]", "eps must be in [0, 1]", 10),
     "missing model": ('["cifar10-resnet8"]', '["no-such-model"]', "unknown model", 2),
-    "gradient attack direct": ("eps = [0.002]", 'eps = [0.002]\nmode = "direct"', "gradients", 11),
+    "direct on float": (
+        "eps = [0.002]",
+        'eps = [0.002]\nmode = "direct"\noracle = "float"',
+        "mode direct attacks an integer backend",
+        12,
+    ),
     "bad parameter": ("eps = [0.002]", "eps = [0.002]\nparams = { steps = 3 }", "steps", 11),
     "not TOML": ("n = 4", "n = = 4", "not valid TOML", 6),
     "negative n": ("n = 4", "n = -4", "n must be positive", 6),

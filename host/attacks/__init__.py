@@ -11,7 +11,18 @@ from typing import Any
 
 from host.attacks.base import Attack, EpsResult
 from host.attacks.criteria import Criterion, Misclassification, TargetedMisclassification
-from host.attacks.gradient import EAD, FGSM, JSMA, PGD, AutoAttack, CarliniL2, CarliniLinf, DeepFool
+from host.attacks.gradient import (
+    APGDCE,
+    APGDDLR,
+    EAD,
+    FGSM,
+    JSMA,
+    PGD,
+    AutoAttack,
+    CarliniL2,
+    CarliniLinf,
+    DeepFool,
+)
 from host.attacks.oracles import Oracle
 from host.attacks.query import Boundary, GeoDA, HopSkipJump, SquareL2, SquareLinf, Zoo
 from host.errors import UserError
@@ -38,6 +49,8 @@ ATTACKS: dict[str, type[Attack]] = {
         CarliniLinf,
         EAD,
         AutoAttack,
+        APGDCE,
+        APGDDLR,
         Zoo,
         SquareLinf,
         SquareL2,

@@ -1,4 +1,5 @@
-"""White-box gradient attacks (ART), crafted on the float logits model."""
+"""White-box gradient attacks (ART), crafted on the oracle's logits model: the float model
+(mode transfer), or the integer model's differentiable replica (mode direct)."""
 
 from __future__ import annotations
 
@@ -191,12 +192,52 @@ class EAD(GradientAttack, MinimizationAttack):
         return ElasticNet(oracle.whitebox(), verbose=False, **self.params)
 
 
+def apgd(oracle: Oracle, loss: str, norm: str, eps: float, params: dict[str, Any]) -> Any:
+    """ART's APGD on the oracle's classifier with ``loss`` (CE or DLR) as AutoAttack builds it:
+    first step 2 * eps; ``loss_type`` None, so APGD uses the classifier's (traced) loss."""
+    from art.attacks.evasion import AutoProjectedGradientDescent
+
+    return AutoProjectedGradientDescent(
+        oracle.whitebox(loss),
+        norm=norm_order(norm),
+        eps=eps,
+        eps_step=2 * eps,
+        max_iter=params["max_iter"],
+        nb_random_init=params["restarts"],
+        batch_size=params["batch_size"],
+        loss_type=None,
+        verbose=False,
+    )
+
+
+class APGDCE(GradientAttack, FixedEpsilonAttack):
+    """Auto-PGD with the cross-entropy loss (Croce and Hein), AutoAttack's first attack."""
+
+    name = "apgd-ce"
+    loss = "cross_entropy"
+    norms = ("linf", "l2")
+    defaults = {"max_iter": 100, "restarts": 1, "batch_size": 128}
+    limits = {"max_iter": count(), "restarts": count(), "batch_size": count()}
+
+    def art_attack(self, oracle: Oracle, eps: float) -> Any:
+        return apgd(oracle, self.loss, self.norm, eps, self.params)
+
+
+class APGDDLR(APGDCE):
+    """Auto-PGD with the difference-of-logits-ratio loss, AutoAttack's second attack."""
+
+    name = "apgd-dlr"
+    loss = "difference_logits_ratio"
+
+
 class AutoAttack(GradientAttack, FixedEpsilonAttack):
     """AutoAttack (Croce and Hein): APGD-CE, APGD-DLR and Square, best per example.
 
     ART has no FAB; its default attack list also needs logits, which the white-box oracle gives.
     APGD gets classifiers whose own loss is CE or DLR (ART would wrap the model in an eager
-    classifier of its own for ``loss_type``): the same losses, traced.
+    classifier of its own for ``loss_type``): the same losses, traced. In mode direct, Square
+    queries the replica, whose forward values are TFLite Micro's (bit-exact): the integer
+    model's answers, not counted against ``queries``.
     """
 
     name = "autoattack"
@@ -211,23 +252,18 @@ class AutoAttack(GradientAttack, FixedEpsilonAttack):
 
     def art_attack(self, oracle: Oracle, eps: float) -> Any:
         from art.attacks.evasion import AutoAttack as ArtAutoAttack
-        from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
+        from art.attacks.evasion import SquareAttack
 
         p = self.params
         classifier = oracle.whitebox()
         order = norm_order(self.norm)
+        apgd_params = {
+            "max_iter": p["apgd_iter"],
+            "restarts": p["apgd_restarts"],
+            "batch_size": p["batch_size"],
+        }
         attacks = [
-            AutoProjectedGradientDescent(
-                oracle.whitebox(loss),  # loss_type None: APGD uses the classifier's (traced) loss
-                norm=order,
-                eps=eps,
-                eps_step=2 * eps,
-                max_iter=p["apgd_iter"],
-                nb_random_init=p["apgd_restarts"],
-                batch_size=p["batch_size"],
-                loss_type=None,
-                verbose=False,
-            )
+            apgd(oracle, loss, self.norm, eps, apgd_params)
             for loss in ("cross_entropy", "difference_logits_ratio")
         ]
         attacks.append(

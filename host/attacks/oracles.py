@@ -1,8 +1,12 @@
 """Oracles: any backend as the thing an attack queries.
 
-A white-box oracle is the float Keras model turned into a logits model on [0,1] inputs (gradient
-attacks need logits); behind pre-processing defenses (``float+median2``) it runs them, with
-BPDA's straight-through gradient (``host.defenses.bpda``): the adaptive attack. A black-box
+A white-box oracle is a logits model on [0,1] inputs (gradient attacks need logits): for the
+float backend the float Keras model, for an integer backend the differentiable replica of its
+.tflite file (``host.attacks.replica``: TFLite Micro's forward values, straight-through
+gradients), so gradient attacks run on the integer model itself while every success is still
+judged on the real backend (``labels``). Behind pre-processing defenses (``float+median2``,
+``engine-int8+median2``) it runs them, with BPDA's straight-through gradient
+(``host.defenses.bpda``): the adaptive attack. A black-box
 oracle wraps ``Backend.run`` (float, LiteRT, TFLite Micro or the device) for ART, counts every
 query per example and stops the attack call when an example goes past the query budget; the
 attacker then has the best adversarial query it made.
@@ -17,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from host.attacks.criteria import Criterion, Misclassification
+from host.attacks.replica import replica_logits_model
 from host.attacks.threat import step_of
 from host.attacks.traced import TracedModel, traced_classifier
 from host.backends import Backend
@@ -115,7 +120,10 @@ class Oracle:
         nb_classes: int,
         float_path: str | Path | None = None,
         queries: int | None = None,
+        model_path: str | Path | None = None,
     ) -> None:
+        """``float_path``: the float model (a float oracle's gradients); ``model_path``: the
+        integer backend's .tflite (an integer oracle's gradients, through its replica)."""
         self.backend = backend
         self.name = backend.name
         self.nb_classes = nb_classes
@@ -124,8 +132,9 @@ class Oracle:
         self.budget = QueryBudget(queries)
         self.listener: QueryListener | None = None
         self._float_path = float_path
+        self.model_path = model_path
         self.defense = backend if isinstance(backend, DefendedBackend) else None
-        self.traced: TracedModel | None = None  # the float model's compiled functions
+        self.traced: TracedModel | None = None  # the logits model's compiled functions
         self._whitebox: dict[str, Any] = {}
         self._keras: Callable[[np.ndarray], Any] | None = None
         self._x = np.zeros((0,), dtype=np.float32)
@@ -207,17 +216,12 @@ class Oracle:
         )
 
     def whitebox(self, loss: str = "cross_entropy"):
-        """ART's differentiable classifier on the float logits model (float oracles only; behind
-        the oracle's defenses, BPDA), with ``loss`` (host.attacks.traced.LOSSES) and every call
-        traced; the traced functions are compiled once per oracle and shared by its
-        classifiers."""
-        if self.integer or self._float_path is None:
-            raise UserError(
-                f"oracle {self.name} has no gradients: gradient attacks run on the float model "
-                "(--mode transfer)"
-            )
+        """ART's differentiable classifier on the oracle's logits model (the float model, or an
+        integer backend's replica; behind the oracle's defenses, BPDA), with ``loss``
+        (host.attacks.traced.LOSSES) and every call traced; the traced functions are compiled
+        once per oracle and shared by its classifiers."""
         if self.traced is None:
-            model = logits_model(self._float_path, self.backend.input_range)
+            model = self._logits_model()
             if self.defense is None:
                 self.traced = TracedModel(model, self.nb_classes)
             else:
@@ -225,3 +229,14 @@ class Oracle:
         if loss not in self._whitebox:
             self._whitebox[loss] = traced_classifier(self.traced, loss)
         return self._whitebox[loss]
+
+    def _logits_model(self):
+        """The float logits model, or the replica of the integer model file."""
+        if self.integer and self.model_path is not None:
+            return replica_logits_model(self.model_path, self.backend.input_range)
+        if not self.integer and self._float_path is not None:
+            return logits_model(self._float_path, self.backend.input_range)
+        raise UserError(
+            f"oracle {self.name} has no gradients: it was given no "
+            f"{'integer model file' if self.integer else 'float model'}"
+        )

@@ -148,6 +148,8 @@ def _accumulate(op: schema.OperatorT, tensors: list[Tensor], x: Any, name: str) 
     inp, weights = tensors[op.inputs[0]], tensors[op.inputs[1]]
     w = _constant(weights).astype(np.float64)
     t = _integers(x, inp)
+    if _fits_float32(inp, w, 0 if name == "FULLY_CONNECTED" else 3):
+        w, t = w.astype(np.float32), tf.cast(t, tf.float32)  # exact, and several times faster
     if name == "FULLY_CONNECTED":  # w: [units, depth]
         acc = tf.matmul(tf.reshape(t, (-1, w.shape[1])), w, transpose_b=True)
     else:
@@ -160,9 +162,19 @@ def _accumulate(op: schema.OperatorT, tensors: list[Tensor], x: Any, name: str) 
         else:  # w: [out, kh, kw, in]
             kernel = np.transpose(w, (1, 2, 3, 0))
             acc = tf.nn.conv2d(t, kernel, strides, _padding(op), dilations=dilations)
+    acc = tf.cast(acc, tf.float64)
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         acc = acc + _constant(tensors[op.inputs[2]]).astype(np.float64).reshape(-1)
     return acc
+
+
+def _fits_float32(inp: Tensor, w: np.ndarray, channel_axis: int) -> bool:
+    """Whether every partial sum of (q - zp) * w is below 2^24 in magnitude, so that float32
+    accumulates it exactly (whatever the order): int8 layers mostly, int16 layers never."""
+    info = np.iinfo(np.int8 if inp.bits == 8 else np.int16)
+    largest = max(info.max - inp.zero_point, inp.zero_point - info.min)
+    per_channel = np.abs(np.moveaxis(w, channel_axis, 0)).reshape(w.shape[channel_axis], -1)
+    return largest * float(per_channel.sum(axis=1).max()) < 2**24
 
 
 def _weighted(op: schema.OperatorT, tensors: list[Tensor], x: Any, name: str) -> tuple[Any, Any]:

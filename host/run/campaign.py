@@ -37,7 +37,7 @@ from host.attacks.base import seed_for
 from host.attacks.oracles import QueryBudget
 from host.attacks.threat import check_eps, distortion, eps_from_steps, lattice_distortion, step_of
 from host.backends import CHUNK, Backend, run_in_chunks
-from host.defenses import DetectingBackend, get_backend, parse_name, split_backend_name
+from host.defenses import DetectingBackend, get_backend, parse_name
 from host.errors import ArgumentError, UserError
 from host.metrics.measure import measure
 from host.records import AttackRecord, BackendOutcome, RecordFile
@@ -102,7 +102,7 @@ def plan_campaign(
         parse_name(name)
     oracle = oracle or default_oracle(mode, backends)
     parse_name(oracle)
-    check_mode(mode, oracle, attacks)
+    check_mode(mode, oracle)
     if queries is not None and queries <= 0:
         raise ArgumentError(f"queries must be positive, got {queries}", "queries")
     steps_to_eps = {}
@@ -176,7 +176,9 @@ def default_oracle(mode: str, backends: list[str]) -> str:
     return integer[-1]
 
 
-def check_mode(mode: str, oracle: str, attacks: list[Attack]) -> None:
+def check_mode(mode: str, oracle: str) -> None:
+    """Transfer crafts on float, direct attacks an integer oracle (gradient attacks through
+    its replica)."""
     integer = parse_name(oracle)[1] != "float"
     if mode == "transfer" and integer:
         raise ArgumentError(
@@ -188,14 +190,6 @@ def check_mode(mode: str, oracle: str, attacks: list[Attack]) -> None:
             "mode",
             "oracle",
         )
-    if integer:
-        gradient = [attack.name for attack in attacks if attack.access == "gradient"]
-        if gradient:
-            raise ArgumentError(
-                f"{', '.join(gradient)} need gradients, which {oracle} does not have: "
-                "craft them on float (mode transfer)",
-                "mode",
-            )
 
 
 def config_id(campaign: Campaign, attack: Attack) -> str:
@@ -348,11 +342,11 @@ class Runner:
             boards = {n: self.backend(n) for n in names if parse_name(n)[0] == "device"}
             check_resume(out, [campaign], boards, dataset)
         self.evaluated = [self.backend(name) for name in campaign.backends]
-        crafted_on_float = split_backend_name(campaign.oracle)[0] == "float"
-        float_path = zoo.model_file(campaign.model, "float") if crafted_on_float else None
-        self.oracle = Oracle(
-            self.backend(campaign.oracle), self.nb_classes, float_path, campaign.queries
-        )
+        oracle = self.backend(campaign.oracle)
+        # gradients: of the float model, or of the integer model file's replica
+        path = zoo.model_file(campaign.model, oracle.precision)
+        float_path, model_path = (path, None) if oracle.precision == "float" else (None, path)
+        self.oracle = Oracle(oracle, self.nb_classes, float_path, campaign.queries, model_path)
         self.clean_raw = {b.name: self._raw(b, self.x) for b in self.evaluated}
         self.ref_step = self._reference_step()
         self.records = RecordFile(out / RECORDS if out is not None else None)

@@ -11,7 +11,7 @@
     eps_steps = [0.5, 1, 2]
 
 Every mistake (an unknown key, attack, backend or model, an eps out of [0,1], a parameter the
-attack does not have, a gradient attack in direct mode) is one ``UserError`` naming the file and
+attack does not have, mode direct with a float oracle) is one ``UserError`` naming the file and
 the line of the key (``campaigns/x.toml:12: ...``). Backend and oracle names may carry
 pre-processing defenses (``engine-int8+bits5``, oracle ``float+median2``: ``host.defenses``).
 Checking reads no model file and no data.
@@ -301,7 +301,7 @@ def _attack(file: _File, values: dict, i: int, backends: tuple[str, ...]) -> Att
     try:
         if oracle is not None:
             parse_name(oracle)
-        check_mode(mode, oracle or default_oracle(mode, list(backends)), [attack])
+        check_mode(mode, oracle or default_oracle(mode, list(backends)))
     except UserError as error:
         raise file.error(str(error), "attack", i, "oracle" if oracle else "mode") from None
     eps = file.numbers(values, "eps", "attack", i)
