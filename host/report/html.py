@@ -16,6 +16,7 @@ import jinja2
 
 from host.report import defenses, plots, sections
 from host.report.audit import audit_run
+from host.report.edge import edge_summary
 from host.report.run_folder import load_run
 from host.report.summary import summarise
 from host.report.tables import campaign_table
@@ -53,6 +54,7 @@ def write_report(run_dir: Path) -> Path:
                 for d in found
             ],
             audit=audit_run(run),
+            edge=edge_summary(run.records),
             agreements=sections.agreements(run),
             evaluations=run.evaluations,
             summary=_table(campaign_table(summarise(run.records, backends), backends)),
