@@ -11,6 +11,7 @@ from typing import Any
 
 from host.attacks.base import Attack, EpsResult
 from host.attacks.criteria import Criterion, Misclassification, TargetedMisclassification
+from host.attacks.edge import DIVA
 from host.attacks.gradient import (
     APGDCE,
     APGDDLR,
@@ -57,6 +58,7 @@ ATTACKS: dict[str, type[Attack]] = {
         Boundary,
         GeoDA,
         HopSkipJump,
+        DIVA,
     )
 }
 

@@ -143,6 +143,11 @@ class Oracle:
         self.best = self._x.copy()
         self.best_distance = np.zeros(0)
 
+    @property
+    def float_path(self) -> str | Path | None:
+        """The float model (an integer oracle's too, when it has one: edge-only attacks)."""
+        return self._float_path
+
     def scores(self, x01: np.ndarray) -> np.ndarray:
         """Float scores of the backend (dequantized outputs), not counted as attack queries."""
         x01 = np.asarray(x01, dtype=np.float32)

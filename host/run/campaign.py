@@ -343,9 +343,12 @@ class Runner:
             check_resume(out, [campaign], boards, dataset)
         self.evaluated = [self.backend(name) for name in campaign.backends]
         oracle = self.backend(campaign.oracle)
-        # gradients: of the float model, or of the integer model file's replica
-        path = zoo.model_file(campaign.model, oracle.precision)
-        float_path, model_path = (path, None) if oracle.precision == "float" else (None, path)
+        # gradients: of the float model, or of the integer model file's replica (DIVA, an
+        # edge-only attack, takes both: the float model of an integer oracle too)
+        has_float = zoo.has_file(campaign.model, "float")
+        float_path = zoo.model_file(campaign.model, "float") if has_float else None
+        integer = oracle.precision != "float"
+        model_path = zoo.model_file(campaign.model, oracle.precision) if integer else None
         self.oracle = Oracle(oracle, self.nb_classes, float_path, campaign.queries, model_path)
         self.clean_raw = {b.name: self._raw(b, self.x) for b in self.evaluated}
         self.ref_step = self._reference_step()
