@@ -13,7 +13,9 @@ import numpy as np
 from test_adaptive import robust_accuracy
 
 from host import api, evaluate, zoo
+from host.paths import REPO_ROOT
 from host.records import RecordFile
+from host.run.spec import load_campaign
 
 MODEL = "cifar10-resnet8"
 ENGINE = "engine-int8"
@@ -51,3 +53,19 @@ def test_a_users_tflite_file_is_attacked_through_its_replica(tmp_path, data_dir)
     assert len(records) == 2
     assert {(r.attack, r.mode, r.oracle) for r in records} == {("pgd", "direct", ENGINE)}
     assert np.mean([r.backends[ENGINE].success for r in records]) >= 0.5
+
+
+def test_the_whitebox_campaign_files_load() -> None:
+    """campaigns/whitebox*.toml: every gradient attack of mode direct goes through a replica
+    (an integer oracle), beside PGD transferred from float, on the grid 0.5 to 8 int8 steps."""
+    for name, models in (
+        ("whitebox", ("cifar10-resnet8", "mlperf-resnet8")),
+        ("whitebox-coffee", ("coffee-cnn",)),
+    ):
+        spec = load_campaign(REPO_ROOT / "campaigns" / f"{name}.toml")
+        assert spec.models == models
+        direct = {(a.name, a.oracle) for a in spec.attacks if a.mode == "direct"}
+        for oracle in ("engine-int8", "engine-int16"):
+            assert {("pgd", oracle), ("apgd-ce", oracle), ("square-linf", oracle)} <= direct
+        assert [a.name for a in spec.attacks if a.mode == "transfer"] == ["pgd"]
+        assert all(a.eps_steps == (0.5, 1, 2, 4, 8) and a.steps_of == "int8" for a in spec.attacks)
