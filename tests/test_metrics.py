@@ -104,6 +104,7 @@ def test_boundary_distances_and_quantiles_over_successful_examples():
     records.append(record(0, 5.0, True, eps="0.5"))  # not a minimal attack's own output
     (row,) = boundary_distances(records)
     assert (row["n"], row["successful"], row["success_pct"]) == (10, 8, 80.0)
+    assert row["step"] == pytest.approx(1 / 255)
     assert row["mean_float"]["value"] == pytest.approx(0.45)
     assert row["median_steps"]["value"] == pytest.approx(0.45 * 255)
     assert row["mean_float"]["low"] < 0.45 < row["mean_float"]["high"]
@@ -133,4 +134,5 @@ def test_the_boundary_table_in_markdown():
     records = [record(i, 0.1 * (i + 1), success=i < 8) for i in range(10)]
     text = boundary_markdown(boundary_distances(records))
     assert "| m | deepfool (l2) | float | 8 of 10 | 0.45 [" in text
+    assert text.splitlines()[-1].endswith("| 0.00392 |")
     assert boundary_markdown([]) == ""

@@ -49,11 +49,12 @@ def boundary_distances(
 ) -> list[dict[str, Any]]:
     """Per (model, minimal attack, oracle): the ``norm`` distance to the boundary of the
     successful examples (``where``: "sent" or "crafted"), float and steps, mean and median
-    with bootstrap intervals, and the success share."""
+    with bootstrap intervals, and the success share; ``step``: the input step the steps count
+    (the campaign's reference step, in [0,1] units)."""
     rows = []
     for key, group in _groups(records, True).items():
         hits = [r for r in group if r.oracle_success]
-        row = {**_head(key, group, hits), "norm": norm}
+        row = {**_head(key, group, hits), "norm": norm, "step": group[0].reference_step}
         for unit in ("float", "steps"):
             values = [r.distortion[where][unit][norm] for r in hits if r.distortion[where][unit]]
             for name, stat in (("mean", np.mean), ("median", np.median)):

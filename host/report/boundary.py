@@ -18,7 +18,7 @@ def boundary_markdown(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
     head = ["model", "attack (norm)", "oracle", "success", "L2 mean (float)", "L2 median (float)",
-            "L2 mean (steps)", "L2 median (steps)"]  # fmt: skip
+            "L2 mean (steps)", "L2 median (steps)", "one step (float)"]  # fmt: skip
     lines = [
         "### Decision-boundary distance (minimal attacks, successful examples, 95 % CI)",
         "",
@@ -32,6 +32,7 @@ def boundary_markdown(rows: list[dict[str, Any]]) -> str:
             row["oracle"],
             f"{row['successful']} of {row['n']}",
             *(_interval(row[f"{s}_{u}"]) for u in ("float", "steps") for s in ("mean", "median")),
+            f"{row['step']:.3g}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
