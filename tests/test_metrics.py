@@ -88,9 +88,11 @@ def distortion(l2: float, step: float = 1 / 255) -> dict:
     return {"float": floats, "steps": steps}
 
 
-def record(index: int, l2: float, success: bool, eps: str = "none") -> AttackRecord:
+def record(
+    index: int, l2: float, success: bool, eps: str = "none", oracle: str = "float"
+) -> AttackRecord:
     return AttackRecord(
-        config_id="c", model="m", mode="transfer", oracle="float", attack="deepfool",
+        config_id="c", model="m", mode="transfer", oracle=oracle, attack="deepfool",
         norm="l2", params={}, params_effective={}, seed=0, query_budget=None, eps=eps,
         eps_steps=None, index=index, label=0, target=None, oracle_success=success,
         oracle_prediction=1, queries=0, invalid=False,
@@ -108,6 +110,10 @@ def test_boundary_distances_and_quantiles_over_successful_examples():
     assert row["mean_float"]["value"] == pytest.approx(0.45)
     assert row["median_steps"]["value"] == pytest.approx(0.45 * 255)
     assert row["mean_float"]["low"] < 0.45 < row["mean_float"]["high"]
+    assert row["ratio_to_float"] is None
+    int8 = [record(i, 0.2 * (i + 1), success=i > 0, oracle="engine-int8") for i in range(10)]
+    ratio = boundary_distances(records + int8)[1]["ratio_to_float"]
+    assert (ratio["value"], ratio["n"]) == (pytest.approx(2.0), 7)  # examples 1-7 fooled by both
     rows = distortion_quantiles(records)
     assert len(rows) == 2
     assert rows[0]["float"]["l2"]["q0"] == pytest.approx(0.1)

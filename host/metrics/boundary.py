@@ -50,9 +50,12 @@ def boundary_distances(
     """Per (model, minimal attack, oracle): the ``norm`` distance to the boundary of the
     successful examples (``where``: "sent" or "crafted"), float and steps, mean and median
     with bootstrap intervals, and the success share; ``step``: the input step the steps count
-    (the campaign's reference step, in [0,1] units)."""
+    (the campaign's reference step, in [0,1] units). An integer oracle's row also has
+    ``ratio_to_float``: the median, over the examples both fooled, of its distance over the
+    same attack's on the float oracle, with its interval (paired: the same examples)."""
     rows = []
-    for key, group in _groups(records, True).items():
+    groups = _groups(records, True)
+    for key, group in groups.items():
         hits = [r for r in group if r.oracle_success]
         row = {**_head(key, group, hits), "norm": norm, "step": group[0].reference_step}
         for unit in ("float", "steps"):
@@ -60,8 +63,22 @@ def boundary_distances(
             for name, stat in (("mean", np.mean), ("median", np.median)):
                 interval = bootstrap(values, stat, seed=seed) if values else None
                 row[f"{name}_{unit}"] = interval.to_dict() if interval else None
+        reference = [g for k, g in groups.items() if k[:3] == key[:3] and k[4] == "float"]
+        ratios = _ratios(hits, reference[0], norm, where) if reference and key[4] != "float" else []
+        median = bootstrap(ratios, np.median, seed=seed) if ratios else None
+        row["ratio_to_float"] = median.to_dict() if median else None
         rows.append(row)
     return rows
+
+
+def _ratios(hits: list[Any], reference: list[Any], norm: str, where: str) -> list[float]:
+    """Per example fooled by both: its distance over the float oracle's (in float units)."""
+    floats = {r.index: r.distortion[where]["float"][norm] for r in reference if r.oracle_success}
+    return [
+        r.distortion[where]["float"][norm] / floats[r.index]
+        for r in hits
+        if floats.get(r.index, 0) > 0
+    ]
 
 
 def distortion_quantiles(records: Iterable[Any], where: str = "sent") -> list[dict[str, Any]]:
