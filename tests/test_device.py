@@ -2,7 +2,8 @@
 
 Every test builds the firmware (cached under build/firmware), runs it in QEMU on a free port and
 stops QEMU at teardown. Exactness streams real CIFAR-10 test images through the UART and compares
-the raw outputs with the tflite-micro wheel byte for byte.
+the raw outputs with the tflite-micro wheel byte for byte (20 per model and board in the default
+run, 100 in the slow run; the engine itself is checked on many more inputs in test_engine.py).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ pytestmark = pytest.mark.skipif(
 
 BOARDS = ("qemu-an386", "qemu-stm32f405")
 CIFAR_MODELS = ("mlperf-resnet8", "cifar10-resnet8")
-N_IMAGES = 100
+N_IMAGES = 20  # per model and board in the default run; 100 in the slow run
+N_IMAGES_SLOW = 100
 
 
 # ---------------------------------------------------------------- fixtures and helpers
@@ -94,7 +96,7 @@ def toy_outputs(x: np.ndarray) -> np.ndarray:
 def cifar(data_dir) -> np.ndarray:
     from host import data
 
-    return data.load("cifar10", "test").x[:N_IMAGES]
+    return data.load("cifar10", "test").x[:N_IMAGES_SLOW]
 
 
 def faulty_device(emu: qemu.Emulator, spec: str) -> tuple[Device, FaultyTransport]:
@@ -225,12 +227,10 @@ def stream(emu: qemu.Emulator, q: np.ndarray) -> tuple[protocol.Hello, np.ndarra
         return dev.info, np.stack([r.output for r in results])
 
 
-@pytest.mark.parametrize("model", CIFAR_MODELS)
-def test_cifar_models_bit_exact(boards: Boards, cifar: np.ndarray, model: str) -> None:
-    """100 CIFAR-10 test images on both boards at once (one QEMU per core)."""
-    q, expected = reference(model, cifar)
-    assert len(q) >= N_IMAGES
-    assert np.array_equal(q.astype(np.int16), cifar.astype(np.int16) - 128)  # int8 = pixel - 128
+def _cifar_exact(boards: Boards, images: np.ndarray, model: str) -> None:
+    """CIFAR-10 test images on both boards at once (one QEMU per core)."""
+    q, expected = reference(model, images)
+    assert np.array_equal(q.astype(np.int16), images.astype(np.int16) - 128)  # int8 = pixel - 128
     emus = [boards.get(model, board) for board in BOARDS]
     with ThreadPoolExecutor(len(emus)) as pool:
         answers = list(pool.map(lambda emu: stream(emu, q), emus))
@@ -238,6 +238,17 @@ def test_cifar_models_bit_exact(boards: Boards, cifar: np.ndarray, model: str) -
         assert info.model_sha256 == sha256_file(int8_model(model))
         exact = int(np.all(outputs.reshape(expected.shape) == expected, axis=1).sum())
         assert exact == len(q), f"{model} on {board}: {exact}/{len(q)} identical to TFLite Micro"
+
+
+@pytest.mark.parametrize("model", CIFAR_MODELS)
+def test_cifar_models_bit_exact(boards: Boards, cifar: np.ndarray, model: str) -> None:
+    _cifar_exact(boards, cifar[:N_IMAGES], model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", CIFAR_MODELS)
+def test_cifar_models_bit_exact_100(boards: Boards, cifar: np.ndarray, model: str) -> None:
+    _cifar_exact(boards, cifar[:N_IMAGES_SLOW], model)
 
 
 def test_op_counters_add_up(boards: Boards, cifar: np.ndarray) -> None:
