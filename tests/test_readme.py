@@ -1,4 +1,7 @@
-"""The README's main job as written: `make flash && python -m host.evaluate` on the emulator."""
+"""The README's main job as written: `make flash && python -m host.evaluate` on the emulator.
+
+Without a board, the main job is checked by test_campaign_files.py (quick.toml, no board: says
+so, runs on the host backends) and test_evaluate.py (``--model`` another model, no board)."""
 
 from __future__ import annotations
 
@@ -43,10 +46,3 @@ def test_flash_then_evaluate_uses_the_board(tmp_path):
         assert "device-int8" in text and "tflm-int8 vs device-int8: 100.00% identical" in text
     finally:
         run("host.emulator", "stop")
-
-
-def test_evaluate_without_a_board_says_so(tmp_path):
-    run("host.emulator", "stop")
-    evaluated = run("host.evaluate", "--model", "coffee-cnn", "--n", "4", "--out", str(tmp_path))
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    assert "evaluating on host backends only" in evaluated.stdout
