@@ -143,3 +143,12 @@ def test_gradient_checks_read_the_measurements():
     gradients["m"]["estimates"][0]["zero_share"] = 0.8
     gradients["m"]["replica_agreement"]["replica-int8"]["top1_agreement"] = 1.0
     assert [f["check"] for f in audit([], gradients)["flags"]] == ["zero-gradient share"]
+
+
+def test_minimal_attacks_compare_too():
+    records = cells("deepfool", "none", 10, n=10) + cells("cw-l2", "none", 2)
+    records += cells("hopskipjump", "none", 10)
+    flags = audit(records)["flags"]
+    beaten = [f for f in flags if f["check"] == "black-box beats white-box"]
+    assert len(beaten) == 1 and "m on float at eps none: hopskipjump" in beaten[0]["evidence"]
+    assert "fools 10 of 10, white-box cw-l2 2 of 10" in beaten[0]["evidence"]

@@ -3,7 +3,8 @@ gradient measurements its run folder keeps (``GRADIENTS``, ``host.metrics.measur
 
 Six checks, adapted to integer models from the checks of AutoAttack's authors and of Carlini et
 al.'s evaluation guidelines:
-1. a black-box or transfer attack beats the white-box attack on the same target at the same eps;
+1. a black-box or transfer attack beats the white-box attack on the same target at the same eps
+   (eps "none": two minimal attacks);
 2. an unbounded (minimal) attack below 100 % success;
 3. an iterative attack weaker than a single-step one (same eps and target);
 4. success not increasing with eps;
@@ -104,7 +105,7 @@ def black_box_beats_white_box(records: list[AttackRecord]) -> list[Flag]:
     for target in _targets(records):
         cells = _cells(records, target)
         for wkey, white in cells.items():
-            if wkey[5] == "none" or not _white_box(wkey, target):
+            if not _white_box(wkey, target):
                 continue
             for okey, other in cells.items():
                 same = okey[0] == wkey[0] and okey[4:] == wkey[4:]
@@ -115,7 +116,7 @@ def black_box_beats_white_box(records: list[AttackRecord]) -> list[Flag]:
                     flags.append(
                         _flag(
                             0,
-                            f"on {target} at eps {wkey[5]}: {okey[1]} ({okey[2]}, "
+                            f"{wkey[0]} on {target} at eps {wkey[5]}: {okey[1]} ({okey[2]}, "
                             f"oracle {okey[3]}) fools {won} of {n}, white-box "
                             f"{wkey[1]} {lost} of {n}",
                             [_cell(okey, target), _cell(wkey, target)],
@@ -136,7 +137,7 @@ def unbounded_below_full(records: list[AttackRecord]) -> list[Flag]:
             flags.append(
                 _flag(
                     1,
-                    f"{key[1]} (minimal, oracle {key[3]}) fools {hits} of "
+                    f"{key[0]}: {key[1]} (minimal, oracle {key[3]}) fools {hits} of "
                     f"{len(group)} ({100 * hits / len(group):.1f} %)",
                     [_cell(key, key[3])],
                 )
@@ -158,7 +159,7 @@ def iterative_weaker(records: list[AttackRecord]) -> list[Flag]:
                         flags.append(
                             _flag(
                                 2,
-                                f"on {target} at eps {ikey[5]}: {ikey[1]} fools "
+                                f"{ikey[0]} on {target} at eps {ikey[5]}: {ikey[1]} fools "
                                 f"{weak} of {n}, {skey[1]} {strong} of {n}",
                                 [_cell(ikey, target), _cell(skey, target)],
                             )
@@ -182,7 +183,7 @@ def not_increasing(records: list[AttackRecord]) -> list[Flag]:
                     flags.append(
                         _flag(
                             3,
-                            f"{key[1]} (oracle {key[3]}) fools {small} of {n} at "
+                            f"{key[0]}: {key[1]} (oracle {key[3]}) fools {small} of {n} at "
                             f"eps {eps:g}, {big} of {n} at eps {larger:g}",
                             [_cell(key, key[3]), _cell(later, key[3])],
                         )
