@@ -4,7 +4,7 @@ gradient measurements its run folder keeps (``GRADIENTS``, ``host.metrics.measur
 Six checks, adapted to integer models from the checks of AutoAttack's authors and of Carlini et
 al.'s evaluation guidelines:
 1. a black-box or transfer attack beats the white-box attack on the same target at the same eps
-   (eps "none": two minimal attacks);
+   (eps "none": two minimal attacks on the target itself);
 2. an unbounded (minimal) attack below 100 % success;
 3. an iterative attack weaker than a single-step one (same eps and target);
 4. success not increasing with eps;
@@ -109,7 +109,8 @@ def black_box_beats_white_box(records: list[AttackRecord]) -> list[Flag]:
                 continue
             for okey, other in cells.items():
                 same = okey[0] == wkey[0] and okey[4:] == wkey[4:]
-                if not same or _white_box(okey, target):
+                found_elsewhere = wkey[5] == "none" and okey[3] != target  # its own distance
+                if not same or found_elsewhere or _white_box(okey, target):
                     continue
                 won, lost, n = _wins(other, white)
                 if won - lost > NOISE:
