@@ -12,8 +12,9 @@ The default run checks each architecture once (int8, int I/O, per-channel; fewer
 96x96 models, where the wheel takes ~30 ms an inference) plus one float-I/O, one per-tensor and
 one int16 model; ``-m slow`` checks every combination on 300 real + 300 random inputs (but the
 int16x8 per-tensor models with depthwise convolutions, which the converter cannot make: skipped
-with its error). Every architecture runs on the board in both (4 inputs each). The official
-MLPerf Tiny .tflite files are tested in test_engine.py.
+with its error). On the board (4 inputs each) the default run takes five architectures that
+together hold every op, the slow run all nine. The official MLPerf Tiny .tflite files are tested
+in test_engine.py.
 """
 
 from __future__ import annotations
@@ -154,8 +155,14 @@ def test_arena_not_larger_than_tflm(case: Case) -> None:
 # ---------------------------------------------------------------- the emulated board
 
 BOARD = "qemu-an386"
-# Every architecture fits the emulated board, and each runs there in CI (about 60 s for all).
-BOARD_MODELS = [pytest.param(a, id=a) for a in cm.ARCHITECTURES]
+# Every architecture fits the emulated board. The default run takes the cheapest that together
+# hold every op of the nine (test_default_board_models_hold_every_op; the Cortex-M SIMD paths on
+# the shapes they leave out are test_kernels_m4.py's); the slow run takes all nine.
+DEFAULT_BOARD_MODELS = ("resnet8", "ds-cnn", "efficientnet-lite", "fomo-detector", "conv1d-kws")
+BOARD_MODELS = [
+    pytest.param(a, id=a, marks=() if a in DEFAULT_BOARD_MODELS else pytest.mark.slow)
+    for a in cm.ARCHITECTURES
+]
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +183,12 @@ def model_folder(arch: str, root: Path) -> str:
     text = f'dataset = "{dataset}"\ndescription = "model coverage: {arch}"\n'
     (folder / zoo.ENTRY_FILE).write_text(text)
     return str(folder)
+
+
+def test_default_board_models_hold_every_op(data_dir) -> None:
+    every = set().union(*(op_names(cm.converted(a, "int8")) for a in cm.ARCHITECTURES))
+    held = set().union(*(op_names(cm.converted(a, "int8")) for a in DEFAULT_BOARD_MODELS))
+    assert held == every, every - held
 
 
 @pytest.mark.parametrize("arch", BOARD_MODELS)
