@@ -167,7 +167,7 @@ FAULT_SPECS = {
     # Seeded: each spec injects its fault at least once into 12 batch-1 INFER frames or replies.
     "garbage": "garbage=2e-4,direction=to-device,seed=1",
     "corrupt": "flip=1e-4,truncate=0.1,direction=to-device,seed=2",
-    "lost-request": "truncate=0.25,direction=to-device,seed=3",
+    "lost-request": "truncate=0.1,direction=to-device,seed=4",
     "lost-reply": "drop=1e-2,direction=to-host,seed=4",
 }
 
