@@ -231,8 +231,10 @@ def test_not_a_tflite_file(tmp_path: Path) -> None:
         compiler.compile_model(bad)
 
 
+# The Cortex-M4 build only in the slow run: every firmware build (test_device.py and others)
+# compiles the same engine for the Cortex-M4 with the same flags and -Werror.
 @pytest.mark.skipif(shutil.which("arm-none-eabi-g++") is None, reason="no arm-none-eabi-g++")
-@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m7"])
+@pytest.mark.parametrize("cpu", [pytest.param("cortex-m4", marks=pytest.mark.slow), "cortex-m7"])
 def test_builds_for_cortex_m(cpu: str) -> None:
     path = zoo.model_file("mlperf-kws", "int8")
     size = compiler.arm_size(path, cpu)
