@@ -57,8 +57,7 @@ def estimates(
         backend = get_backend(model, f"engine-{precision}")
         step = step_of(backend)
         replica = replica_model(model, precision)
-        if replica is not None:
-            found.append(estimate_analytic(f"replica-{precision}", replica, x, y, step))
+        found.append(estimate_analytic(f"replica-{precision}", replica, x, y, step))
         for steps in (PAPER_H_STEPS, *H_STEPS):
             found.append(estimate_backend(backend, x, y, steps * step, step, k, directions))
         if precision == "int16":  # the int8 step on int16: the same eps in float units

@@ -17,9 +17,11 @@ import numpy as np
 
 from host import zoo
 from host.attacks.oracles import logits_model
+from host.attacks.replica import replica_logits_model
 from host.attacks.threat import step_of
 from host.backends import Backend
 from host.defenses import parse_name
+from host.errors import UserError
 from host.metrics.gradients import estimate_analytic, estimate_backend
 
 EXAMPLES = 8
@@ -29,11 +31,7 @@ HOST_RUNTIMES = ("engine", "tflm", "litert", "litert-ref")
 
 
 def replica_model(model: str, precision: str):
-    """The replica of a zoo model's integer file, or None when host.attacks.replica is absent."""
-    try:
-        from host.attacks.replica import replica_logits_model  # optional: absent in older versions
-    except ImportError:
-        return None
+    """The replica of a zoo model's integer file (host.attacks.replica)."""
     return replica_logits_model(zoo.model_file(model, precision), zoo.spec(model).input_range)
 
 
@@ -76,9 +74,10 @@ def measure(
             continue
         estimates.append(estimate_backend(backend, few, few_labels, own, own, DIRECTIONS))
     for precision in sorted({b.precision for b in integer.values()}):
-        replica = replica_model(model, precision)
-        if replica is None:
-            notes.append(f"replica-{precision}: not measured (no replica in this version)")
+        try:
+            replica = replica_model(model, precision)
+        except UserError as error:  # an op the replica does not support, say
+            notes.append(f"replica-{precision}: not measured ({error})")
             continue
         name = f"replica-{precision}"
         estimates.append(estimate_analytic(name, replica, few, few_labels, steps[precision]))
