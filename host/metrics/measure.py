@@ -9,8 +9,10 @@ integer backends on all the campaign's clean examples. Anything predicted to tak
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,8 +33,27 @@ HOST_RUNTIMES = ("engine", "tflm", "litert", "litert-ref")
 
 
 def replica_model(model: str, precision: str):
-    """The replica of a zoo model's integer file (host.attacks.replica)."""
-    return replica_logits_model(zoo.model_file(model, precision), zoo.spec(model).input_range)
+    """The replica of a zoo model's integer file (host.attacks.replica), built once per file
+    content in a process."""
+    return _logits(zoo.model_file(model, precision), zoo.spec(model).input_range)
+
+
+def float_model(model: str):
+    """The float model's logits model (host.attacks.oracles), built once per file content."""
+    return _logits(zoo.model_file(model, "float"), zoo.spec(model).input_range)
+
+
+def _logits(path: Path, input_range: float):
+    stat = path.stat()
+    return _built(str(path), stat.st_mtime_ns, stat.st_size, float(input_range))
+
+
+@functools.lru_cache(maxsize=8)
+def _built(path: str, mtime_ns: int, size: int, input_range: float):
+    """A logits model, keyed by the file's path, time and size (a changed file is rebuilt)."""
+    if path.endswith(".tflite"):
+        return replica_logits_model(path, input_range)
+    return logits_model(path, input_range)
 
 
 def _predicted_seconds(backend: Backend, x: np.ndarray, images: int) -> float:
@@ -49,7 +70,6 @@ def measure(
     budget_s: float = BUDGET_S,
 ) -> dict[str, Any]:
     """Gradient estimates on the first ``EXAMPLES`` of x and replica agreement on all of x."""
-    entry = zoo.spec(model)
     few, few_labels = x[:EXAMPLES], labels[:EXAMPLES]
     estimates, notes, agreement = [], [], {}
     integer: dict[str, Backend] = {}  # one host backend per precision, the engine first
@@ -64,8 +84,7 @@ def measure(
     steps = {b.precision: step_of(b) for b in integer.values()}
     step = steps.get("int8", next(iter(steps.values()), 0.0))
     if any(b.precision == "float" for b in backends.values()):
-        float_model = logits_model(zoo.model_file(model, "float"), entry.input_range)
-        estimates.append(estimate_analytic("float", float_model, few, few_labels, step))
+        estimates.append(estimate_analytic("float", float_model(model), few, few_labels, step))
     for name, backend in integer.items():
         own = steps[backend.precision]
         cost = _predicted_seconds(backend, few, 2 * DIRECTIONS * len(few))
