@@ -22,6 +22,7 @@ from host.metrics.gradients import estimate_analytic, estimate_backend, random_d
 from host.metrics.statistics import bootstrap, quantiles
 from host.records import AttackRecord
 from host.report.boundary import boundary_markdown
+from host.report.summary import summarise_run
 
 MODEL = "cifar10-resnet8"
 
@@ -142,3 +143,11 @@ def test_the_boundary_table_in_markdown():
     assert "| m | deepfool (l2) | float | 8 of 10 | 0.45 [" in text
     assert text.splitlines()[-1].endswith("| 0.00392 | - |")
     assert boundary_markdown([]) == ""
+
+
+def test_a_run_summary_holds_the_boundary_and_the_quantiles():
+    records = [record(i, 0.1 * (i + 1), success=i < 8) for i in range(10)]
+    summary = summarise_run(records)
+    assert summary["boundary"] == boundary_distances(records)
+    (cell,) = summary["distortion_quantiles"]
+    assert cell["float"]["l2"]["q50"] == pytest.approx(0.45)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from host.metrics.boundary import boundary_distances
+from host.metrics.boundary import boundary_distances, distortion_quantiles
 from host.records import AttackRecord
 from host.report.audit import audit
 from host.report.edge import edge_summary
@@ -89,8 +89,8 @@ def summarise_run(
     file hashes, examples, seed, query budgets, backends), the agreement between the board
     and TFLite Micro on every adversarial input, the gradient-masking audit (``gradients``:
     the run folder's measurements, ``host.report.audit``), the edge-only rates
-    (``host.report.edge``) and the minimal attacks' boundary distances
-    (``host.metrics.boundary``)."""
+    (``host.report.edge``), the minimal attacks' boundary distances and every cell's L0/L2/Linf
+    quantiles (``host.metrics.boundary``)."""
     groups: dict[tuple[str, str, str], list[AttackRecord]] = {}
     for record in records:
         groups.setdefault((record.model, record.mode, record.oracle), []).append(record)
@@ -116,6 +116,7 @@ def summarise_run(
         "audit": audit(records, gradients),
         "edge": edge_summary(records),
         "boundary": boundary_distances(records),
+        "distortion_quantiles": distortion_quantiles(records),
     }
 
 
