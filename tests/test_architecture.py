@@ -41,6 +41,7 @@ STAGES: list[tuple[str, ...]] = [
         "host.board.soak",
         "host.compiler.__main__",
         "host.report.__main__",
+        "host.metrics.__main__",
     ),
 ]
 
