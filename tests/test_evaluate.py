@@ -100,7 +100,18 @@ ERROR_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(ERROR_CASES))
+# Through the process in the default run: one error before any work, one after the model and
+# data are loaded; the others are test_bad_inputs.py's rows (in process), here in the slow run.
+DEFAULT_ERROR_CASES = ("unknown model", "wrong input shape")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(case, marks=() if case in DEFAULT_ERROR_CASES else pytest.mark.slow)
+        for case in ERROR_CASES
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(case, data_dir, tmp_path):
     args, expected = ERROR_CASES[case]
     paths = {"corrupt": bad_tflite(tmp_path), "vww": str(zoo.model_file("mlperf-vww", "int8"))}
