@@ -1,7 +1,10 @@
 """The README's main job as written: `make flash && python -m host.evaluate` on the emulator.
 
-Without a board, the main job is checked by test_campaign_files.py (quick.toml, no board: says
-so, runs on the host backends) and test_evaluate.py (``--model`` another model, no board)."""
+The default run checks it in test_campaign_files.py (test_main_job_on_the_board: `python -m
+host.flash` with its defaults, then `python -m host.evaluate`; test_main_job_without_a_board) and
+test_evaluate.py (``--model`` another model, no board); the board found by the device backend by
+itself after `make flash` is test_device.py's test_device_backend_and_emulator_cli. This file's
+variant (a clean evaluation of 20 images, board against TFLite Micro) runs in the slow run."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_flash_then_evaluate_uses_the_board(tmp_path):
     if not (zoo.MODELS_DIR / "cifar10-resnet8" / "int8.tflite").is_file():
         pytest.skip("cifar10-resnet8 is not trained yet")
