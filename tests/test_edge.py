@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from engine_reference import needs_board
 
 from host import data, zoo
 from host.api import run_campaign
 from host.attacks import Oracle, make_attack
 from host.attacks.threat import step_of
 from host.backends import get_backend
+from host.backends.device import DeviceBackend
+from host.board import firmware, qemu
 from host.errors import UserError
 from host.report.edge import edge_markdown, edge_summary
 from host.report.html import write_report
@@ -109,3 +112,31 @@ def test_edge_only_table_from_records(data_dir, tmp_path) -> None:
         "engine-int8 (add float to the backends)"
     ]
     assert summary["notes"][0] in edge_markdown(summary)
+
+
+@pytest.mark.slow
+def test_diva_l2_stays_in_its_ball(sample, oracles) -> None:
+    """L2 DIVA (normalised gradient steps): inside the ball; measured 4 of 8 engine-wrong at
+    eps 0.25 with the float model right on all 8."""
+    x, y = sample[0][:8], sample[1][:8]
+    engine, floating = oracles
+    result = make_attack("diva", norm="l2")(engine, x, y, [0.25])[0]
+    assert np.linalg.norm((result.x_adv - x).reshape(8, -1), axis=1).max() <= 0.25 + 1e-5
+    assert result.success.sum() >= 2 and (floating.labels(result.x_adv) == y).sum() >= 6
+
+
+@needs_board
+@pytest.mark.slow
+def test_board_computes_the_engines_outputs_on_diva_inputs(sample, oracles) -> None:
+    """DIVA's inputs (crafted against the engine) on the emulated board: the same raw outputs."""
+    x, y = sample[0][:4], sample[1][:4]
+    engine, _ = oracles
+    result = make_attack("diva")(engine, x, y, [4 * step_of(engine.backend)])[0]
+    image = firmware.build(MODEL, "qemu-an386")
+    with qemu.Emulator(image.board.qemu_machine, image.elf) as emulator:
+        board = DeviceBackend(zoo.model_file(MODEL, "int8"), "int8", emulator.url)
+        try:
+            on_board = board.run(result.x_adv)
+        finally:
+            board.close()
+    assert on_board.tobytes() == engine.backend.run(result.x_adv).tobytes()
