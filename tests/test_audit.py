@@ -155,3 +155,11 @@ def test_minimal_attacks_compare_too():
     beaten = [f for f in flags if f["check"] == "black-box beats white-box"]
     assert len(beaten) == 1 and "m on float at eps none: hopskipjump" in beaten[0]["evidence"]
     assert "fools 10 of 10, white-box cw-l2 2 of 10" in beaten[0]["evidence"]
+
+
+def test_an_edge_only_attack_is_not_compared_with_misclassification():
+    """DIVA wants the integer model wrong and the float model right: fooling fewer than a query
+    attack (or more than PGD) is its goal, not a sign of masking."""
+    records = cells("diva", "0.03", 2) + cells("square-linf", "0.03", 6)
+    records += cells("pgd", "0.03", 5) + cells("diva", "0.01", 1)
+    assert audit(records)["flags"] == []

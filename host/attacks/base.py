@@ -77,6 +77,9 @@ class Attack(ABC):
     norms: ClassVar[tuple[str, ...]]  # supported norms, the default first
     defaults: ClassVar[dict[str, Any]] = {}
     limits: ClassVar[dict[str, Limit]] = {}  # what each parameter takes (host.attacks.params)
+    # Edge-only: it wants the integer model wrong AND the float model right (DIVA), a narrower
+    # goal than misclassification; it needs an integer oracle (mode direct).
+    edge_only: ClassVar[bool] = False
 
     def __init__(self, norm: str | None = None, **params: Any) -> None:
         self.norm = norm or self.norms[0]

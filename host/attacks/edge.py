@@ -36,6 +36,7 @@ class DIVA(GradientAttack, FixedEpsilonAttack):
 
     name = "diva"
     norms = ("linf", "l2")
+    edge_only = True
     defaults = {
         "max_iter": 20,
         "step_ratio": 0.1,

@@ -95,9 +95,17 @@ def _cell(key: tuple, target: str) -> Cell:
 
 
 def _white_box(key: tuple, target: str) -> bool:
-    """A gradient attack crafted on the target itself (white-box, or BPDA through a replica)."""
+    """A gradient attack crafted on the target itself (white-box, or BPDA through a replica) to
+    make it misclassify (an edge-only attack such as DIVA wants less: not compared)."""
     attack, oracle = key[1], key[3]
-    return attack in ATTACKS and issubclass(ATTACKS[attack], GradientAttack) and oracle == target
+    if attack not in ATTACKS or _edge_only(key):
+        return False
+    return issubclass(ATTACKS[attack], GradientAttack) and oracle == target
+
+
+def _edge_only(key: tuple) -> bool:
+    """An edge-only attack (DIVA): its success is not misclassification's, so not compared."""
+    return key[1] in ATTACKS and ATTACKS[key[1]].edge_only
 
 
 def black_box_beats_white_box(records: list[AttackRecord]) -> list[Flag]:
@@ -110,7 +118,7 @@ def black_box_beats_white_box(records: list[AttackRecord]) -> list[Flag]:
             for okey, other in cells.items():
                 same = okey[0] == wkey[0] and okey[4:] == wkey[4:]
                 found_elsewhere = wkey[5] == "none" and okey[3] != target  # its own distance
-                if not same or found_elsewhere or _white_box(okey, target):
+                if not same or found_elsewhere or _white_box(okey, target) or _edge_only(okey):
                     continue
                 won, lost, n = _wins(other, white)
                 if won - lost > NOISE:
