@@ -16,7 +16,13 @@ from host import data, zoo
 from host.attacks.replica import SUPPORTED, replica_fidelity, replica_logits_model
 from host.backends import get_backend
 from host.errors import UserError
-from host.tflite import check_model_bytes, model_bytes, op_name, read_model_bytes
+from host.tflite import (
+    check_model_bytes,
+    input_quantization,
+    model_bytes,
+    op_name,
+    read_model_bytes,
+)
 
 MODEL = "cifar10-resnet8"
 
@@ -71,3 +77,32 @@ def test_replica_refuses_an_unknown_op(tmp_path) -> None:
     with pytest.raises(UserError, match=r"LOGISTIC\) is not supported by the replica") as error:
         replica_logits_model(path)
     assert all(name in str(error.value) for name in SUPPORTED)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "model, precision",
+    [
+        ("mlperf-resnet8", "int8"),
+        ("mlperf-resnet8", "int16"),
+        ("coffee-cnn", "int16"),
+        ("mlperf-vww", "int8"),
+        ("mlperf-vww", "int16"),
+        ("mlperf-kws", "int8"),
+    ],
+)
+def test_replica_follows_tflite_micro_on_every_zoo_task(data_dir, model, precision) -> None:
+    """The other zoo models on 50 examples (measured: all exact); kws from its int8 features,
+    mapped back to the inputs that quantize to them."""
+    entry = zoo.spec(model)
+    dataset = data.load(entry.dataset, entry.eval_split).take(50)
+    path = zoo.model_file(model, precision)
+    if dataset.x.dtype == np.uint8:
+        x = dataset.x.astype(np.float32) / np.float32(255.0)
+    else:
+        _, scale, zero_point = input_quantization(read_model_bytes(path))
+        x = (dataset.x.astype(np.float32) - zero_point) * np.float32(scale / entry.input_range)
+    backend = get_backend(model, f"engine-{precision}")
+    fidelity = replica_fidelity(path, x, backend, entry.input_range)
+    assert fidelity.top1_agreement >= 0.99
+    assert fidelity.within_one_step >= 0.9
