@@ -161,7 +161,7 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("evaluate", ["--attacks", ",", "--eps", "0.01"], "--attacks is empty"),
     ("evaluate", ["--attacks", "deepfool", "--norm", "linf"], "does not support norm linf"),
     ("evaluate", [*ATTACK, "--norm", "l7"], "does not support norm l7"),
-    ("evaluate", [*ATTACK, "--mode", "direct", "--backends", "float"], "needs an integer oracle"),
+    ("evaluate", [*ATTACK, "--mode", "direct", "--backends", "float"], "needs an integer --oracle"),
     ("evaluate", [*ATTACK, "--oracle", "tflm-int8"], "use direct"),
     ("evaluate", [*ATTACK, "--mode", "sideways"], "argument --mode: invalid choice"),
     ("evaluate", [*ATTACK, "--backends", "float,nosuch"], "unknown backend 'nosuch'"),
