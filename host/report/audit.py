@@ -10,12 +10,16 @@ al.'s evaluation guidelines:
 4. success not increasing with eps;
 5. a white-box gradient (float model, replica) with a zero share above ``ZERO_SHARE``;
 6. a replica whose top-1 agreement with its integer model is below ``AGREEMENT``.
-Comparisons 1, 3 and 4 are on the examples both cells share and tolerate ``NOISE`` examples.
+Comparisons 1, 3 and 4 are on the examples both cells share (paired): a flag needs the one
+cell to fool more than ``NOISE`` examples beyond the other and to pass a one-sided sign test at
+5 % on the examples only one of them fools (``significant``): 3 against 0 or 5 against 1 is
+noise, 5 against 0 is not.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ GRADIENTS = "gradients.json"
 ZERO_SHARE = 0.5
 AGREEMENT = 0.99
 NOISE = 1  # examples
+SIGN_TEST_LEVEL = 0.05  # one-sided, exact sign test on the examples only one cell fools
 ITERATIVE = ("pgd", "autoattack")
 SINGLE_STEP = ("fgsm",)
 CHECKS = (
@@ -81,6 +86,21 @@ def _wins(a: dict[int, bool], b: dict[int, bool]) -> tuple[int, int, int]:
     return sum(a[i] for i in shared), sum(b[i] for i in shared), len(shared)
 
 
+def significant(a: dict[int, bool], b: dict[int, bool]) -> bool:
+    """Whether cell a fools more of the shared examples than b by more than noise: more than
+    ``NOISE`` examples, and a sign test on the examples only one of them fools."""
+    shared = a.keys() & b.keys()
+    only_a = sum(a[i] and not b[i] for i in shared)
+    only_b = sum(b[i] and not a[i] for i in shared)
+    return only_a - only_b > NOISE and sign_test(only_a, only_b) < SIGN_TEST_LEVEL
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """One-sided p-value of ``wins`` or more of ``wins + losses`` fair coin flips."""
+    n = wins + losses
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n
+
+
 def _cell(key: tuple, target: str) -> Cell:
     model, attack, mode, oracle, norm, eps = key
     return {
@@ -121,7 +141,7 @@ def black_box_beats_white_box(records: list[AttackRecord]) -> list[Flag]:
                 if not same or found_elsewhere or _white_box(okey, target) or _edge_only(okey):
                     continue
                 won, lost, n = _wins(other, white)
-                if won - lost > NOISE:
+                if significant(other, white):
                     flags.append(
                         _flag(
                             0,
@@ -164,7 +184,7 @@ def iterative_weaker(records: list[AttackRecord]) -> list[Flag]:
             for skey, single in cells.items():
                 if skey[1] in SINGLE_STEP and skey[0] == ikey[0] and skey[2:] == ikey[2:]:
                     weak, strong, n = _wins(iterative, single)
-                    if strong - weak > NOISE:
+                    if significant(single, iterative):
                         flags.append(
                             _flag(
                                 2,
@@ -188,7 +208,7 @@ def not_increasing(records: list[AttackRecord]) -> list[Flag]:
         for i, (eps, key) in enumerate(points):
             for larger, later in points[i + 1 :]:
                 small, big, n = _wins(cells[key], cells[later])
-                if small - big > NOISE:
+                if significant(cells[key], cells[later]):
                     flags.append(
                         _flag(
                             3,
