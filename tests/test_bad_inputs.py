@@ -163,6 +163,7 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("evaluate", [*ATTACK, "--norm", "l7"], "does not support norm l7"),
     ("evaluate", [*ATTACK, "--mode", "direct", "--backends", "float"], "needs an integer --oracle"),
     ("evaluate", [*ATTACK, "--oracle", "tflm-int8"], "use direct"),
+    ("evaluate", ["--attacks", "diva", "--eps", "0.01"], "diva crafts against an integer model"),
     ("evaluate", [*ATTACK, "--mode", "sideways"], "argument --mode: invalid choice"),
     ("evaluate", [*ATTACK, "--backends", "float,nosuch"], "unknown backend 'nosuch'"),
     ("evaluate", ["--backends", "tflm-int3"], "unknown backend 'tflm-int3'"),

@@ -37,7 +37,7 @@ from host.attacks.base import seed_for
 from host.attacks.oracles import QueryBudget
 from host.attacks.threat import check_eps, distortion, eps_from_steps, lattice_distortion, step_of
 from host.backends import CHUNK, Backend, run_in_chunks
-from host.defenses import DetectingBackend, get_backend, parse_name
+from host.defenses import DetectingBackend, get_backend, parse_name, split_backend_name
 from host.errors import ArgumentError, UserError
 from host.metrics.measure import measure
 from host.records import AttackRecord, BackendOutcome, RecordFile
@@ -102,7 +102,7 @@ def plan_campaign(
         parse_name(name)
     oracle = oracle or default_oracle(mode, backends)
     parse_name(oracle)
-    check_mode(mode, oracle)
+    check_mode(mode, oracle, attacks)
     if queries is not None and queries <= 0:
         raise ArgumentError(f"queries must be positive, got {queries}", "queries")
     steps_to_eps = {}
@@ -176,10 +176,19 @@ def default_oracle(mode: str, backends: list[str]) -> str:
     return integer[-1]
 
 
-def check_mode(mode: str, oracle: str) -> None:
+def check_mode(mode: str, oracle: str, attacks: Sequence[Attack] = ()) -> None:
     """Transfer crafts on float, direct attacks an integer oracle (gradient attacks through
-    its replica)."""
+    its replica); an edge-only attack needs a plain integer oracle (the float model beside it)."""
     integer = parse_name(oracle)[1] != "float"
+    defenses = split_backend_name(oracle)[1]
+    for attack in attacks:
+        if attack.edge_only and (mode != "direct" or defenses):
+            raise ArgumentError(
+                f"attack {attack.name} crafts against an integer model without defenses: "
+                "mode direct, oracle e.g. engine-int8",
+                "mode",
+                "oracle",
+            )
     if mode == "transfer" and integer:
         raise ArgumentError(
             f"mode transfer crafts on the float model, not on {oracle}; use direct", "mode"

@@ -301,7 +301,7 @@ def _attack(file: _File, values: dict, i: int, backends: tuple[str, ...]) -> Att
     try:
         if oracle is not None:
             parse_name(oracle)
-        check_mode(mode, oracle or default_oracle(mode, list(backends)))
+        check_mode(mode, oracle or default_oracle(mode, list(backends)), [attack])
     except UserError as error:
         raise file.error(str(error), "attack", i, "oracle" if oracle else "mode") from None
     eps = file.numbers(values, "eps", "attack", i)
