@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 import test_attacks
 
-from host.attacks import make_attack
+from host import zoo
+from host.attacks import Oracle, make_attack
+from host.backends import get_backend
 
 N = 4
 sample = test_attacks.sample  # fixtures: test_attacks' images and float oracle
@@ -29,6 +31,8 @@ ATTACKS = {
     "cw-linf": ({"max_iter": 2, "initial_const": 1.0, "largest_const": 2.0}, "class_gradient"),
     "ead": ({"binary_search_steps": 1, "max_iter": 2}, "class_gradient"),
     "autoattack": ({"apgd_iter": 3, "square_iter": 5}, "compute_loss"),
+    "apgd-ce": ({"max_iter": 3}, "compute_loss"),
+    "apgd-dlr": ({"max_iter": 3}, "compute_loss"),
 }
 
 
@@ -68,8 +72,18 @@ def test_no_gradient_attack_takes_the_eager_path(
     used = oracle.traced.calls - before
     assert dict(eager_calls) == {}, f"{name} called ART's eager {dict(eager_calls)}"
     assert used[traced_function] > 0, f"{name} made no traced {traced_function} call: {used}"
-    if name == "autoattack":
+    if name in ("autoattack", "apgd-ce", "apgd-dlr"):
         assert used["loss_gradient"] > 0
+
+
+def test_gradient_attacks_on_an_integer_oracle_use_the_traced_replica(sample, eager_calls) -> None:
+    """Direct mode: PGD's gradients come from the traced functions of the int8 replica."""
+    path = zoo.model_file(test_attacks.MODEL, "int8")
+    oracle = Oracle(get_backend(test_attacks.MODEL, "engine-int8"), 10, model_path=path)
+    x, y = sample[0][:N], sample[1][:N]
+    make_attack("pgd", max_iter=3)(oracle, x, y, [8 / 255], seed=1)
+    assert oracle.traced is not None and oracle.traced.calls["loss_gradient"] > 0
+    assert dict(eager_calls) == {}
 
 
 def test_traced_values_are_arts(sample, float_oracle) -> None:
