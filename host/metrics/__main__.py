@@ -94,7 +94,10 @@ def table(rows: list[tuple[str, GradientEstimate]]) -> str:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = CommandParser(prog="python -m host.metrics", description=__doc__.split("\n")[0])
+    parser = CommandParser(
+        prog="python -m host.metrics",
+        description="Loss-gradient norms and zero-gradient shares: float, int16 and int8.",
+    )
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo models")
     parser.add_argument("--n", type=int, default=50, help="examples per model (default 50)")
     parser.add_argument("--k", type=int, default=16, help="directions per example (default 16)")
