@@ -23,6 +23,7 @@ import numpy as np
 from host.attacks.base import FixedEpsilonAttack, GradientAttack
 from host.attacks.oracles import Oracle, logits_model
 from host.attacks.params import POSITIVE, choice, count
+from host.attacks.replica import input_on_lattice, replica_logits_model
 from host.errors import UserError
 
 # The confidence in the true class the loss compares: the paper's probabilities, or their logs
@@ -64,8 +65,9 @@ class DIVA(GradientAttack, FixedEpsilonAttack):
         return ascent.bound(eps, self.params)
 
 
-def _two_models(oracle: Oracle) -> tuple[Any, Any, Lattice]:
-    """(float logits model, replica logits model, input lattice) of an integer oracle."""
+def _two_models(oracle: Oracle) -> tuple[Any, Any, Any]:
+    """(float logits model, replica logits model, the map onto its input lattice) of an integer
+    oracle."""
     if not oracle.integer:
         raise UserError(
             f"attack diva needs an integer oracle (mode direct, e.g. engine-int8), "
@@ -78,45 +80,12 @@ def _two_models(oracle: Oracle) -> tuple[Any, Any, Lattice]:
         raise UserError(
             f"attack diva needs the float model and the integer model file of {oracle.name}"
         )
-    from host.attacks.replica import replica_logits_model  # imports keras: only when crafting
-
-    backend = oracle.backend
+    input_range = oracle.backend.input_range
     return (
-        logits_model(float_path, backend.input_range),
-        replica_logits_model(int_path, backend.input_range),
-        Lattice.of(backend),
+        logits_model(float_path, input_range),
+        replica_logits_model(int_path, input_range),
+        input_on_lattice(int_path, input_range),
     )
-
-
-class Lattice:
-    """An integer backend's input lattice in [0,1] units (``host.attacks.threat.to_lattice``)."""
-
-    def __init__(self, input_range: float, scale: float, zero_point: int, low: int, high: int):
-        self.input_range, self.scale, self.zero_point = input_range, scale, zero_point
-        self.low, self.high = low, high
-
-    @classmethod
-    def of(cls, backend: Any) -> Lattice:
-        dtype = backend.input_dtype
-        if dtype.kind == "f":  # a float-input model: its QUANTIZE's type
-            dtype = np.dtype(np.int8 if backend.precision == "int8" else np.int16)
-        info = np.iinfo(dtype)
-        return cls(
-            float(backend.input_range),
-            float(backend.input_scale),
-            int(backend.input_zero_point),
-            int(info.min),
-            int(info.max),
-        )
-
-    def snap(self, x: Any) -> Any:
-        """x01 (a tensor) onto the lattice, in [0,1] units (rounding half away from zero)."""
-        import tensorflow as tf
-
-        v = x * self.input_range / self.scale
-        q = tf.sign(v) * tf.floor(tf.abs(v) + 0.5) + self.zero_point
-        q = tf.clip_by_value(q, self.low, self.high)
-        return (q - self.zero_point) * self.scale / self.input_range
 
 
 class DivergenceAscent:
@@ -124,7 +93,7 @@ class DivergenceAscent:
     and gives the object ``FixedEpsilonAttack`` calls ``generate(x, y)`` on."""
 
     def __init__(
-        self, float_model: Any, replica: Any, lattice: Lattice, norm: str, confidence: str
+        self, float_model: Any, replica: Any, on_lattice: Any, norm: str, confidence: str
     ) -> None:
         import tensorflow as tf
 
@@ -165,7 +134,7 @@ class DivergenceAscent:
                     total = tf.reduce_sum(f - c * r)
                 gradient = tape.gradient(total, x_adv)
                 x_adv = project(x_adv + step_of(gradient, step), x, eps)
-                pf, pr, f, r = confidences(lattice.snap(x_adv), y)
+                pf, pr, f, r = confidences(on_lattice(x_adv), y)
                 edge = (tf.argmax(pf, axis=1) == y) & (tf.argmax(pr, axis=1) != y)
                 better = edge & (f - c * r > best_loss)
                 best = tf.where(_rows(better, x), x_adv, best)

@@ -21,6 +21,7 @@ share of examples whose logits are all within one output step of the real pre-so
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -346,6 +347,12 @@ class _Replica:
         size = int(np.prod(plan.tensors[plan.logits].shape[1:]))
         return tf.reshape(values[plan.logits], (-1, size))
 
+    def on_lattice(self, x01: Any) -> Any:
+        """The input as the model reads it, in [0,1] units (float32)."""
+        import tensorflow as tf
+
+        return tf.cast(self.quantized_input(x01) / float(self.input_range), tf.float32)
+
     def quantized_input(self, x01: Any) -> Any:
         """The input as ``quantize_input`` quantizes it (float32 arithmetic), dequantized to
         float64; straight-through gradient inside the type's range."""
@@ -360,6 +367,12 @@ class _Replica:
         lo, hi = (info.min - t.zero_point) * float(scale), (info.max - t.zero_point) * float(scale)
         clipped = tf.clip_by_value(tf.cast(v, tf.float64), lo, hi)
         return clipped + tf.stop_gradient(real - clipped)
+
+
+def input_on_lattice(path: str | Path, input_range: float = 1.0) -> Callable[[Any], Any]:
+    """A TensorFlow function of [0,1] images: what the model of ``path`` reads, back in [0,1]
+    units (its input lattice, as ``host.attacks.threat.to_lattice`` maps a batch)."""
+    return _Replica(_plan(path), input_range).on_lattice
 
 
 def replica_logits_model(path: str | Path, input_range: float = 1.0):

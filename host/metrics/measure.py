@@ -21,7 +21,7 @@ from host import zoo
 from host.attacks.oracles import logits_model
 from host.attacks.replica import replica_logits_model
 from host.attacks.threat import step_of
-from host.backends import Backend
+from host.backends import HOST_RUNTIMES, Backend
 from host.defenses import parse_name
 from host.errors import UserError
 from host.metrics.gradients import estimate_analytic, estimate_backend
@@ -29,7 +29,6 @@ from host.metrics.gradients import estimate_analytic, estimate_backend
 EXAMPLES = 8
 DIRECTIONS = 16  # random sign directions per example
 BUDGET_S = 2.0  # per estimate, predicted from one timed forward pass
-HOST_RUNTIMES = ("engine", "tflm", "litert", "litert-ref")
 
 
 def replica_model(model: str, precision: str):
