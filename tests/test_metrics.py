@@ -1,5 +1,5 @@
-"""Metrics of issue 14 (host.metrics): gradient estimators on the real int8 engine, bootstrap
-intervals, boundary distances and distortion quantiles from records.
+"""Metrics of issue 14: gradient estimators on the real int8 engine (host.metrics), bootstrap
+intervals, boundary distances and distortion quantiles from records (host.report.boundary).
 
 The seed paper's estimator (finite differences with h below one input step) reads zero on an
 int8 model by construction; differences of one step or more do not. The estimators agree with
@@ -17,11 +17,10 @@ from host.attacks.threat import step_of
 from host.defenses import get_backend
 from host.errors import UserError
 from host.metrics.__main__ import main as metrics_main
-from host.metrics.boundary import boundary_distances, distortion_quantiles
 from host.metrics.gradients import estimate_analytic, estimate_backend, random_directions
 from host.metrics.statistics import bootstrap, quantiles
 from host.records import AttackRecord
-from host.report.boundary import boundary_markdown
+from host.report.boundary import boundary_distances, boundary_markdown, distortion_quantiles
 from host.report.summary import summarise_run
 
 MODEL = "cifar10-resnet8"

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from host.metrics.boundary import boundary_distances, distortion_quantiles
 from host.records import AttackRecord
 from host.report.audit import audit
+from host.report.boundary import boundary_distances, distortion_quantiles
 from host.report.edge import edge_summary
 from host.report.sections import GROUND_TRUTH
 
@@ -90,7 +90,7 @@ def summarise_run(
     and TFLite Micro on every adversarial input, the gradient-masking audit (``gradients``:
     the run folder's measurements, ``host.report.audit``), the edge-only rates
     (``host.report.edge``), the minimal attacks' boundary distances and every cell's L0/L2/Linf
-    quantiles (``host.metrics.boundary``)."""
+    quantiles (``host.report.boundary``)."""
     groups: dict[tuple[str, str, str], list[AttackRecord]] = {}
     for record in records:
         groups.setdefault((record.model, record.mode, record.oracle), []).append(record)
