@@ -17,17 +17,9 @@ import numpy as np
 
 from host.metrics.statistics import bootstrap, quantiles
 from host.records import AttackRecord
+from host.report.sections import cell_key, group_by
 
 NORMS = ("l0", "l2", "linf")
-
-
-def _groups(records: Iterable[AttackRecord], minimal_only: bool) -> dict[tuple, list[AttackRecord]]:
-    groups: dict[tuple, list[AttackRecord]] = {}
-    for r in records:
-        if minimal_only and r.eps != "none":
-            continue
-        groups.setdefault((r.model, r.attack, r.norm, r.mode, r.oracle, r.eps), []).append(r)
-    return groups
 
 
 def _head(key: tuple, group: list[AttackRecord], hits: list[AttackRecord]) -> dict[str, Any]:
@@ -55,7 +47,7 @@ def boundary_distances(
     ``ratio_to_float``: the median, over the examples both fooled, of its distance over the
     same attack's on the float oracle, with its interval (paired: the same examples)."""
     rows = []
-    groups = _groups(records, True)
+    groups = group_by([r for r in records if r.eps == "none"], cell_key)
     for key, group in groups.items():
         hits = [r for r in group if r.oracle_success]
         row = {**_head(key, group, hits), "norm": norm, "step": group[0].reference_step}
@@ -90,7 +82,7 @@ def distortion_quantiles(
     """Per (model, attack, oracle, eps): L0/L2/Linf quantiles of the successful examples'
     distortion, in float units and in steps."""
     rows = []
-    for key, group in _groups(records, False).items():
+    for key, group in group_by(records, cell_key).items():
         hits = [r for r in group if r.oracle_success]
         row = _head(key, group, hits)
         for unit in ("float", "steps"):

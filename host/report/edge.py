@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from host.records import AttackRecord, BackendOutcome
-from host.report.sections import precision_of, split_backend
+from host.report.sections import cell_key, group_by, precision_of, split_backend
 
 Row = dict[str, Any]  # one (model, attack, eps, integer backend)
 
@@ -28,10 +28,7 @@ def float_reference(backend: str) -> str:
 def edge_summary(records: list[AttackRecord]) -> dict[str, Any]:
     """``rows``: the edge-only rate of each (model, attack, eps, integer backend); ``notes``:
     one line per model and integer backend that had no float backend to compare with."""
-    groups: dict[tuple, list[AttackRecord]] = {}
-    for record in records:
-        key = (record.model, record.attack, record.norm, record.mode, record.oracle, record.eps)
-        groups.setdefault(key, []).append(record)
+    groups = group_by(records, cell_key)
     rows: list[Row] = []
     missing: dict[tuple[str, str], str] = {}  # (model, backend) -> its missing float backend
     for (model, attack, norm, mode, oracle, eps), group in groups.items():

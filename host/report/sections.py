@@ -52,7 +52,13 @@ def _attack_label(record: AttackRecord) -> str:
     return f"{record.attack} ({record.norm}, {where})"
 
 
-def _by(records: Iterable[AttackRecord], key: Any) -> dict[Any, list[AttackRecord]]:
+def cell_key(record: AttackRecord) -> tuple[str, str, str, str, str, str]:
+    """What makes one cell of a run: (model, attack, norm, mode, oracle, eps)."""
+    return (record.model, record.attack, record.norm, record.mode, record.oracle, record.eps)
+
+
+def group_by(records: Iterable[AttackRecord], key: Any) -> dict[Any, list[AttackRecord]]:
+    """Records grouped by ``key(record)``, in the order keys first appear."""
     groups: dict[Any, list[AttackRecord]] = {}
     for record in records:
         groups.setdefault(key(record), []).append(record)
@@ -89,11 +95,11 @@ class Staircase:
 def staircases(run: RunFolder, paper_file: Path = PAPER) -> list[Staircase]:
     """One staircase per (model, attack, norm, mode, oracle) with numeric eps."""
     bounded = [r for r in run.records if r.eps != "none"]
-    groups = _by(bounded, lambda r: (r.model, r.attack, r.norm, r.mode, r.oracle))
+    groups = group_by(bounded, lambda r: (r.model, r.attack, r.norm, r.mode, r.oracle))
     entries = paper_points(paper_file)
     result = []
     for (model, attack, norm, _, _), group in groups.items():
-        by_eps = sorted(_by(group, lambda r: float(r.eps)).items())
+        by_eps = sorted(group_by(group, lambda r: float(r.eps)).items())
         curves = []
         for name in _backends(group):
             clean = {r.index: r.backends[name] for r in group if name in r.backends}
@@ -196,10 +202,10 @@ class TransferMatrix:
 
 def transfer_matrices(run: RunFolder) -> list[TransferMatrix]:
     matrices = []
-    for model, records in _by(run.records, lambda r: r.model).items():
+    for model, records in group_by(run.records, lambda r: r.model).items():
         columns = _backends(records)
         rows, success = [], []
-        groups = _by(records, lambda r: (r.oracle, r.attack, r.norm, r.eps))
+        groups = group_by(records, lambda r: (r.oracle, r.attack, r.norm, r.eps))
         for (oracle, attack, norm, eps), group in sorted(groups.items(), key=_row_order):
             eps_text = "own eps" if eps == "none" else f"eps {float(eps):.4g}"
             if group[0].eps_steps is not None:
@@ -238,7 +244,7 @@ class Distortions:
 
 def distortions(run: RunFolder) -> list[Distortions]:
     result = []
-    for model, records in _by(run.records, lambda r: r.model).items():
+    for model, records in group_by(run.records, lambda r: r.model).items():
         found = Distortions(model)
         for record in records:
             if record.oracle_success:
@@ -311,7 +317,7 @@ def agreements(run: RunFolder) -> list[PairAgreement]:
     for evaluation in run.evaluations:
         for pair in evaluation.agreement:
             pairs.append(_clean_pair(evaluation, pair["a"], pair["b"]))
-    for model, records in _by(run.records, lambda r: r.model).items():
+    for model, records in group_by(run.records, lambda r: r.model).items():
         names = _backends(records)
         for name in names:
             defense = split_backend(name)[1]  # compared with TFLite Micro behind the same defense
@@ -446,7 +452,7 @@ def header(run: RunFolder) -> Header:
     evaluations, records = run.evaluations, run.records
     datasets = [f"{e.dataset['name']}/{e.dataset['split']}" for e in evaluations]
     n = [e.n for e in evaluations]
-    for _, group in _by(records, lambda r: r.model).items():
+    for _, group in group_by(records, lambda r: r.model).items():
         n.append(len({r.index for r in group}))
     seeds = [r.seed for r in records] + [e.sample_seed for e in evaluations if e.sample_seed]
     if isinstance(run.manifest.get("seed"), int):
