@@ -10,6 +10,7 @@ A pre-processing defense is written after a '+' in a backend name: ``engine-int8
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from host import zoo
@@ -134,9 +135,12 @@ def _defended(backend: Backend, names: tuple[str, ...], model: str, path: Path) 
     return DetectingBackend(backend, defenses, model, path, reference)
 
 
-def get_backend(model: str, name: str) -> Backend:
-    """Backend ``name`` (defenses after '+') for a model (a zoo name or a user's model)."""
+def get_backend(model: str, name: str, loaded: Mapping[str, Backend] | None = None) -> Backend:
+    """Backend ``name`` (defenses after '+') for a model (a zoo name or a user's model); its
+    base backend taken from ``loaded`` when there (the board, opened once per run)."""
     base, names = split_backend_name(name)
     parse_name(name)
     path = zoo.model_file(model, parse_base_name(base)[1])
+    if loaded is not None and base in loaded:
+        return _defended(loaded[base], names, model, path)  # not closed on error: shared
     return defended(backend_for_file(base, path, zoo.spec(model).input_range), names, model, path)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -304,8 +304,189 @@ def _jsonable(values: np.ndarray) -> list:
 Work = tuple[Attack, str, np.ndarray, list[float | None]]  # attack, config id, positions, eps
 
 
+@dataclass
+class CampaignData:
+    """What every cell of a campaign shares, computed once: the examples (positions in the
+    campaign index ``indices``), their labels and targets, and every evaluated backend's raw
+    clean outputs. Plain arrays: a Ray worker gets it as is (host.run.cluster)."""
+
+    campaign: Campaign
+    indices: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    targets: np.ndarray
+    nb_classes: int
+    clean_raw: dict[str, np.ndarray]
+    reference_step: float
+
+
+def campaign_examples(
+    campaign: Campaign, dataset: data.Dataset
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The campaign's dataset indices, images in [0,1], labels and targeted attacks' targets."""
+    if dataset.x.dtype != np.uint8:
+        raise UserError(
+            f"attacks work on images; data set {dataset.name} holds {dataset.x.dtype} features"
+        )
+    indices = select_examples(dataset, campaign.n, campaign.sample_seed)
+    x = dataset.x[indices].astype(np.float32) / np.float32(255.0)
+    y = dataset.y[indices]
+    targets = np.array(
+        [
+            target_of(campaign.seed, int(i), int(label), len(dataset.classes))
+            for i, label in zip(indices, y, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    return indices, x, y, targets
+
+
+class CellRunner:
+    """Runs cells of a campaign (an attack on a chunk of examples at some eps, evaluated on
+    every backend) into records; the same in this process or in a Ray worker."""
+
+    def __init__(self, shared: CampaignData, backends: Mapping[str, Backend]) -> None:
+        """``backends``: the oracle and every evaluated backend, by name."""
+        self.shared = shared
+        self.c = campaign = shared.campaign
+        self.evaluated = [backends[name] for name in campaign.backends]
+        oracle = backends[campaign.oracle]
+        # gradients: of the float model, or of the integer model file's replica (DIVA, an
+        # edge-only attack, takes both: the float model of an integer oracle too)
+        has_float = zoo.has_file(campaign.model, "float")
+        float_path = zoo.model_file(campaign.model, "float") if has_float else None
+        integer = oracle.precision != "float"
+        model_path = zoo.model_file(campaign.model, oracle.precision) if integer else None
+        self.oracle = Oracle(oracle, shared.nb_classes, float_path, campaign.queries, model_path)
+
+    def records(self, item: Work, progress: bool = False) -> list[AttackRecord]:
+        """The records of one cell: the attack crafted on its chunk at its eps (seeded by the
+        campaign seed and the chunk's first example only), evaluated on every backend."""
+        attack, cid, chunk, epsilons = item
+        shared = self.shared
+        budget = self.c.budget(attack)
+        self.oracle.budget = QueryBudget(budget)
+        runs = example_runs(attack, chunk, epsilons)
+        with (
+            QueryProgress(attack, runs, budget, progress) as listener,
+            seeded_random_states(),
+        ):
+            self.oracle.listener = listener
+            results = attack(
+                self.oracle,
+                shared.x[chunk],
+                shared.y[chunk],
+                epsilons,
+                seed=seed_for(self.c.seed, int(shared.indices[chunk[0]])),
+                targets=shared.targets[chunk],
+            )
+        self.oracle.listener = None
+        return self._records(attack, cid, chunk, results)
+
+    def _records(
+        self, attack: Attack, cid: str, chunk: np.ndarray, results: list[EpsResult]
+    ) -> list[AttackRecord]:
+        """The records of a chunk at every eps; each backend runs all of its adversarial
+        examples (every eps: at most CHUNK times the eps grid) in one call."""
+        sent = np.concatenate([result.x_adv for result in results])
+        raw = {b.name: b.run(sent).reshape(len(sent), -1) for b in self.evaluated}
+        flags = {b.name: b.detect(sent) for b in self.evaluated if isinstance(b, DetectingBackend)}
+        records = []
+        for k, result in enumerate(results):
+            rows = slice(k * len(chunk), (k + 1) * len(chunk))
+            outputs = {name: values[rows] for name, values in raw.items()}
+            detected = {name: values[rows] for name, values in flags.items()}
+            records += self._eps_records(attack, cid, chunk, result, outputs, detected)
+        return records
+
+    def _eps_records(
+        self,
+        attack: Attack,
+        cid: str,
+        chunk: np.ndarray,
+        result: EpsResult,
+        outputs: dict[str, np.ndarray],
+        detected: dict[str, np.ndarray],
+    ) -> list[AttackRecord]:
+        """The records of a chunk at one eps, from each backend's raw outputs of its examples
+        and its detector's flags (a flagged example fools no one)."""
+        shared = self.shared
+        x = shared.x[chunk]
+        crafted = distortion(x, result.x_crafted, shared.reference_step)
+        sent = distortion(x, result.x_adv, shared.reference_step)
+        per_backend = {}
+        for backend in self.evaluated:
+            raw = outputs[backend.name]
+            if backend.precision == "float":
+                after = distortion(x, result.x_adv, 0.0)
+            else:
+                after = lattice_distortion(backend, x, result.x_adv)
+            fooled = result.criterion.is_adversarial(raw.argmax(axis=1))
+            flagged = detected.get(backend.name)
+            if flagged is not None:
+                fooled = fooled & ~flagged
+            per_backend[backend.name] = (raw, after, fooled, flagged)
+        config = attack.config()
+        records = []
+        for j, position in enumerate(chunk):
+            i = int(shared.indices[position])
+            label = int(shared.y[position])
+            goal = int(shared.targets[position]) if attack.targeted else None
+            outcomes = {}
+            for name, (raw, after, fooled, flagged) in per_backend.items():
+                prediction = int(raw[j].argmax())
+                clean = shared.clean_raw[name][position]
+                outcomes[name] = BackendOutcome(
+                    clean_prediction=int(clean.argmax()),
+                    clean_raw=_jsonable(clean),
+                    prediction=prediction,
+                    raw=_jsonable(raw[j]),
+                    success=bool(fooled[j]),
+                    distortion=after[j],
+                    detected=None if flagged is None else bool(flagged[j]),
+                )
+            records.append(
+                AttackRecord(
+                    config_id=cid,
+                    model=self.c.model,
+                    mode=self.c.mode,
+                    oracle=self.c.oracle,
+                    attack=config["attack"],
+                    norm=config["norm"],
+                    params=config["params"],
+                    params_effective=attack.effective_params(self.oracle),
+                    seed=self.c.seed,
+                    query_budget=self.c.budget(attack),
+                    eps=eps_label(result.eps),
+                    eps_steps=None if result.eps is None else self.c.eps_steps.get(result.eps),
+                    index=i,
+                    label=label,
+                    target=goal,
+                    oracle_success=bool(result.success[j]),
+                    oracle_prediction=int(result.predictions[j]),
+                    queries=int(result.queries[j]),
+                    invalid=bool(result.invalid[j]),
+                    distortion={"crafted": crafted[j], "sent": sent[j]},
+                    reference_step=shared.reference_step,
+                    backends=outcomes,
+                )
+            )
+        return records
+
+
+class Cells(Protocol):
+    """Where cells run: ``host.run.cluster.Cluster`` (Ray workers) implements it."""
+
+    def records(
+        self, shared: CampaignData, backends: Mapping[str, Backend], work: list[Work]
+    ) -> Iterator[list[AttackRecord]]:
+        """Each work item's records, in the order of ``work``, as they are done."""
+        ...
+
+
 class Runner:
-    """Runs a campaign: loads data and backends once, then attack by attack, chunk by chunk."""
+    """Runs a campaign: loads data and backends once, then attack by attack, chunk by chunk,
+    in this process or on Ray workers (``cells``), appending records in the same order."""
 
     def __init__(
         self,
@@ -317,6 +498,7 @@ class Runner:
         inform: Callable[[str], None] | None = None,
         dataset: data.Dataset | None = None,
         resume_checked: bool = False,
+        cells: Cells | None = None,
     ) -> None:
         """``out``: the folder of records.jsonl (None: records in memory only). ``backends``:
         loaded backends to reuse (and to add to), so that a board is opened once per run.
@@ -324,55 +506,41 @@ class Runner:
         ``dataset``: the model's evaluation split, already loaded. The campaign is
         checked against the records already in ``out`` (``check_resume``) before any work (only
         the board is opened before: its firmware is part of the check), unless
-        ``resume_checked``: the caller checked it with the other campaigns of its run."""
+        ``resume_checked``: the caller checked it with the other campaigns of its run.
+        ``cells``: run the cells there (Ray workers) instead of in this process."""
         self.c = campaign
         self.progress = progress
         self.inform = inform
+        self.cells = cells
         entry = zoo.spec(campaign.model)
         dataset = dataset or data.load(entry.dataset, entry.eval_split, data_dir)
-        if dataset.x.dtype != np.uint8:
-            raise UserError(
-                f"attacks work on images; data set {dataset.name} holds {dataset.x.dtype} features"
-            )
-        self.indices = select_examples(dataset, campaign.n, campaign.sample_seed)
-        self.x = dataset.x[self.indices].astype(np.float32) / np.float32(255.0)
-        self.y = dataset.y[self.indices]
-        self.nb_classes = len(dataset.classes)
-        self.targets = np.array(
-            [
-                target_of(campaign.seed, int(i), int(y), self.nb_classes)
-                for i, y in zip(self.indices, self.y, strict=True)
-            ],
-            dtype=np.int64,
-        )
+        self.indices, self.x, self.y, targets = campaign_examples(campaign, dataset)
         self._backends = backends if backends is not None else {}
         if not resume_checked:
             names = [*campaign.backends, campaign.oracle]
             boards = {n: self.backend(n) for n in names if parse_name(n)[0] == "device"}
             check_resume(out, [campaign], boards, dataset)
-        self.evaluated = [self.backend(name) for name in campaign.backends]
-        oracle = self.backend(campaign.oracle)
-        # gradients: of the float model, or of the integer model file's replica (DIVA, an
-        # edge-only attack, takes both: the float model of an integer oracle too)
-        has_float = zoo.has_file(campaign.model, "float")
-        float_path = zoo.model_file(campaign.model, "float") if has_float else None
-        integer = oracle.precision != "float"
-        model_path = zoo.model_file(campaign.model, oracle.precision) if integer else None
-        self.oracle = Oracle(oracle, self.nb_classes, float_path, campaign.queries, model_path)
-        self.clean_raw = {b.name: self._raw(b, self.x) for b in self.evaluated}
-        self.ref_step = self._reference_step()
+        names = list(dict.fromkeys([*campaign.backends, campaign.oracle]))
+        self.used = {name: self.backend(name) for name in names}
+        evaluated = [self.used[name] for name in campaign.backends]
+        self.shared = CampaignData(
+            campaign=campaign,
+            indices=self.indices,
+            x=self.x,
+            y=self.y,
+            targets=targets,
+            nb_classes=len(dataset.classes),
+            clean_raw={b.name: self._raw(b, self.x) for b in evaluated},
+            reference_step=_reference_step([self.used[campaign.oracle], *evaluated]),
+        )
+        self.local = CellRunner(self.shared, self.used)
+        self.oracle = self.local.oracle
         self.records = RecordFile(out / RECORDS if out is not None else None)
 
     def backend(self, name: str) -> Backend:
         if name not in self._backends:
-            self._backends[name] = get_backend(self.c.model, name)
+            self._backends[name] = get_backend(self.c.model, name, self._backends)
         return self._backends[name]
-
-    def _reference_step(self) -> float:
-        for backend in [self.oracle.backend, *self.evaluated]:
-            if backend.precision != "float":
-                return step_of(backend)
-        return 0.0
 
     def _raw(self, backend: Backend, x: np.ndarray) -> np.ndarray:
         return run_in_chunks(backend, x).reshape(len(x), -1)
@@ -382,28 +550,15 @@ class Runner:
         done = {record.key for record in self.records.read()}
         work = self._missing_work(done)
         self._announce(work)
+        if self.cells is None:
+            made = (self.local.records(item, self.progress) for item in work)
+        else:
+            made = self.cells.records(self.shared, self.used, work)
         with self.records.appending():
-            for attack, cid, chunk, epsilons in tqdm(
-                work, desc="attacks", unit="chunk", disable=not self.progress
+            for records in tqdm(
+                made, total=len(work), desc="attacks", unit="chunk", disable=not self.progress
             ):
-                budget = self.c.budget(attack)
-                self.oracle.budget = QueryBudget(budget)
-                runs = example_runs(attack, chunk, epsilons)
-                with (
-                    QueryProgress(attack, runs, budget, self.progress) as listener,
-                    seeded_random_states(),
-                ):
-                    self.oracle.listener = listener
-                    results = attack(
-                        self.oracle,
-                        self.x[chunk],
-                        self.y[chunk],
-                        epsilons,
-                        seed=seed_for(self.c.seed, int(self.indices[chunk[0]])),
-                        targets=self.targets[chunk],
-                    )
-                self.oracle.listener = None
-                for record in self._records(attack, cid, chunk, results):
+                for record in records:
                     if record.key not in done:
                         self.records.append(record)
                         done.add(record.key)
@@ -460,94 +615,13 @@ class Runner:
                 f"{_duration(queries * per_query)} at {1000 * per_query:.1f} ms per query"
             )
 
-    def _records(
-        self, attack: Attack, cid: str, chunk: np.ndarray, results: list[EpsResult]
-    ) -> list[AttackRecord]:
-        """The records of a chunk at every eps; each backend runs all of its adversarial
-        examples (every eps: at most CHUNK times the eps grid) in one call."""
-        sent = np.concatenate([result.x_adv for result in results])
-        raw = {b.name: b.run(sent).reshape(len(sent), -1) for b in self.evaluated}
-        flags = {b.name: b.detect(sent) for b in self.evaluated if isinstance(b, DetectingBackend)}
-        records = []
-        for k, result in enumerate(results):
-            rows = slice(k * len(chunk), (k + 1) * len(chunk))
-            outputs = {name: values[rows] for name, values in raw.items()}
-            detected = {name: values[rows] for name, values in flags.items()}
-            records += self._eps_records(attack, cid, chunk, result, outputs, detected)
-        return records
 
-    def _eps_records(
-        self,
-        attack: Attack,
-        cid: str,
-        chunk: np.ndarray,
-        result: EpsResult,
-        outputs: dict[str, np.ndarray],
-        detected: dict[str, np.ndarray],
-    ) -> list[AttackRecord]:
-        """The records of a chunk at one eps, from each backend's raw outputs of its examples
-        and its detector's flags (a flagged example fools no one)."""
-        x = self.x[chunk]
-        crafted = distortion(x, result.x_crafted, self.ref_step)
-        sent = distortion(x, result.x_adv, self.ref_step)
-        per_backend = {}
-        for backend in self.evaluated:
-            raw = outputs[backend.name]
-            if backend.precision == "float":
-                after = distortion(x, result.x_adv, 0.0)
-            else:
-                after = lattice_distortion(backend, x, result.x_adv)
-            fooled = result.criterion.is_adversarial(raw.argmax(axis=1))
-            flagged = detected.get(backend.name)
-            if flagged is not None:
-                fooled = fooled & ~flagged
-            per_backend[backend.name] = (raw, after, fooled, flagged)
-        config = attack.config()
-        records = []
-        for j, position in enumerate(chunk):
-            i = int(self.indices[position])
-            label = int(self.y[position])
-            goal = int(self.targets[position]) if attack.targeted else None
-            outcomes = {}
-            for name, (raw, after, fooled, flagged) in per_backend.items():
-                prediction = int(raw[j].argmax())
-                clean = self.clean_raw[name][position]
-                outcomes[name] = BackendOutcome(
-                    clean_prediction=int(clean.argmax()),
-                    clean_raw=_jsonable(clean),
-                    prediction=prediction,
-                    raw=_jsonable(raw[j]),
-                    success=bool(fooled[j]),
-                    distortion=after[j],
-                    detected=None if flagged is None else bool(flagged[j]),
-                )
-            records.append(
-                AttackRecord(
-                    config_id=cid,
-                    model=self.c.model,
-                    mode=self.c.mode,
-                    oracle=self.c.oracle,
-                    attack=config["attack"],
-                    norm=config["norm"],
-                    params=config["params"],
-                    params_effective=attack.effective_params(self.oracle),
-                    seed=self.c.seed,
-                    query_budget=self.c.budget(attack),
-                    eps=eps_label(result.eps),
-                    eps_steps=None if result.eps is None else self.c.eps_steps.get(result.eps),
-                    index=i,
-                    label=label,
-                    target=goal,
-                    oracle_success=bool(result.success[j]),
-                    oracle_prediction=int(result.predictions[j]),
-                    queries=int(result.queries[j]),
-                    invalid=bool(result.invalid[j]),
-                    distortion={"crafted": crafted[j], "sent": sent[j]},
-                    reference_step=self.ref_step,
-                    backends=outcomes,
-                )
-            )
-        return records
+def _reference_step(backends: Sequence[Backend]) -> float:
+    """The input step distortions count in: the first integer backend's (0: all float)."""
+    for backend in backends:
+        if backend.precision != "float":
+            return step_of(backend)
+    return 0.0
 
 
 def measure_for_audit(

@@ -136,6 +136,13 @@ def declare_file(
     return str(path)
 
 
+def adopt(model: str, entry: ModelSpec) -> None:
+    """Make a model another process resolved (``spec``) known here: a Ray worker gets the
+    command's user models and declared files this way."""
+    if str(model) not in entries():
+        _DECLARED[str(model)] = entry
+
+
 def model_dir(model: str | Path) -> Path:
     """Where a model's files live: its folder for own and user models, the cache for imported
     ones (their official files and the precisions derived from them)."""
