@@ -10,39 +10,10 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
-from host import zoo
 from host.board import firmware
 from host.board.flash import flash
-from host.defenses import parse_defenses
-from host.defenses.base import input_lattice
-from host.defenses.squeeze import BitDepth, Median
-from host.errors import CommandParser, UserError, cli_main
-
-
-def board_defense(model: str, names: str) -> firmware.Defense:
-    """The firmware defense ``names`` (``bits5+median2``, left to right) for ``model``: the
-    squeezers checked as host.defenses parses them, on the lattice of the model's int8 or int16
-    input (pixels 0 and 1 quantized as every integer backend quantizes them)."""
-    path = firmware.model_path(model)
-    if path is None:
-        raise UserError("the test model takes no defense")
-    steps: list[tuple[str, int]] = []
-    for defense in parse_defenses(tuple(names.split("+")), zoo.spec(model).dataset):
-        if isinstance(defense, BitDepth):
-            steps.append(("bits", defense.bits))
-        elif isinstance(defense, Median):
-            steps.append(("median", defense.size))
-        else:
-            raise UserError(
-                f"{defense.name} runs on the host only; the firmware runs bits<b> and median<k>"
-            )
-    tensor = firmware.io_tensors(path)[0]  # its type is checked by firmware.build
-    lattice = input_lattice(
-        zoo.spec(model).input_range, tensor.scale, tensor.zero_point, np.dtype(tensor.dtype)
-    )
-    return firmware.Defense(tuple(steps), lattice.lo, lattice.hi)
+from host.errors import CommandParser, cli_main
+from host.run.boards import board_defense
 
 
 @cli_main

@@ -11,22 +11,30 @@ copes with a noisy one.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
-import serial
 
 from host.backends.base import Backend
-from host.board.client import Device, open_transport
-from host.board.faults import FaultSpec, FaultyTransport
+from host.board.client import LINK_FAULTS_ENV, Device, link_faults, open_port
+from host.board.protocol import Hello
 from host.board.qemu import running_board
 from host.data import sha256_file
-from host.errors import TinyRobustWarning, UserError
+from host.errors import UserError
 from host.tflite import read_model_bytes
 
+__all__ = [
+    "DEVICE_ENV",
+    "LINK_FAULTS_ENV",
+    "BoardBackend",
+    "DeviceBackend",
+    "device_url",
+    "factory",
+    "link_faults",
+    "open_port",
+]
+
 DEVICE_ENV = "TINYROBUST_DEVICE"
-LINK_FAULTS_ENV = "TINYROBUST_LINK_FAULTS"
 
 
 def device_url() -> str:
@@ -39,43 +47,18 @@ def device_url() -> str:
     return url
 
 
-def link_faults() -> FaultSpec | None:
-    """The faults $TINYROBUST_LINK_FAULTS asks for, or None for a clean link."""
-    text = os.environ.get(LINK_FAULTS_ENV, "").strip()
-    return FaultSpec.parse(text) if text else None
+class BoardBackend(Backend):
+    """A backend on boards running the firmware: named, quantized and described by a HELLO."""
 
-
-def open_port(url: str) -> serial.SerialBase | FaultyTransport:
-    """The port to the board at ``url``: exclusive where the OS allows it (a serial device),
-    wrapped in a FaultyTransport when $TINYROBUST_LINK_FAULTS is set (one ``note:`` says so)."""
-    faults = link_faults()  # a bad spec fails before the port opens
-    port = open_transport(url)
-    if "://" not in url and os.name == "posix":  # Windows opens COM ports exclusively anyway
-        try:
-            port.exclusive = True
-        except (serial.SerialException, ValueError) as error:
-            port.close()
-            raise UserError(f"the board at {url} is busy: another program has it open") from error
-    if faults is None:
-        return port
-    warnings.warn(
-        TinyRobustWarning(f"faults are injected on the link to {url}: {faults}"), stacklevel=2
-    )
-    return FaultyTransport(port, faults)
-
-
-class DeviceBackend(Backend):
-    """Raw integer inputs over the UART, raw integer outputs back; counts recorded per input."""
-
-    def __init__(self, path: Path, precision: str, url: str, input_range: float = 1.0) -> None:
-        self.url = url
-        self.device = Device(url, transport=open_port(url))  # holds the board's lock
-        info = self.device.info
+    def describe(
+        self, info: Hello, url: str, path: Path, precision: str, input_range: float
+    ) -> None:
+        """Take name, kernels and input/output mapping from the board's HELLO ``info``; a
+        UserError when the board at ``url`` runs another model than the file ``path``."""
         expected = sha256_file(path)
         if info.model_sha256 != expected:
-            self.close()
             raise UserError(
-                f"the board at {self.url} runs model {info.model!r} (sha256 "
+                f"the board at {url} runs model {info.model!r} (sha256 "
                 f"{info.model_sha256[:12]}), not {path} ({expected[:12]}); flash it first"
             )
         self.name = f"device-{precision}"
@@ -91,6 +74,19 @@ class DeviceBackend(Backend):
         self.output_scale, self.output_zero_point = info.output.scale, info.output.zero_point
         self.counter_unit = info.counter_unit  # "instructions" (QEMU) or "cycles"
         self.last_counts: list[int] = []
+
+
+class DeviceBackend(BoardBackend):
+    """Raw integer inputs over the UART, raw integer outputs back; counts recorded per input."""
+
+    def __init__(self, path: Path, precision: str, url: str, input_range: float = 1.0) -> None:
+        self.url = url
+        self.device = Device(url, transport=open_port(url))  # holds the board's lock
+        try:
+            self.describe(self.device.info, url, path, precision, input_range)
+        except UserError:
+            self.close()
+            raise
 
     def invoke(self, q: np.ndarray) -> np.ndarray:
         results = self.device.infer(np.asarray(q, dtype=self.input_dtype))

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import random
 import re
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
@@ -25,9 +27,10 @@ import numpy as np
 import serial
 
 from host.board import protocol, wire
+from host.board.faults import FaultSpec, FaultyTransport
 from host.board.lock import BoardLock
 from host.board.protocol import ErrorCode, Frame, FrameType, Hello, NakReason
-from host.errors import LinkError, UserError
+from host.errors import LinkError, TinyRobustWarning, UserError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,6 +48,7 @@ SAMPLES = 15  # the estimates are medians of this many recent first-attempt exch
 MIN_BUDGET_S = 10.0  # a request is resent for at least this long before the client gives up
 WINDOW_AFTER = 8  # clean LOADs in a row before several LOADs, or a batch and LOADs, go out at once
 MAX_UPLOADS = 8  # uploads of one batch (a reset or a CRC mismatch starts it over)
+LINK_FAULTS_ENV = "TINYROBUST_LINK_FAULTS"
 RESET = "board reset"  # the cause of a failed attempt when the boot HELLO came instead
 NAK_TEXT: dict[int, str] = {
     NakReason.BAD_CRC: "bad CRC",
@@ -87,6 +91,32 @@ def open_transport(url: str, baudrate: int = 115200, read_timeout: float = 0.05)
         return serial.serial_for_url(url, baudrate=baudrate, timeout=read_timeout)
     except (serial.SerialException, ValueError) as error:
         raise UserError(f"cannot open {url}: {one_line(error)}") from error
+
+
+def link_faults() -> FaultSpec | None:
+    """The faults $TINYROBUST_LINK_FAULTS asks for, or None for a clean link."""
+    text = os.environ.get(LINK_FAULTS_ENV, "").strip()
+    return FaultSpec.parse(text) if text else None
+
+
+def open_port(url: str) -> serial.SerialBase | FaultyTransport:
+    """The port to the board at ``url``: exclusive where the OS allows it (a serial device),
+    wrapped in a FaultyTransport when $TINYROBUST_LINK_FAULTS is set (a TinyRobustWarning says
+    so)."""
+    faults = link_faults()  # a bad spec fails before the port opens
+    port = open_transport(url)
+    if "://" not in url and os.name == "posix":  # Windows opens COM ports exclusively anyway
+        try:
+            port.exclusive = True
+        except (serial.SerialException, ValueError) as error:
+            port.close()
+            raise UserError(f"the board at {url} is busy: another program has it open") from error
+    if faults is None:
+        return port
+    warnings.warn(
+        TinyRobustWarning(f"faults are injected on the link to {url}: {faults}"), stacklevel=2
+    )
+    return FaultyTransport(port, faults)
 
 
 def link_bytes_per_s(url: str, baudrate: int) -> float:
