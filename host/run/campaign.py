@@ -480,7 +480,8 @@ class Cells(Protocol):
     def records(
         self, shared: CampaignData, backends: Mapping[str, Backend], work: list[Work]
     ) -> Iterator[list[AttackRecord]]:
-        """Each work item's records, in the order of ``work``, as they are done."""
+        """Each work item's records, in the order of ``work``, as they are done (every item
+        submitted before this returns)."""
         ...
 
 
@@ -536,6 +537,8 @@ class Runner:
         self.local = CellRunner(self.shared, self.used)
         self.oracle = self.local.oracle
         self.records = RecordFile(out / RECORDS if out is not None else None)
+        self._done: set[tuple[str, int, str]] = set()  # record keys in the file (``start``)
+        self._cells_left = 0
 
     def backend(self, name: str) -> Backend:
         if name not in self._backends:
@@ -547,16 +550,31 @@ class Runner:
 
     def run(self) -> list[AttackRecord]:
         """Run everything not yet recorded; return this campaign's records."""
-        done = {record.key for record in self.records.read()}
-        work = self._missing_work(done)
+        return self.finish(self.start())
+
+    def start(self) -> Iterator[list[AttackRecord]]:
+        """Begin the cells not yet recorded; their records, cell by cell, for ``finish``. On
+        Ray every cell is submitted now, so that the cells of several campaigns run together;
+        in this process each cell runs when its records are read."""
+        self._done = {record.key for record in self.records.read()}
+        work = self._missing_work(self._done)
         self._announce(work)
+        self._cells_left = len(work)
         if self.cells is None:
-            made = (self.local.records(item, self.progress) for item in work)
-        else:
-            made = self.cells.records(self.shared, self.used, work)
+            return (self.local.records(item, self.progress) for item in work)
+        return self.cells.records(self.shared, self.used, work)
+
+    def finish(self, made: Iterator[list[AttackRecord]]) -> list[AttackRecord]:
+        """Append the records of ``start``'s cells in their order (records already in the
+        file skipped); return this campaign's records."""
+        done = self._done
         with self.records.appending():
             for records in tqdm(
-                made, total=len(work), desc="attacks", unit="chunk", disable=not self.progress
+                made,
+                total=self._cells_left,
+                desc="attacks",
+                unit="chunk",
+                disable=not self.progress,
             ):
                 for record in records:
                     if record.key not in done:
