@@ -55,7 +55,7 @@ class BoardPoolBackend(BoardBackend):
         if not members:
             raise UserError("a board pool needs at least one board")
         self.members = list(members)
-        self.dead: dict[str, str] = {}  # url -> why it was dropped
+        self.dead: dict[int, str] = {}  # index in members -> why it was dropped
         hellos = [member.hello() for member in self.members]
         for member, info in zip(self.members, hellos, strict=True):
             self.describe(info, member.url, path, precision, input_range)
@@ -79,9 +79,9 @@ class BoardPoolBackend(BoardBackend):
         return self
 
     @property
-    def live(self) -> list[Member]:
-        """The boards still answering."""
-        return [member for member in self.members if member.url not in self.dead]
+    def live(self) -> list[int]:
+        """The boards still answering, by their place in ``members``."""
+        return [i for i in range(len(self.members)) if i not in self.dead]
 
     def invoke(self, q: np.ndarray) -> np.ndarray:
         q = np.asarray(q, dtype=self.input_dtype)
@@ -109,29 +109,32 @@ class BoardPoolBackend(BoardBackend):
         boards = self.live
         if not boards:
             raise LinkError(f"every board of the pool stopped answering: {self._dead_text()}")
-        runs = [self._pool().submit(_take_shares, board, q, shares, outputs) for board in boards]
+        runs = [
+            self._pool().submit(_take_shares, self.members[i], q, shares, outputs) for i in boards
+        ]
         failures = [run.result() for run in runs]  # every board done before one is dropped
-        for member, failure in zip(boards, failures, strict=True):
+        for i, failure in zip(boards, failures, strict=True):
             if isinstance(failure, DEAD):
-                self._drop(member, failure)
+                self._drop(i, failure)
             elif failure is not None:
                 raise failure
 
-    def _drop(self, member: Member, error: BaseException) -> None:
-        """Take ``member`` out of the pool, with one warning saying so."""
-        self.dead[member.url] = " ".join(str(error).split()) or type(error).__name__
+    def _drop(self, index: int, error: BaseException) -> None:
+        """Take board ``index`` out of the pool, with one warning saying so."""
+        why = " ".join(str(error).split()) or type(error).__name__
+        self.dead[index] = why
         left = len(self.live)
         if left:
             warnings.warn(
                 TinyRobustWarning(
-                    f"board {member.url} stopped answering ({self.dead[member.url]}); its inputs "
-                    f"go to the other {left} board(s)"
+                    f"board {self.members[index].url} stopped answering ({why}); its inputs go "
+                    f"to the other {left} board(s)"
                 ),
                 stacklevel=4,
             )
 
     def _dead_text(self) -> str:
-        return "; ".join(f"{url} ({why})" for url, why in self.dead.items())
+        return "; ".join(f"{self.members[i].url} ({why})" for i, why in self.dead.items())
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._threads is None:
@@ -144,11 +147,11 @@ class BoardPoolBackend(BoardBackend):
             self._threads.shutdown()
             self._threads = None
         failures = []
-        for member in self.members:
+        for i, member in enumerate(self.members):
             try:
                 member.close()
             except DEAD as error:
-                if member.url not in self.dead:
+                if i not in self.dead:
                     failures.append(error)
         if failures:
             raise failures[0]
