@@ -18,6 +18,7 @@ The commands ``python -m host.evaluate`` and ``python -m host.campaign`` wrap th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,16 @@ from typing import Any
 from host.attacks import Attack
 from host.attacks.threat import check_eps
 from host.backends import oracle_backends
+from host.board.pool import BoardSpec
 from host.defenses import parse_name
 from host.errors import ArgumentError, LinkError, UserError
 from host.records import AttackRecord, EvaluationResult
 from host.report import campaign_table, summarise, summarise_run, summary_markdown
 from host.report.summary import Row
 from host.run import folder as run_folder
+from host.run.boards import board_access, opened_boards
 from host.run.campaign import RECORDS, Campaign, Runner, build_attacks, plan_campaign
+from host.run.cluster import Cluster, Execution
 from host.run.evaluation import Target, evaluate_target
 from host.run.job import JobResult, run_job
 from host.run.spec import CampaignSpec, load_campaign
@@ -195,6 +199,9 @@ def run_campaign(
     out: str | Path | None = None,
     progress: bool = False,
     inform: Callable[[str], None] | None = None,
+    boards: Sequence[BoardSpec] = (),
+    workers: int | None = None,
+    ray_address: str | None = None,
     **options: Any,
 ) -> CampaignResult:
     """Craft adversarial examples on the first ``n`` examples and evaluate them on every backend.
@@ -203,12 +210,28 @@ def run_campaign(
     ``oracle``, ``n``, ``seed``, ``queries``, ``norm``, ``params``): as ``check_campaign``,
     which checks them all before any work. ``out``: a folder for records.jsonl, summary.json
     and summary.md; a rerun with the same ``out`` skips what is recorded there. ``inform`` is
-    told, in one line per query attack, how long it may take before it starts.
+    told, in one line per query attack, how long it may take before it starts. ``boards``:
+    the device backends run on these boards (``host.board.pool.parse_boards``). ``workers``,
+    ``ray_address``: the cells on Ray, as for ``run_file``.
     """
+    execution = Execution(workers, ray_address)
     campaign = check_campaign(model, attacks, epsilons, **options)
+    execution.check_reachable()
     folder = Path(out) if out is not None else None
+    names = [*campaign.backends, campaign.oracle]
     try:
-        records = Runner(campaign, folder, data_dir, progress, inform=inform).run()
+        with Cluster(execution) if execution.distributed else nullcontext() as cluster:
+            on, member = board_access(cluster, boards, names)
+            with opened_boards(campaign.model, names, on, member) as loaded:
+                records = Runner(
+                    campaign,
+                    folder,
+                    data_dir,
+                    progress,
+                    backends=loaded,
+                    inform=inform,
+                    cells=cluster,
+                ).run()
     except LinkError as error:
         error.folder = folder  # the records so far are kept there
         raise
@@ -244,11 +267,19 @@ def run_file(
     command: Sequence[str] = (),
     progress: bool = False,
     inform: Callable[[str], None] | None = None,
+    boards: Sequence[BoardSpec] = (),
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> JobResult:
     """Run a campaign file (``campaigns/quick.toml``...) into a new run folder
     ``<out>/<UTC time>-<name>/``, or into ``resume`` (an earlier run's folder: what is recorded
     there is skipped). ``models``, ``n``, ``seed`` override the file's. ``inform`` gets one
-    line per thing skipped and per query attack's time estimate."""
+    line per thing skipped and per query attack's time estimate. ``boards``: the device
+    backends run on these boards (``host.board.pool.parse_boards``). ``workers``: the attack
+    cells on that many local Ray workers; ``ray_address``: on the Ray cluster there (the same
+    records either way: ``host.run.cluster``)."""
+    execution = Execution(workers, ray_address)
+    execution.check_reachable()
     spec = campaign if isinstance(campaign, CampaignSpec) else load_campaign(campaign)
     spec = spec.with_overrides(list(models) if models else None, n, seed)
     if n is not None and n <= 0:
@@ -259,7 +290,16 @@ def run_file(
     else:
         folder = run_folder.new_folder(out, spec.name)
     try:
-        return run_job(spec, folder, list(command), data_dir, progress, inform)
+        return run_job(
+            spec,
+            folder,
+            list(command),
+            data_dir,
+            progress,
+            inform,
+            boards=tuple(boards),
+            execution=execution,
+        )
     except LinkError as error:
         error.folder = folder  # the records so far are kept there
         raise

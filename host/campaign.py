@@ -12,7 +12,8 @@ resumed when it exists). Every (example, attack, eps) becomes one JSON line in i
 recorded. ``run.json`` records the command, the options, model hashes and versions; the
 summary (accuracy per backend per eps, distortion, transfer rates, queries) is built from the
 records only. Query attacks without ``--queries`` get a default budget per example (1,000 for
-score attacks, 2,000 for decision attacks). The work is done by ``host.api.run_campaign``.
+score attacks, 2,000 for decision attacks). ``--boards qemu-an386x2`` runs the device backends
+on several boards at once (docs/distributed.md). The work is done by ``host.api.run_campaign``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         cli.CAMPAIGN_BACKENDS,
     )
     cli.add_attack_arguments(parser)
-    return parser.parse_args(argv)
+    cli.add_cluster_arguments(parser)
+    args = parser.parse_args(argv)
+    args.boards = cli.board_specs(args.boards)
+    return args
 
 
 def run(
@@ -52,7 +56,7 @@ def run(
     """Run the campaign the options describe into ``out`` (None: a new run folder under
     ``runs``), print its summary table. Every option is checked before the folder is made.
     ``command`` is what ran; a broken board link says how to continue: ``command`` with
-    ``resume_option`` and the folder."""
+    ``resume_option`` and the folder; ``args.boards`` is the parsed ``--boards``."""
     name = f"{zoo.spec(args.model).name}-{args.mode}"  # a model folder's name, not its path
     options = cli.attack_options(args)
     backends = cli.backend_names(args.backends)
@@ -71,6 +75,9 @@ def run(
             out=folder,
             progress=True,
             inform=print,
+            boards=args.boards,
+            workers=args.workers,
+            ray_address=args.ray_address,
             **options,
         )
     manifest.add_model(args.model, result.model_files)

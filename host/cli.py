@@ -21,6 +21,7 @@ from typing import Any
 
 from host import quiet
 from host.attacks import ATTACKS
+from host.board.pool import BoardSpec, parse_boards
 from host.defenses import parse_name
 from host.errors import ArgumentError, LinkError, UserError, cli_main
 from host.run.campaign import MODES
@@ -34,6 +35,12 @@ EVALUATION_BACKENDS = (
 CAMPAIGN_BACKENDS = (
     "comma-separated backends (default: float and tflm-<precision> that exist); '+defense' "
     "puts pre-processing defenses in front, e.g. engine-int8+median2, engine-int8+squeeze"
+)
+BOARDS_HELP = (
+    "run the device backends on several boards, their inputs shared out: qemu-an386x2 (two "
+    "emulated boards started for the model), a comma list of boards and serial URLs "
+    "(qemu-an386,socket://127.0.0.1:4000,/dev/ttyACM0), or a TOML file of [[board]] tables "
+    "(docs/distributed.md)"
 )
 N_HELP = (
     "number of examples, >= 1 (default: the whole split; more than the split has: the whole "
@@ -59,6 +66,11 @@ def command(main: Callable[..., int]) -> Callable[..., int]:
             raise UserError(error.reworded(names)) from error
 
     return cli_main(reworded)
+
+
+def board_specs(text: str | None) -> tuple[BoardSpec, ...]:
+    """The boards ``--boards`` names (none when it is not given), checked before any work."""
+    return parse_boards(text) if text is not None else ()
 
 
 def integer(low: int) -> Callable[[str], int]:
@@ -128,8 +140,9 @@ def add_run_arguments(
     out_default: str | None = None,
     backends_help: str = EVALUATION_BACKENDS,
 ) -> None:
-    """--backends, --n, --seed, --data-dir, --out, --verbose."""
+    """--backends, --boards, --n, --seed, --data-dir, --out, --verbose."""
     parser.add_argument("--backends", help=backends_help)
+    parser.add_argument("--boards", metavar="SPEC", help=BOARDS_HELP)
     parser.add_argument("--n", type=integer(1), help=N_HELP)
     parser.add_argument(
         "--seed", type=integer(0), default=0, help="seed of everything, >= 0 (default: 0)"
@@ -141,6 +154,21 @@ def add_run_arguments(
         action=ShowLibraryLogs,
         nargs=0,
         help="show the log lines of TensorFlow, absl and ART (hidden by default)",
+    )
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """--workers, --ray-address: a campaign's cells on Ray (docs/distributed.md)."""
+    parser.add_argument(
+        "--workers",
+        type=integer(1),
+        help="run the attack cells on N local Ray workers (a Ray started for this command); "
+        "records are the same as in one process",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="run the attack cells on the Ray cluster at this address (`ray start --head`)",
     )
 
 

@@ -15,7 +15,8 @@ folder ``runs/<UTC time>-<name>/`` (``--resume RUN_DIR`` continues one) with the
 only: accuracy per backend and, for every pair of integer backends of one precision, the share
 of identical raw outputs (``--agreement-ops``: op by op). A backend name takes pre-processing
 defenses after '+' (``--backends engine-int8+median2``; ``--oracle float+median2`` attacks through
-the defense, BPDA: ``host.defenses``). The work is done by ``host.api``.
+the defense, BPDA: ``host.defenses``). ``--boards qemu-an386x2`` runs a campaign's device
+backends on several boards at once (docs/distributed.md). The work is done by ``host.api``.
 """
 
 from __future__ import annotations
@@ -77,9 +78,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--agreement-ops", action="store_true", help="localise divergences op by op"
     )
     cli.add_attack_arguments(parser)
+    cli.add_cluster_arguments(parser)
     parser.set_defaults(seed=None)  # a campaign file's own seed unless --seed is given
     args = parser.parse_args(argv)
+    args.boards = cli.board_specs(args.boards)
     args.clean_only = any(getattr(args, name) for name in CLEAN_ONLY)
+    if args.clean_only and not args.attacks:
+        for name in ("boards", "workers", "ray_address"):
+            if getattr(args, name):
+                raise UserError(
+                    f"{cli.option(name)} runs campaigns (--campaign, --attacks); "
+                    "not a clean evaluation"
+                )
     if args.clean_only and not args.attacks and (args.campaign or args.resume):
         raise UserError("--campaign and --resume run a campaign; drop the clean-only options")
     if args.attacks and args.campaign:
@@ -142,7 +152,7 @@ def evaluate_campaign_file(args: argparse.Namespace, argv: list[str] | None) -> 
         run_folder.resume_folder(args.resume)
     else:
         cli.writable_folder(args.out)
-    if not running_board() and not os.environ.get(DEVICE_ENV):
+    if not args.boards and not running_board() and not os.environ.get(DEVICE_ENV):
         boards = [name for name in spec.backends if name.startswith("device-")]
         if boards:
             print(NO_BOARD)
@@ -160,6 +170,9 @@ def evaluate_campaign_file(args: argparse.Namespace, argv: list[str] | None) -> 
             command=command,
             progress=True,
             inform=print,
+            boards=args.boards,
+            workers=args.workers,
+            ray_address=args.ray_address,
         )
     print(f"\n{job.folder / 'summary.md'}:\n")
     print((job.folder / "summary.md").read_text())

@@ -77,6 +77,15 @@ def _param(attack: str, item: str, eps: str = "0.01") -> list[str]:
 
 
 ROWS: list[tuple[str, list[str], str]] = [
+    # evaluate, campaign: Ray (host.run.cluster)
+    ("evaluate", ["--workers", "0", *ATTACK], "--workers must be positive, got 0"),
+    ("evaluate", ["--workers", "x"], "--workers must be an integer"),
+    ("evaluate", ["--ray-address", "no port", *ATTACK], "--ray-address must be HOST:PORT"),
+    ("evaluate", ["--ray-address", "127.0.0.1:1", *ATTACK], "no Ray cluster answers at"),
+    ("evaluate", ["--clean", "--workers", "2"], "--workers runs campaigns"),
+    ("evaluate", ["--clean", "--ray-address", "auto"], "--ray-address runs campaigns"),
+    ("campaign", [*MODEL, *ATTACK, "--workers", "-1"], "--workers must be positive"),
+    ("campaign", [*MODEL, *ATTACK, "--ray-address", "127.0.0.1:1"], "no Ray cluster answers"),
     # evaluate: integer options
     ("evaluate", ["--seed", "-1", *ATTACK], "--seed must be >= 0, got -1"),
     ("evaluate", ["--seed", "abc", *ATTACK], "--seed must be an integer, got 'abc'"),

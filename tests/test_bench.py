@@ -40,3 +40,20 @@ def test_bench_writes_what_it_prints(data_dir, tmp_path, capsys) -> None:
     assert 0 <= result["instructions"] - per_op <= 80  # the return after the last op
     assert all(op["per_mac"] > 1 for op in ops if op["macs"])
     assert f"{ops[0]['count']:>10}" in printed
+
+
+@pytest.mark.slow
+def test_bench_cluster_section(data_dir, tmp_path, capsys) -> None:
+    """The cluster section: two boards against one and two Ray workers against one, side by
+    side, with the same outputs and the same records in each configuration."""
+    argv = ["--only", "cluster", "--cluster-images", "16", "--cluster-repeats", "1"]
+    argv += ["--cluster-n", "8", "--cluster-queries", "10", "--cluster-workers", "2"]
+    assert bench.main([*argv, "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    (path,) = tmp_path.glob("*-bench/bench.json")
+    result = json.loads(path.read_text())["cluster"]
+    assert result["cores"] >= 1 and f"machine: {result['cores']} cores" in printed
+    assert result["boards"]["identical"] and result["workers"]["identical"]
+    assert set(result["workers"]["seconds"]) == {"1", "2", "in process"}
+    assert f"speed-up {result['boards']['speedup']:.2f}x" in printed
+    assert f"speed-up over 1 worker {result['workers']['speedup']:.2f}x" in printed

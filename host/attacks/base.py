@@ -206,11 +206,13 @@ class FixedEpsilonAttack(Attack):
             raise UserError(f"attack {self.name} is eps-bounded: give an eps")
         results = []
         for eps in bounded:
-            fix_seed(seed_for(seed, self.name, eps))
             if eps == 0:
                 raw, queries = x.copy(), no_queries(x)
             else:
                 art = self.art_attack(oracle, float(eps))
+                # seeded after the attack is built: building it may load and trace a model
+                # (once per process), which must not move the draws of the attack itself
+                fix_seed(seed_for(seed, self.name, eps))
                 raw, queries = self.generate(oracle, x, criterion, art)
             results.append(self._result(oracle, x, criterion, eps, raw, queries))
         return results
@@ -227,8 +229,9 @@ class MinimizationAttack(Attack):
     def _run(
         self, oracle: Oracle, x: np.ndarray, criterion: Criterion, epsilons: Epsilons, seed: int
     ) -> list[EpsResult]:
-        fix_seed(seed_for(seed, self.name))
-        raw, queries = self.generate(oracle, x, criterion, self.art_attack(oracle))
+        art = self.art_attack(oracle)
+        fix_seed(seed_for(seed, self.name))  # after building it, as for FixedEpsilonAttack
+        raw, queries = self.generate(oracle, x, criterion, art)
         return [self._result(oracle, x, criterion, eps, raw, queries) for eps in epsilons]
 
 

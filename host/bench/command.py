@@ -7,14 +7,19 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from host.bench import board, crafting, oracle
+from host.bench import board, cluster, crafting, oracle
 from host.bench.section import Section
 from host.cli import writable_folder
 from host.errors import CommandParser, cli_main
 from host.run.folder import new_folder
 from host.versions import package_versions
 
-SECTIONS: dict[str, ModuleType] = {board.NAME: board, oracle.NAME: oracle, crafting.NAME: crafting}
+SECTIONS: dict[str, ModuleType] = {
+    board.NAME: board,
+    oracle.NAME: oracle,
+    crafting.NAME: crafting,
+    cluster.NAME: cluster,
+}
 
 
 def write_json(sections: list[Section], out: str | Path, options: dict) -> Path:

@@ -14,6 +14,7 @@ import numpy as np
 
 from host import zoo
 from host.backends import Backend
+from host.backends.device import device_url
 from host.backends.pool import Member, open_pool
 from host.board import firmware
 from host.board.pool import BoardSpec, PoolMember
@@ -27,6 +28,7 @@ from host.defenses import (
 from host.defenses.base import input_lattice
 from host.defenses.squeeze import BitDepth, Median
 from host.errors import UserError
+from host.run.cluster import Cluster
 
 
 def board_backend(
@@ -50,7 +52,10 @@ def board_backend(
 
 @contextlib.contextmanager
 def opened_boards(
-    model: str, names: Sequence[str], boards: Sequence[BoardSpec]
+    model: str,
+    names: Sequence[str],
+    boards: Sequence[BoardSpec],
+    member: Callable[..., Member] = PoolMember,
 ) -> Iterator[dict[str, Backend]]:
     """The device backends among ``names`` on ``boards`` (none without ``boards``: the caller
     opens the board it finds), closed again on leaving: emulated boards are stopped."""
@@ -58,7 +63,7 @@ def opened_boards(
     try:
         for name in dict.fromkeys(names):
             if boards and parse_name(name)[0] == "device":
-                loaded[name] = board_backend(model, name, boards)
+                loaded[name] = board_backend(model, name, boards, member)
         yield loaded
     finally:
         for backend in loaded.values():
@@ -87,3 +92,26 @@ def board_defense(model: str, names: str) -> firmware.Defense:
         zoo.spec(model).input_range, tensor.scale, tensor.zero_point, np.dtype(tensor.dtype)
     )
     return firmware.Defense(tuple(steps), lattice.lo, lattice.hi)
+
+
+def board_access(
+    cluster: Cluster | None, boards: Sequence[BoardSpec], names: Sequence[str]
+) -> tuple[tuple[BoardSpec, ...], Callable[..., Member]]:
+    """The boards of a run and how each is opened: in this process, or as an actor of the Ray
+    cluster (then, without ``boards``, the board the run finds becomes a pool of one, which
+    the workers share)."""
+    if cluster is None:
+        return tuple(boards), PoolMember
+    return tuple(boards) or found_board(names), cluster.member
+
+
+def found_board(names: Sequence[str]) -> tuple[BoardSpec, ...]:
+    """The board a run finds (``make flash``, ``$TINYROBUST_DEVICE``) as a pool of one, when
+    ``names`` has a device backend: on Ray a board is an actor, shared by the workers. None
+    found: no boards (the device backends are then skipped, saying why, as without Ray)."""
+    if not any(parse_name(name)[0] == "device" for name in names):
+        return ()
+    try:
+        return (BoardSpec(url=device_url()),)
+    except UserError:
+        return ()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -50,7 +51,7 @@ class Execution:
             raise ArgumentError(f"workers must be at least 1, got {self.workers}", "workers")
         if self.address is not None and not ADDRESS.match(self.address):
             raise ArgumentError(
-                f"ray address must be HOST:PORT (the head's, from `ray start --head`) or auto, "
+                f"ray_address must be HOST:PORT (the head's, from `ray start --head`) or auto, "
                 f"got {self.address!r}",
                 "ray_address",
             )
@@ -58,6 +59,20 @@ class Execution:
     @property
     def distributed(self) -> bool:
         return self.workers is not None or self.address is not None
+
+    def check_reachable(self, timeout: float = 5.0) -> None:
+        """A UserError, at once, when the cluster's head does not answer at ``address`` (Ray
+        itself would retry for minutes)."""
+        if self.address is None or self.address == "auto":
+            return
+        host, _, port = self.address.removeprefix("ray://").rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout).close()
+        except OSError as error:
+            raise UserError(
+                f"no Ray cluster answers at {self.address} ({error.strerror or error}): start "
+                "one with `ray start --head` (docs/distributed.md)"
+            ) from None
 
 
 class Cluster:
@@ -115,13 +130,18 @@ class Cluster:
         """A board of the pool as an actor on its machine (``spec.node``, else anywhere),
         behind the ``PoolMember`` interface."""
         import ray  # deferred, as in __enter__
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: PLC0415
 
         options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 1}
         if spec.node is not None:
             options["scheduling_strategy"] = _on_node(spec.node)
+        elif spec.url is not None:  # a URL without a node is one of this machine
+            here = ray.get_runtime_context().get_node_id()
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(here, soft=False)
         board = ray.remote(PoolMember).options(**options)
         actor: Any = board.remote(spec, model, precision, defense)
-        return RemoteMember(actor, _ray_get(actor.hello.remote()), spec.label)
+        hello = _ray_get(actor.hello.remote())
+        return RemoteMember(actor, hello, _ray_get(actor.__ray_call__.remote(_url)))
 
     def records(
         self, shared: CampaignData, backends: Mapping[str, Backend], work: list[Work]
@@ -300,6 +320,11 @@ def _ray_get(ref: Any) -> Any:
         if isinstance(cause, UserError):
             raise cause from None
         raise
+
+
+def _url(member: PoolMember) -> str:
+    """A board actor's URL (an emulated board's port is chosen where it starts)."""
+    return member.url
 
 
 def _on_node(address: str) -> Any:

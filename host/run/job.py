@@ -13,6 +13,7 @@ seed or attack configuration differ from the folder's is refused before any work
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,14 @@ import numpy as np
 from host import data, zoo
 from host.attacks import Attack, make_attack
 from host.backends import Backend
+from host.backends.pool import Member
+from host.board.pool import BoardSpec, PoolMember
 from host.defenses import get_backend, parse_name
 from host.errors import UserError
 from host.records import AttackRecord, EvaluationResult, RecordFile
 from host.report import evaluation_text
 from host.run import folder as run_folder
+from host.run.boards import board_access, board_backend
 from host.run.campaign import (
     RECORDS,
     Campaign,
@@ -36,10 +40,12 @@ from host.run.campaign import (
     measure_for_audit,
     plan_campaign,
 )
+from host.run.cluster import Cluster, Execution
 from host.run.evaluation import Target, evaluate_target
 from host.run.spec import AttackSpec, CampaignSpec
 
 Inform = Callable[[str], None]
+IN_PROCESS = Execution()  # no Ray: every cell in this process
 
 
 @dataclass
@@ -62,18 +68,39 @@ def run_job(
     data_dir: str | Path | None = None,
     progress: bool = False,
     inform: Inform | None = None,
+    execution: Execution = IN_PROCESS,
+    boards: tuple[BoardSpec, ...] = (),
 ) -> JobResult:
     """Run ``spec`` into ``folder`` (a new or a resumed run folder); ``inform`` gets one line
-    per skipped thing and per query attack's time estimate, and each clean evaluation."""
+    per skipped thing and per query attack's time estimate, and each clean evaluation.
+    ``execution``: the cells in this process, or on Ray workers (``host.run.cluster``).
+    ``boards``: the device backends run on these boards (``host.board.pool``), started or
+    attached for each model in turn, instead of the one board ``host.backends.device`` finds."""
+    with Cluster(execution) if execution.distributed else nullcontext() as cluster:
+        return _run_job(spec, folder, command, data_dir, progress, inform, cluster, boards)
+
+
+def _run_job(
+    spec: CampaignSpec,
+    folder: Path,
+    command: list[str],
+    data_dir: str | Path | None,
+    progress: bool,
+    inform: Inform | None,
+    cluster: Cluster | None,
+    boards: tuple[BoardSpec, ...],
+) -> JobResult:
     say = inform or (lambda line: None)
     manifest = run_folder.Manifest(folder, command, spec.as_dict())
+    manifest.values["execution"] = cluster.describe() if cluster else {"workers": None}
+    boards, member = board_access(cluster, boards, spec.backends)
     evaluations, skipped, files = [], [], {}
     for model in spec.models:
         entry = zoo.spec(model)
         dataset = data.load(entry.dataset, entry.eval_split, data_dir)
         loaded: dict[str, Backend] = {}
         try:
-            usable, reasons = _usable_backends(model, spec.backends, loaded)
+            usable, reasons = _usable_backends(model, spec.backends, loaded, boards, member)
             for name, reason in reasons.items():
                 skipped.append(f"{model}: skipping {name}: {reason}")
                 say(skipped[-1])
@@ -94,7 +121,7 @@ def run_job(
             run_folder.add_evaluation(folder, evaluation)
             evaluations.append(evaluation)
             say(evaluation_text(evaluation))
-            for campaign in campaigns:
+            runners = [
                 Runner(
                     campaign,
                     folder,
@@ -104,7 +131,13 @@ def run_job(
                     inform=say,
                     dataset=dataset,
                     resume_checked=True,  # above, with the model's other campaigns
-                ).run()
+                    cells=cluster,
+                )
+                for campaign in campaigns
+            ]
+            started = [runner.start() for runner in runners]  # on Ray: every cell submitted
+            for runner, cells in zip(runners, started, strict=True):
+                runner.finish(cells)
             if campaigns:
                 measure_for_audit(
                     folder, model, files[model], loaded, dataset, spec.n, spec.sample_seed
@@ -119,17 +152,24 @@ def run_job(
 
 
 def _usable_backends(
-    model: str, names: tuple[str, ...], loaded: dict[str, Backend]
+    model: str,
+    names: tuple[str, ...],
+    loaded: dict[str, Backend],
+    boards: tuple[BoardSpec, ...] = (),
+    member: Callable[..., Member] = PoolMember,
 ) -> tuple[list[str], dict[str, str]]:
-    """The backends that exist for ``model`` (the board is opened to find out) and, for the
-    others, why not."""
+    """The backends that exist for ``model`` (the board, or the ``boards``, opened to find
+    out) and, for the others, why not."""
     usable, reasons = [], {}
     for name in names:
         runtime, precision = parse_name(name)
         try:
             zoo.model_file(model, precision)
             if runtime == "device":
-                loaded[name] = get_backend(model, name)
+                if boards:
+                    loaded[name] = board_backend(model, name, boards, member)
+                else:
+                    loaded[name] = get_backend(model, name)
         except UserError as error:
             reasons[name] = str(error)
             continue
