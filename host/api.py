@@ -221,7 +221,7 @@ def run_campaign(
     names = [*campaign.backends, campaign.oracle]
     try:
         with Cluster(execution) if execution.distributed else nullcontext() as cluster:
-            on, member = board_access(cluster, boards, names)
+            on, member = board_access(cluster, boards, names, inform)
             with opened_boards(campaign.model, names, on, member) as loaded:
                 records = Runner(
                     campaign,

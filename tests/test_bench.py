@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from host import bench
-from host.bench import board
+from host.bench import board, cluster
 
 pytestmark = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
@@ -55,5 +55,6 @@ def test_bench_cluster_section(data_dir, tmp_path, capsys) -> None:
     assert result["cores"] >= 1 and f"machine: {result['cores']} cores" in printed
     assert result["boards"]["identical"] and result["workers"]["identical"]
     assert set(result["workers"]["seconds"]) == {"1", "2", "in process"}
+    assert set(result["boards"]["seconds"]) == set(cluster.WAYS)
     assert f"speed-up {result['boards']['speedup']:.2f}x" in printed
     assert f"speed-up over 1 worker {result['workers']['speedup']:.2f}x" in printed

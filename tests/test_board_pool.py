@@ -258,6 +258,7 @@ def _survives_a_dead_board(alone: list, tmp_path: Path, n: int, attacks: str) ->
 
 
 @EMULATED
+@pytest.mark.slow  # by default, tests/test_cluster.py kills one of two boards on Ray workers
 def test_a_campaign_on_two_boards_survives_one_dying(data_dir: Path, tmp_path: Path) -> None:
     n, attacks = 8, "fgsm,pgd"
     alone = _in_process(tmp_path / "one", "qemu-an386", n, attacks)

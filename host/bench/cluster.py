@@ -1,9 +1,10 @@
 """Benchmark section ``cluster``: what a second board and more Ray workers buy, side by side.
 
 - Boards: one model's firmware on two emulated boards started for the section; the same N test
-  images through a pool of the first board alone and through the pool of both
-  (``host.backends.pool``), interleaved over the repeats (medians). The outputs of the two
-  pools are compared (they must be identical).
+  images through a pool of the first board alone, the same while another process keeps a core
+  busy (a control: on VMs whose idle cores wake slowly, one board alone is slower than it need
+  be, which a second board hides), and through the pool of both (``host.backends.pool``),
+  interleaved over the repeats (medians). The outputs of the pools are compared (identical).
 - Workers: one host-only campaign (PGD and Square crafted on the float model, evaluated on
   float, TFLite Micro int8 and the engine) run in this process, on one local Ray worker and on
   N (``host.run.cluster``); each Ray run's time includes starting Ray and its workers, as a
@@ -16,10 +17,14 @@ emulated boards share them with TensorFlow's own threads.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,7 @@ from host.errors import UserError
 from host.run.spec import load_campaign
 
 NAME = "cluster"
+WAYS = ("1 board", "1 board, a busy core", "2 boards")  # the pools timed, interleaved
 MODEL = "cifar10-resnet8"
 CAMPAIGN = """name = "bench-cluster"
 models = ["{model}"]
@@ -118,25 +124,40 @@ def bench_boards(
             for count in (1, 2)
         }
         outputs = {count: pool.run(x) for count, pool in pools.items()}  # warm: one whole run
-        times: dict[int, list[float]] = {1: [], 2: []}
+        times: dict[str, list[float]] = {WAYS[0]: [], WAYS[1]: [], WAYS[2]: []}
         for _ in range(repeats):
-            for count, pool in pools.items():
-                start = time.perf_counter()
-                outputs[count] = pool.run(x)
-                times[count].append(time.perf_counter() - start)
+            for way in WAYS:
+                pool = pools[2 if way == WAYS[2] else 1]
+                with busy_core() if way == WAYS[1] else contextlib.nullcontext():
+                    start = time.perf_counter()
+                    outputs[2 if way == WAYS[2] else 1] = pool.run(x)
+                    times[way].append(time.perf_counter() - start)
     finally:
         for member in members:
             member.close()
-    seconds = {count: statistics.median(values) for count, values in times.items()}
+    seconds = {way: statistics.median(values) for way, values in times.items()}
     return {
         "model": model,
         "board": board,
         "images": images,
         "repeats": repeats,
-        "seconds": {str(count): value for count, value in seconds.items()},
-        "speedup": seconds[1] / seconds[2],
+        "seconds": seconds,
+        "speedup": seconds[WAYS[0]] / seconds[WAYS[2]],
+        "speedup_over_busy": seconds[WAYS[1]] / seconds[WAYS[2]],
         "identical": bool(np.array_equal(outputs[1], outputs[2])),
     }
+
+
+@contextlib.contextmanager
+def busy_core() -> Iterator[None]:
+    """A process spinning on one core meanwhile: a control for one board's time, which on
+    some machines (VMs whose idle cores wake slowly) depends on whether the cores are busy."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def bench_workers(
@@ -169,12 +190,15 @@ def table(results: dict[str, Any]) -> list[str]:
     boards, crafting = results["boards"], results["workers"]
     workers = str(crafting["workers"])
     seconds = crafting["seconds"]
+    alone, busy, two = (boards["seconds"][way] for way in WAYS)
     return [
         f"machine: {results['cores']} cores",
         f"boards ({boards['model']}, {boards['images']} images on {boards['board']}, median of "
         f"{boards['repeats']}):",
-        f"  1 board   {boards['seconds']['1']:7.2f} s",
-        f"  2 boards  {boards['seconds']['2']:7.2f} s   speed-up {boards['speedup']:.2f}x   "
+        f"  1 board                          {alone:7.2f} s",
+        f"  1 board, another core kept busy  {busy:7.2f} s",
+        f"  2 boards                         {two:7.2f} s   speed-up {boards['speedup']:.2f}x "
+        f"({boards['speedup_over_busy']:.2f}x over the busy-core control)   "
         f"outputs identical: {'yes' if boards['identical'] else 'NO'}",
         f"crafting ({crafting['model']}, n={crafting['n']}, PGD and Square on float, "
         f"{crafting['cells']} cells; Ray start included):",

@@ -95,11 +95,16 @@ def board_defense(model: str, names: str) -> firmware.Defense:
 
 
 def board_access(
-    cluster: Cluster | None, boards: Sequence[BoardSpec], names: Sequence[str]
+    cluster: Cluster | None,
+    boards: Sequence[BoardSpec],
+    names: Sequence[str],
+    inform: Callable[[str], None] | None = None,
 ) -> tuple[tuple[BoardSpec, ...], Callable[..., Member]]:
     """The boards of a run and how each is opened: in this process, or as an actor of the Ray
     cluster (then, without ``boards``, the board the run finds becomes a pool of one, which
-    the workers share)."""
+    the workers share). ``inform`` is told when ``boards`` has nothing to run."""
+    if boards and inform and not any(parse_name(name)[0] == "device" for name in names):
+        inform("note: boards were given, but no backend runs on a board (device-int8...)")
     if cluster is None:
         return tuple(boards), PoolMember
     return tuple(boards) or found_board(names), cluster.member

@@ -138,10 +138,9 @@ class Cluster:
         elif spec.url is not None:  # a URL without a node is one of this machine
             here = ray.get_runtime_context().get_node_id()
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(here, soft=False)
-        board = ray.remote(PoolMember).options(**options)
-        actor: Any = board.remote(spec, model, precision, defense)
-        hello = _ray_get(actor.hello.remote())
-        return RemoteMember(actor, hello, _ray_get(actor.__ray_call__.remote(_url)))
+        actor: Any = ray.remote(BoardActor).options(**options).remote()
+        hello, url = _ray_get(actor.open.remote(spec, model, precision, defense))
+        return RemoteMember(actor, hello, url)
 
     def records(
         self, shared: CampaignData, backends: Mapping[str, Backend], work: list[Work]
@@ -191,6 +190,23 @@ class Cluster:
         finally:
             for ref in refs:
                 ray.cancel(ref)
+
+
+class BoardActor:
+    """What a board actor runs: one ``PoolMember``, opened by ``open`` rather than by the
+    constructor, so that a board that cannot open (a firmware build, a busy port) comes back
+    as its own one-line error."""
+
+    def open(self, spec: BoardSpec, model: str, precision: str, defense: Any) -> tuple[Hello, str]:
+        """Open the board; its HELLO and URL (an emulated board's port is chosen here)."""
+        self.member = PoolMember(spec, model, precision, defense)
+        return self.member.hello(), self.member.url
+
+    def invoke(self, q: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        return self.member.invoke(q)
+
+    def close(self) -> None:
+        self.member.close()
 
 
 class RemoteMember:
@@ -320,11 +336,6 @@ def _ray_get(ref: Any) -> Any:
         if isinstance(cause, UserError):
             raise cause from None
         raise
-
-
-def _url(member: PoolMember) -> str:
-    """A board actor's URL (an emulated board's port is chosen where it starts)."""
-    return member.url
 
 
 def _on_node(address: str) -> Any:

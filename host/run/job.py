@@ -91,9 +91,9 @@ def _run_job(
     boards: tuple[BoardSpec, ...],
 ) -> JobResult:
     say = inform or (lambda line: None)
+    boards, member = board_access(cluster, boards, spec.backends, say)
     manifest = run_folder.Manifest(folder, command, spec.as_dict())
     manifest.values["execution"] = cluster.describe() if cluster else {"workers": None}
-    boards, member = board_access(cluster, boards, spec.backends)
     evaluations, skipped, files = [], [], {}
     for model in spec.models:
         entry = zoo.spec(model)
