@@ -18,7 +18,6 @@ The commands ``python -m host.evaluate`` and ``python -m host.campaign`` wrap th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from host.report.summary import Row
 from host.run import folder as run_folder
 from host.run.boards import board_access, opened_boards
 from host.run.campaign import RECORDS, Campaign, Runner, build_attacks, plan_campaign
-from host.run.cluster import Cluster, Execution
+from host.run.cluster import Execution, cluster_for
 from host.run.evaluation import Target, evaluate_target
 from host.run.job import JobResult, run_job
 from host.run.spec import CampaignSpec, load_campaign
@@ -220,7 +219,7 @@ def run_campaign(
     folder = Path(out) if out is not None else None
     names = [*campaign.backends, campaign.oracle]
     try:
-        with Cluster(execution) if execution.distributed else nullcontext() as cluster:
+        with cluster_for(execution) as cluster:
             on, member = board_access(cluster, boards, names, inform)
             with opened_boards(campaign.model, names, on, member) as loaded:
                 records = Runner(

@@ -101,22 +101,18 @@ def board_access(
     inform: Callable[[str], None] | None = None,
 ) -> tuple[tuple[BoardSpec, ...], Callable[..., Member]]:
     """The boards of a run and how each is opened: in this process, or as an actor of the Ray
-    cluster (then, without ``boards``, the board the run finds becomes a pool of one, which
-    the workers share). ``inform`` is told when ``boards`` has nothing to run."""
-    if boards and inform and not any(parse_name(name)[0] == "device" for name in names):
+    cluster (then, without ``boards``, the board the run finds, from ``make flash`` or
+    ``$TINYROBUST_DEVICE``, becomes a pool of one, which the workers share; none found: the
+    device backends are skipped, saying why, as without Ray). ``inform`` is told when
+    ``boards`` has nothing to run."""
+    on_a_board = any(parse_name(name)[0] == "device" for name in names)
+    if boards and inform and not on_a_board:
         inform("note: boards were given, but no backend runs on a board (device-int8...)")
     if cluster is None:
         return tuple(boards), PoolMember
-    return tuple(boards) or found_board(names), cluster.member
-
-
-def found_board(names: Sequence[str]) -> tuple[BoardSpec, ...]:
-    """The board a run finds (``make flash``, ``$TINYROBUST_DEVICE``) as a pool of one, when
-    ``names`` has a device backend: on Ray a board is an actor, shared by the workers. None
-    found: no boards (the device backends are then skipped, saying why, as without Ray)."""
-    if not any(parse_name(name)[0] == "device" for name in names):
-        return ()
+    if boards or not on_a_board:
+        return tuple(boards), cluster.member
     try:
-        return (BoardSpec(url=device_url()),)
+        return (BoardSpec(url=device_url()),), cluster.member
     except UserError:
-        return ()
+        return (), cluster.member

@@ -18,6 +18,7 @@ import socket
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,11 @@ class Execution:
                 f"no Ray cluster answers at {self.address} ({error.strerror or error}): start "
                 "one with `ray start --head` (docs/distributed.md)"
             ) from None
+
+
+def cluster_for(execution: Execution) -> AbstractContextManager[Cluster | None]:
+    """The Ray of ``execution`` for a with-block, or None when the cells run in this process."""
+    return Cluster(execution) if execution.distributed else nullcontext()
 
 
 class Cluster:

@@ -13,7 +13,6 @@ seed or attack configuration differ from the folder's is refused before any work
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from host.run.campaign import (
     measure_for_audit,
     plan_campaign,
 )
-from host.run.cluster import Cluster, Execution
+from host.run.cluster import Cluster, Execution, cluster_for
 from host.run.evaluation import Target, evaluate_target
 from host.run.spec import AttackSpec, CampaignSpec
 
@@ -76,7 +75,7 @@ def run_job(
     ``execution``: the cells in this process, or on Ray workers (``host.run.cluster``).
     ``boards``: the device backends run on these boards (``host.board.pool``), started or
     attached for each model in turn, instead of the one board ``host.backends.device`` finds."""
-    with Cluster(execution) if execution.distributed else nullcontext() as cluster:
+    with cluster_for(execution) as cluster:
         return _run_job(spec, folder, command, data_dir, progress, inform, cluster, boards)
 
 
